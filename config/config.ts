@@ -1,0 +1,198 @@
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import { ErrorCodes, QilinError } from '../kernel/errors.js';
+
+/**
+ * Qilin configuration: defaults, then a JSON file (`--config FILE` or
+ * QILIN_CONFIG), then `QILIN_*` environment variables. Validated once at start;
+ * a bad value fails with QLN_CONFIG_INVALID naming the key, the value, where
+ * it came from and what is allowed.
+ */
+
+const port = (allowed = 'a TCP port from 1 to 65535') =>
+  z.coerce
+    .number({ error: allowed })
+    .int({ error: allowed })
+    .min(1, { error: allowed })
+    .max(65535, { error: allowed });
+
+const url = (schemes: readonly string[]) => {
+  const allowed = `a URL with scheme ${schemes.map((s) => `${s}://`).join(' or ')}`;
+  return z.string({ error: allowed }).refine(
+    (v) => {
+      try {
+        return schemes.includes(new URL(v).protocol.replace(/:$/, ''));
+      } catch {
+        return false;
+      }
+    },
+    { error: allowed },
+  );
+};
+
+const apiKeyScope = /^(read|admin|read=[A-Za-z0-9_*/.-]+)$/;
+const apiKeysAllowed =
+  'comma-separated key:scope pairs, key [A-Za-z0-9_-]{8,}, scope read | admin | read=<topic pattern>';
+
+export const ConfigSchema = z.object({
+  /** NATS server URL(s) for market data in and signals out. */
+  natsUrl: url(['nats', 'tls', 'ws', 'wss']).default('nats://127.0.0.1:14222'),
+  /** Redis URL: actor snapshots, last-value cache, kill switch. */
+  redisUrl: url(['redis', 'rediss']).default('redis://127.0.0.1:16379'),
+  /** ClickHouse HTTP URL; unset means the embedded chdb store. */
+  clickhouseUrl: url(['http', 'https']).optional(),
+  /** ClickHouse database name. */
+  clickhouseDb: z
+    .string({ error: 'a database name [A-Za-z_][A-Za-z0-9_]*' })
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'a database name [A-Za-z_][A-Za-z0-9_]*' })
+    .default('qilin'),
+  /** HTTP + WebSocket port (metrics, health, /ws). */
+  httpPort: port().default(9470),
+  /** Worker threads for symbol actors (default: one per core). */
+  workers: z.coerce
+    .number({ error: 'an integer from 1 to 64' })
+    .int({ error: 'an integer from 1 to 64' })
+    .min(1, { error: 'an integer from 1 to 64' })
+    .max(64, { error: 'an integer from 1 to 64' })
+    .default(() => availableParallelism()),
+  /** Records per ring (each direction, each worker); a power of two. */
+  ringCapacity: z.coerce
+    .number({ error: 'a power of two from 64 to 1048576' })
+    .int({ error: 'a power of two from 64 to 1048576' })
+    .refine((n) => n >= 64 && n <= 1 << 20 && (n & (n - 1)) === 0, {
+      error: 'a power of two from 64 to 1048576',
+    })
+    .default(1 << 16),
+  /** API keys for the WebSocket server, `key:scope` pairs. */
+  apiKeys: z
+    .string({ error: apiKeysAllowed })
+    .refine(
+      (v) =>
+        v === '' ||
+        v.split(',').every((pair) => {
+          const i = pair.indexOf(':');
+          return (
+            i > 0 &&
+            /^[A-Za-z0-9_-]{8,}$/.test(pair.slice(0, i)) &&
+            apiKeyScope.test(pair.slice(i + 1))
+          );
+        }),
+      { error: apiKeysAllowed },
+    )
+    .default(''),
+  /** Folder for local service data, logs and spill files (git-ignored). */
+  stateDir: z
+    .string({ error: 'a folder path' })
+    .min(1, { error: 'a folder path' })
+    .default('.qilin'),
+  /** Log level. */
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** Local service ports used by `qilin services`. */
+  natsPort: port().default(14222),
+  natsMonitorPort: port().default(18222),
+  redisPort: port().default(16379),
+  clickhouseHttpPort: port().default(18123),
+  clickhouseTcpPort: port().default(19000),
+});
+
+export type QilinConfig = z.infer<typeof ConfigSchema>;
+export type ConfigKey = keyof QilinConfig;
+
+/** Environment variable for each key: natsUrl → QILIN_NATS_URL. */
+export function envName(key: string): string {
+  return `QILIN_${key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`;
+}
+
+const KEYS = Object.keys(ConfigSchema.shape) as ConfigKey[];
+
+export interface LoadConfigOptions {
+  /** JSON config file; keys as in QilinConfig. */
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  /** Highest-priority overrides (CLI flags). */
+  overrides?: Partial<Record<ConfigKey, unknown>>;
+}
+
+function readFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new QilinError(
+      ErrorCodes.CONFIG_FILE,
+      `cannot read config file ${file}: ${(cause as Error).message}`,
+      {
+        cause,
+        details: { file },
+      },
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new QilinError(
+      ErrorCodes.CONFIG_FILE,
+      `config file ${file} is not valid JSON: ${(cause as Error).message}`,
+      {
+        cause,
+        details: { file },
+      },
+    );
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new QilinError(ErrorCodes.CONFIG_FILE, `config file ${file} must hold a JSON object`, {
+      details: { file },
+    });
+  }
+  const unknownKeys = Object.keys(parsed).filter((k) => !(KEYS as string[]).includes(k));
+  if (unknownKeys.length > 0) {
+    throw new QilinError(
+      ErrorCodes.CONFIG_INVALID,
+      `config file ${file}: unknown key ${JSON.stringify(unknownKeys[0])} (known keys: ${KEYS.join(', ')})`,
+      { details: { file, key: unknownKeys[0], allowed: KEYS } },
+    );
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** Load and validate the configuration; throws QLN_CONFIG_INVALID / QLN_CONFIG_FILE. */
+export function loadConfig(options: LoadConfigOptions = {}): QilinConfig {
+  const env = options.env ?? process.env;
+  const file = options.file ?? env['QILIN_CONFIG'];
+  const raw: Record<string, unknown> = {};
+  const source: Record<string, string> = {};
+  if (file !== undefined && file !== '') {
+    for (const [k, v] of Object.entries(readFile(file))) {
+      raw[k] = v;
+      source[k] = `file ${file}`;
+    }
+  }
+  for (const key of KEYS) {
+    const name = envName(key);
+    const v = env[name];
+    if (v !== undefined && v !== '') {
+      raw[key] = v;
+      source[key] = `env ${name}`;
+    }
+  }
+  for (const [k, v] of Object.entries(options.overrides ?? {})) {
+    if (v !== undefined) {
+      raw[k] = v;
+      source[k] = 'command line';
+    }
+  }
+  const result = ConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const key = String(issue?.path[0] ?? '?');
+    const value = raw[key];
+    throw new QilinError(
+      ErrorCodes.CONFIG_INVALID,
+      `config key ${key} (${source[key] ?? 'default'}) = ${JSON.stringify(value)} is invalid: expected ${issue?.message ?? 'a valid value'}`,
+      { details: { key, value, source: source[key], allowed: issue?.message } },
+    );
+  }
+  return result.data;
+}

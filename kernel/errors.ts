@@ -1,0 +1,84 @@
+/**
+ * The one error catalogue of Qilin.
+ *
+ * Every error the kernel raises carries a stable `code` (`QLN_*`), a message
+ * that names the bad value, and, where there is one, the `cause`. Across worker
+ * threads errors lose their prototype, so callers match on `code`, never on
+ * `instanceof`.
+ */
+export const ErrorCodes = {
+  /** A configuration key has a value outside what is allowed. */
+  CONFIG_INVALID: 'QLN_CONFIG_INVALID',
+  /** A configuration file could not be read or parsed. */
+  CONFIG_FILE: 'QLN_CONFIG_FILE',
+  /** A constructor or function was given an option it cannot accept. */
+  INVALID_ARGUMENT: 'QLN_INVALID_ARGUMENT',
+  /** A ring was full and the record was dropped under the documented policy. */
+  RING_FULL: 'QLN_RING_FULL',
+  /** A shared ring buffer does not have the expected layout. */
+  RING_LAYOUT: 'QLN_RING_LAYOUT',
+  /** A worker thread exited or threw; the supervisor restarts it. */
+  WORKER_DIED: 'QLN_WORKER_DIED',
+  /** A worker kept dying faster than the restart budget allows. */
+  WORKER_RESTART_BUDGET: 'QLN_WORKER_RESTART_BUDGET',
+  /** The pool was used after close(). */
+  POOL_CLOSED: 'QLN_POOL_CLOSED',
+  /** The symbol table reached its configured maximum size. */
+  SYMBOL_TABLE_FULL: 'QLN_SYMBOL_TABLE_FULL',
+  /** A local service could not be installed. */
+  SERVICE_INSTALL: 'QLN_SERVICE_INSTALL',
+  /** A local service's port is held by another process. */
+  SERVICE_PORT_IN_USE: 'QLN_SERVICE_PORT_IN_USE',
+  /** A local service did not answer within its start-up deadline. */
+  SERVICE_START_TIMEOUT: 'QLN_SERVICE_START_TIMEOUT',
+  /** A market message failed to decode or validate. */
+  TICK_REJECTED: 'QLN_TICK_REJECTED',
+  /** The native uWebSockets.js binding did not load. */
+  UWS_NATIVE_MISSING: 'QLN_UWS_NATIVE_MISSING',
+  /** The store rejected a write or a query. */
+  STORE_FAILED: 'QLN_STORE_FAILED',
+  /** A WebSocket client sent a frame the server cannot accept. */
+  WS_BAD_FRAME: 'QLN_WS_BAD_FRAME',
+  /** A CLI command was used wrongly. */
+  CLI_USAGE: 'QLN_CLI_USAGE',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export interface QilinErrorOptions {
+  cause?: unknown;
+  /** Structured details for logs (the key, the value, what is allowed …). */
+  details?: Readonly<Record<string, unknown>>;
+}
+
+/** Base class of every error raised by Qilin. Match on `code`. */
+export class QilinError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: QilinErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'QilinError';
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+
+  /** A plain object that survives structured clone and JSON. */
+  toJSON(): { code: ErrorCode; message: string; details: Readonly<Record<string, unknown>> } {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** True when `err` carries the given catalogue code (works across threads). */
+export function hasCode(err: unknown, code: ErrorCode): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
+}
+
+/** Throw a QLN_INVALID_ARGUMENT naming the option, the value and what is allowed. */
+export function invalidArgument(name: string, value: unknown, allowed: string): never {
+  throw new QilinError(
+    ErrorCodes.INVALID_ARGUMENT,
+    `invalid ${name}: ${JSON.stringify(value)} (allowed: ${allowed})`,
+    { details: { name, value, allowed } },
+  );
+}

@@ -1,0 +1,286 @@
+import { ErrorCodes, QilinError, invalidArgument } from './errors.js';
+
+/**
+ * SpscRing: a single-producer / single-consumer ring of fixed-size binary
+ * records in a SharedArrayBuffer, shared by two threads.
+ *
+ * ```
+ *  SharedArrayBuffer
+ *  ┌──────────────── header, 256 B (Int32 words) ────────────────┐┌──── capacity × recordBytes ────┐
+ *  │ head @0 │ tail @64 │ consumerWaiting @128 │ producerWaiting @160 │ meta @192 ││ slot 0 │ slot 1 │ … │ slot N-1 │
+ *  └──────────────────────────────────────────────────────────────┘└─────────────────────────────────┘
+ *    head  records ever published  (written only by the producer)
+ *    tail  records ever consumed   (written only by the consumer)
+ *    size = (head - tail) >>> 0    slot = counter & (capacity - 1)
+ * ```
+ * head and tail are 32-bit counters that wrap; with a power-of-two capacity
+ * below 2^31 the unsigned difference is always the number of records held.
+ * They sit on different 64-byte lines so the two threads do not share a cache
+ * line on every record. Each side keeps a private copy of its own counter and a
+ * cached copy of the other's, re-reading the shared one only when the ring
+ * looks full (producer) or empty (consumer).
+ *
+ * Wake-ups are batched: a consumer that finds the ring empty raises
+ * `consumerWaiting` and parks in `Atomics.waitAsync` on `head`; a producer
+ * notifies only when that flag is up, and clears it, so a burst of records
+ * costs one wake-up. `Atomics.waitAsync` compares the value atomically with
+ * registering the waiter, so a publish between the check and the park turns
+ * into an immediate `not-equal` — no lost wake-ups, no spinning. The same
+ * protocol on `tail` lets a blocked producer (a worker thread) wait for space.
+ *
+ * Records are accessed through `f64` / `u32` views of the slot region at the
+ * word offset `claim()` / `peek()` return: no allocation per record.
+ */
+const HEAD = 0;
+const TAIL = 16;
+const CONSUMER_WAITING = 32;
+const PRODUCER_WAITING = 40;
+const MAGIC = 48;
+const CAPACITY = 49;
+const RECORD_BYTES = 50;
+/** Records the producer dropped because the ring was full (policy counter). */
+const DROPPED = 51;
+/** Highest occupancy the producer has seen (for metrics). */
+const HIGH_WATER = 52;
+const HEADER_BYTES = 256;
+const MAGIC_VALUE = 0x51_4c_4e_52; // 'QLNR'
+
+export interface SpscRingStats {
+  capacity: number;
+  size: number;
+  dropped: number;
+  highWater: number;
+}
+
+export class SpscRing {
+  readonly buffer: SharedArrayBuffer;
+  readonly capacity: number;
+  readonly recordBytes: number;
+  /** 8-byte words per record: slot base offsets are in these units. */
+  readonly recordWords: number;
+  /** Float64 view of the slot region. */
+  readonly f64: Float64Array;
+  /** Uint32 view of the slot region (index = f64 offset * 2 + k). */
+  readonly u32: Uint32Array;
+  private readonly ctl: Int32Array;
+  private readonly mask: number;
+  // producer-private
+  private localHead: number;
+  private cachedTail: number;
+  private pending = 0;
+  // consumer-private
+  private localTail: number;
+  private cachedHead: number;
+
+  /** Allocate a new ring. `startAt` moves both counters (tests of 32-bit wrap). */
+  static create(capacity: number, recordBytes: number, startAt = 0): SpscRing {
+    if (
+      !Number.isInteger(capacity) ||
+      capacity < 2 ||
+      capacity > 1 << 30 ||
+      (capacity & (capacity - 1)) !== 0
+    ) {
+      invalidArgument('capacity', capacity, 'a power of two from 2 to 2^30');
+    }
+    if (
+      !Number.isInteger(recordBytes) ||
+      recordBytes < 8 ||
+      recordBytes % 8 !== 0 ||
+      recordBytes > 4096
+    ) {
+      invalidArgument('recordBytes', recordBytes, 'a multiple of 8 from 8 to 4096');
+    }
+    const buffer = new SharedArrayBuffer(HEADER_BYTES + capacity * recordBytes);
+    const ctl = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    ctl[MAGIC] = MAGIC_VALUE;
+    ctl[CAPACITY] = capacity;
+    ctl[RECORD_BYTES] = recordBytes;
+    ctl[HEAD] = startAt | 0;
+    ctl[TAIL] = startAt | 0;
+    return new SpscRing(buffer);
+  }
+
+  /** Attach to a ring created elsewhere (the other thread's side). */
+  static attach(buffer: SharedArrayBuffer): SpscRing {
+    return new SpscRing(buffer);
+  }
+
+  private constructor(buffer: SharedArrayBuffer) {
+    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < HEADER_BYTES) {
+      throw new QilinError(
+        ErrorCodes.RING_LAYOUT,
+        'ring buffer must be a SharedArrayBuffer made by SpscRing.create',
+      );
+    }
+    const ctl = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    const capacity = Atomics.load(ctl, CAPACITY);
+    const recordBytes = Atomics.load(ctl, RECORD_BYTES);
+    if (
+      Atomics.load(ctl, MAGIC) !== MAGIC_VALUE ||
+      buffer.byteLength !== HEADER_BYTES + capacity * recordBytes
+    ) {
+      throw new QilinError(
+        ErrorCodes.RING_LAYOUT,
+        `ring buffer of ${buffer.byteLength} bytes has no valid ring header`,
+      );
+    }
+    this.buffer = buffer;
+    this.ctl = ctl;
+    this.capacity = capacity;
+    this.recordBytes = recordBytes;
+    this.recordWords = recordBytes / 8;
+    this.mask = capacity - 1;
+    this.f64 = new Float64Array(buffer, HEADER_BYTES);
+    this.u32 = new Uint32Array(buffer, HEADER_BYTES);
+    this.localHead = Atomics.load(ctl, HEAD);
+    this.cachedTail = Atomics.load(ctl, TAIL);
+    this.localTail = this.cachedTail;
+    this.cachedHead = this.localHead;
+  }
+
+  // ───────────────────────────── producer side ─────────────────────────────
+
+  /**
+   * Word offset (into `f64`) of the next free slot, or -1 when the ring is
+   * full. The slot becomes visible to the consumer only after `commit()` and
+   * `flush()` (or `publish()`). Calling `claim()` again without `commit()`
+   * returns the same slot.
+   */
+  claim(): number {
+    const next = (this.localHead + this.pending) | 0;
+    if ((next - this.cachedTail) >>> 0 >= this.capacity) {
+      this.cachedTail = Atomics.load(this.ctl, TAIL);
+      if ((next - this.cachedTail) >>> 0 >= this.capacity) return -1;
+    }
+    return (next & this.mask) * this.recordWords;
+  }
+
+  /** Mark the claimed slot written; it is published by the next `flush()`. */
+  commit(): void {
+    this.pending++;
+  }
+
+  /** Make every committed record visible and wake the consumer if it sleeps. */
+  flush(): void {
+    if (this.pending === 0) return;
+    this.localHead = (this.localHead + this.pending) | 0;
+    this.pending = 0;
+    Atomics.store(this.ctl, HEAD, this.localHead);
+    const size = (this.localHead - this.cachedTail) >>> 0;
+    if (size > this.ctl[HIGH_WATER]!) this.ctl[HIGH_WATER] = size;
+    if (Atomics.load(this.ctl, CONSUMER_WAITING) === 1) {
+      Atomics.store(this.ctl, CONSUMER_WAITING, 0);
+      Atomics.notify(this.ctl, HEAD);
+    }
+  }
+
+  /** `commit()` + `flush()`. */
+  publish(): void {
+    this.pending++;
+    this.flush();
+  }
+
+  /** Count a record dropped by the producer's full-ring policy. */
+  countDropped(): void {
+    Atomics.add(this.ctl, DROPPED, 1);
+  }
+
+  /**
+   * Block the calling thread until there is room or `timeoutMs` passes.
+   * Only for worker threads (it blocks the event loop). True when room.
+   */
+  waitForSpace(timeoutMs: number): boolean {
+    for (;;) {
+      if (this.claim() !== -1) return true;
+      Atomics.store(this.ctl, PRODUCER_WAITING, 1);
+      const tail = Atomics.load(this.ctl, TAIL);
+      if (tail !== this.cachedTail) continue;
+      const r = Atomics.wait(this.ctl, TAIL, tail, timeoutMs);
+      Atomics.store(this.ctl, PRODUCER_WAITING, 0);
+      if (r === 'timed-out') return this.claim() !== -1;
+    }
+  }
+
+  // ───────────────────────────── consumer side ─────────────────────────────
+
+  /** Word offset of the oldest unconsumed record, or -1 when empty. */
+  peek(): number {
+    if (this.localTail === this.cachedHead) {
+      this.cachedHead = Atomics.load(this.ctl, HEAD);
+      if (this.localTail === this.cachedHead) return -1;
+    }
+    return (this.localTail & this.mask) * this.recordWords;
+  }
+
+  /** Release the record `peek()` returned; its slot may be reused. */
+  release(): void {
+    this.localTail = (this.localTail + 1) | 0;
+    Atomics.store(this.ctl, TAIL, this.localTail);
+    if (Atomics.load(this.ctl, PRODUCER_WAITING) === 1) {
+      Atomics.store(this.ctl, PRODUCER_WAITING, 0);
+      Atomics.notify(this.ctl, TAIL);
+    }
+  }
+
+  /**
+   * Park until the producer publishes or `timeoutMs` passes. Returns `null`
+   * when records are already there (no wait needed), else a promise that
+   * settles on wake-up or timeout. Never spins. Note: a pending
+   * `Atomics.waitAsync` holds no event-loop reference; the calling thread must
+   * keep itself alive (a worker does, through its message port listener).
+   */
+  waitForData(timeoutMs: number): Promise<unknown> | null {
+    if (this.peek() !== -1) return null;
+    Atomics.store(this.ctl, CONSUMER_WAITING, 1);
+    const head = Atomics.load(this.ctl, HEAD);
+    if (head !== this.localTail) {
+      Atomics.store(this.ctl, CONSUMER_WAITING, 0);
+      return null;
+    }
+    const r = Atomics.waitAsync(this.ctl, HEAD, head, timeoutMs);
+    if (!r.async) {
+      Atomics.store(this.ctl, CONSUMER_WAITING, 0);
+      return null;
+    }
+    return r.value;
+  }
+
+  // ───────────────────────────── either side ─────────────────────────────
+
+  /** Wake a parked consumer without publishing (it re-checks, e.g. for stop). */
+  wakeConsumer(): void {
+    Atomics.store(this.ctl, CONSUMER_WAITING, 0);
+    Atomics.notify(this.ctl, HEAD);
+  }
+
+  /** Records currently held (a snapshot; exact only on a quiet ring). */
+  size(): number {
+    return (Atomics.load(this.ctl, HEAD) - Atomics.load(this.ctl, TAIL)) >>> 0;
+  }
+
+  stats(): SpscRingStats {
+    return {
+      capacity: this.capacity,
+      size: this.size(),
+      dropped: Atomics.load(this.ctl, DROPPED),
+      highWater: Atomics.load(this.ctl, HIGH_WATER),
+    };
+  }
+
+  /**
+   * Skip the oldest record. Only for the supervisor while no consumer thread
+   * is attached (a record that killed its worker twice is quarantined).
+   */
+  skipOldest(): boolean {
+    const head = Atomics.load(this.ctl, HEAD);
+    const tail = Atomics.load(this.ctl, TAIL);
+    if (head === tail) return false;
+    Atomics.store(this.ctl, TAIL, (tail + 1) | 0);
+    return true;
+  }
+
+  /** Shared tail counter (the supervisor uses it to spot a poison record). */
+  tailCounter(): number {
+    return Atomics.load(this.ctl, TAIL);
+  }
+}
