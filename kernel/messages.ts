@@ -1,0 +1,126 @@
+/**
+ * The public JSON messages of PROTOCOL.md, as types. Adapters serialise these
+ * exactly; fields are only ever added.
+ */
+
+/** Stage timestamps in µs (monotonic-derived, one clock for all stages of an event). */
+export interface StageTimes {
+  recv: number;
+  feat: number;
+  infer: number;
+  risk?: number;
+  pub?: number;
+}
+
+/** The tick that caused an event, so a client can measure its own latency. */
+export interface SourceRef {
+  seq: number;
+  /** Exchange time of that tick, µs. */
+  ts: number;
+}
+
+export type SignalSide = 'buy' | 'sell' | 'flat';
+
+export interface ModelRef {
+  name: string;
+  version: string;
+}
+
+/** A trade or top-of-book quote as it arrives on `md.<venue>.<symbol>`. */
+export type TickMessage =
+  | { type: 'trade'; sym: string; ts: number; px: number; qty: number; side?: 'buy' | 'sell'; seq: number }
+  | {
+      type: 'quote';
+      sym: string;
+      ts: number;
+      bid: number;
+      bidQty: number;
+      ask: number;
+      askQty: number;
+      seq: number;
+    };
+
+export interface PredictionMessage {
+  sym: string;
+  /** Event time, µs since epoch (the source tick's exchange time). */
+  ts: number;
+  model: ModelRef;
+  /** Model output in [-1, 1]: expected direction and conviction. */
+  score: number;
+  /** Feature values the model saw. */
+  features: Record<string, number>;
+  src: SourceRef;
+  lat: StageTimes;
+}
+
+export interface QualityMessage {
+  sym: string;
+  ts: number;
+  /** Window quality score in [0, 1]; 1 is clean. */
+  score: number;
+  /** Issue codes seen in the window: seq_gap, crossed_quote, stale, out_of_order, spike, … */
+  issues: string[];
+  window: { ticks: number; gaps: number; crossed: number; outOfOrder: number; stale: number; spikes: number };
+  src: SourceRef;
+  lat: StageTimes;
+}
+
+export interface SignalMessage {
+  /** Unique and deterministic (strategy, symbol, source seq): also the NATS Nats-Msg-Id. */
+  id: string;
+  strategy: string;
+  sym: string;
+  ts: number;
+  side: SignalSide;
+  strength: number;
+  refPx: number;
+  /** Quantity the strategy proposes (risk checks position and notional with it). */
+  qty: number;
+  account: string;
+  model: ModelRef;
+  prediction: { score: number };
+  quality: { score: number };
+  src: SourceRef;
+  lat: StageTimes;
+}
+
+export type RiskRejectReason =
+  | 'kill_switch'
+  | 'breaker_open'
+  | 'max_position'
+  | 'max_notional'
+  | 'rate_limit'
+  | 'quality_low'
+  | 'publish_failed';
+
+export interface RiskRejection {
+  signal: SignalMessage;
+  reason: RiskRejectReason;
+  detail: string;
+  /** When the decision was made, µs. */
+  ts: number;
+}
+
+/** An executor's fill on `fill.<account>`. */
+export interface FillMessage {
+  signalId: string;
+  sym: string;
+  side: 'buy' | 'sell';
+  qty: number;
+  px: number;
+  ts: number;
+}
+
+/** Body of `ctl.risk.kill` / `ctl.risk.resume`. */
+export interface RiskControlMessage {
+  by: string;
+  reason: string;
+}
+
+export interface RiskControlReply {
+  killed: boolean;
+  by: string;
+  reason: string;
+  /** When the state changed, ms since epoch. */
+  at: number;
+}
