@@ -1,0 +1,34 @@
+import type {
+  FillMessage,
+  RiskControlMessage,
+  RiskControlReply,
+  RiskRejection,
+  SignalMessage,
+} from './messages.js';
+
+/** Where approved signals go for executors (NATS JetStream in production). */
+export interface SignalSink {
+  /**
+   * Publish an approved signal; resolves when the bus acknowledged it
+   * (JetStream ack), rejects on failure or timeout. The caller wraps this in
+   * a circuit breaker.
+   */
+  publishSignal(signal: SignalMessage): Promise<void>;
+  /** Publish a risk rejection (fire and forget). */
+  publishRejection(rejection: RiskRejection): void;
+  close(): Promise<void>;
+}
+
+/** Executors' fills and operators' risk control requests. */
+export interface ControlHandlers {
+  onFill(fill: FillMessage, account: string): void;
+  /** Kill or resume all signal publication; returns the new state for the reply. */
+  onRiskControl(op: 'kill' | 'resume', msg: RiskControlMessage): RiskControlReply;
+  /** A control or fill message that failed validation. */
+  onBadControl(subject: string, detail: string): void;
+}
+
+export interface ControlSource {
+  start(handlers: ControlHandlers): Promise<void>;
+  close(): Promise<void>;
+}
