@@ -1,0 +1,44 @@
+import { Command, CommanderError } from 'commander';
+import { loadConfig, type QilinConfig } from '../config/config.js';
+import { QilinError } from '../kernel/errors.js';
+import { createLogger, type Logger } from '../kernel/logger.js';
+import { registerServicesCommand } from './services-command.js';
+
+/**
+ * The `qilin` command line: the composition root for every subcommand.
+ * Config is loaded lazily (so `--help` works with a broken environment) from
+ * `--config FILE` / QILIN_CONFIG, then QILIN_* variables.
+ */
+const program = new Command();
+program
+  .name('qilin')
+  .description('Qilin: actor-based realtime trading kernel (NATS in, risk-checked signals out, ClickHouse history)')
+  .option('-c, --config <file>', 'JSON config file (keys as in config/config.ts; QILIN_* variables override it)')
+  .showHelpAfterError()
+  .exitOverride();
+
+let ctx: { config: QilinConfig; log: Logger } | undefined;
+function context(): { config: QilinConfig; log: Logger } {
+  if (ctx === undefined) {
+    const opts = program.opts<{ config?: string }>();
+    const config = loadConfig({ file: opts.config });
+    ctx = { config, log: createLogger('qilin', config.logLevel) };
+  }
+  return ctx;
+}
+
+registerServicesCommand(program, context);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode;
+  } else if (err instanceof QilinError) {
+    process.stderr.write(`qilin: ${err.code}: ${err.message}\n`);
+    process.exitCode = 2;
+  } else {
+    process.stderr.write(`qilin: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Install npm dependencies when missing or stale, then compile. Shared by the
+# README's two commands (ops/demo.sh, ops/test.sh) so both work on a fresh clone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "» installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund
+fi
+echo "» compiling (tsc)"
+npx tsc -p tsconfig.json

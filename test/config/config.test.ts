@@ -1,0 +1,65 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { envName, loadConfig } from '../../config/config.js';
+import { QilinError } from '../../kernel/errors.js';
+
+function err(fn: () => unknown): QilinError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof QilinError) return e;
+    throw e;
+  }
+  throw new Error('expected a QilinError');
+}
+
+void t.test('defaults, file, then environment, then overrides', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'qilin-config-'));
+  const file = join(dir, 'q.json');
+  writeFileSync(file, JSON.stringify({ httpPort: 9999, workers: 3 }));
+  t.equal(loadConfig({ env: {} }).clickhouseDb, 'qilin');
+  t.equal(loadConfig({ env: {} }).clickhouseUrl, undefined, 'no ClickHouse URL: embedded store');
+  const c = loadConfig({ file, env: { QILIN_WORKERS: '4' } });
+  t.equal(c.httpPort, 9999, 'from file');
+  t.equal(c.workers, 4, 'env beats file');
+  t.equal(loadConfig({ file, env: { QILIN_WORKERS: '4' }, overrides: { workers: 1 } }).workers, 1, 'override beats env');
+  t.end();
+});
+
+void t.test('a bad value names the key, the value, its source and what is allowed', (t) => {
+  const e = err(() => loadConfig({ env: { QILIN_WORKERS: 'lots' } }));
+  t.equal(e.code, 'QLN_CONFIG_INVALID');
+  t.match(e.message, /workers/);
+  t.match(e.message, /QILIN_WORKERS/);
+  t.match(e.message, /"lots"/);
+  t.match(e.message, /integer from 1 to 64/);
+  t.match(err(() => loadConfig({ env: { QILIN_HTTP_PORT: '70000' } })).message, /TCP port/);
+  t.match(err(() => loadConfig({ env: { QILIN_NATS_URL: 'http://x' } })).message, /nats:\/\//);
+  t.match(err(() => loadConfig({ env: { QILIN_RING_CAPACITY: '1000' } })).message, /power of two/);
+  t.match(err(() => loadConfig({ env: { QILIN_API_KEYS: 'short:read' } })).message, /key:scope/);
+  t.equal(loadConfig({ env: { QILIN_API_KEYS: 'demo-key-123:read,admin-key-1:admin,sig-key-12:read=signal/*' } }).apiKeys.length > 0, true);
+  t.end();
+});
+
+void t.test('bad files: unreadable, not JSON, not an object, unknown key', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'qilin-config-'));
+  t.equal(err(() => loadConfig({ file: join(dir, 'missing.json'), env: {} })).code, 'QLN_CONFIG_FILE');
+  const bad = join(dir, 'bad.json');
+  writeFileSync(bad, '{nope');
+  t.equal(err(() => loadConfig({ file: bad, env: {} })).code, 'QLN_CONFIG_FILE');
+  writeFileSync(bad, '[1]');
+  t.equal(err(() => loadConfig({ file: bad, env: {} })).code, 'QLN_CONFIG_FILE');
+  writeFileSync(bad, '{"workrs": 2}');
+  const e = err(() => loadConfig({ file: bad, env: {} }));
+  t.equal(e.code, 'QLN_CONFIG_INVALID');
+  t.match(e.message, /workrs/);
+  t.end();
+});
+
+void t.test('environment names', (t) => {
+  t.equal(envName('natsUrl'), 'QILIN_NATS_URL');
+  t.equal(envName('clickhouseHttpPort'), 'QILIN_CLICKHOUSE_HTTP_PORT');
+  t.end();
+});
