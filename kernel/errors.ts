@@ -39,6 +39,16 @@ export const ErrorCodes = {
   STORE_FAILED: 'QLN_STORE_FAILED',
   /** A WebSocket client sent a frame the server cannot accept. */
   WS_BAD_FRAME: 'QLN_WS_BAD_FRAME',
+  /** A local service exited or failed to spawn before it answered. */
+  SERVICE_START_FAILED: 'QLN_SERVICE_START_FAILED',
+  /** The message bus (NATS) could not be reached. */
+  BUS_UNAVAILABLE: 'QLN_BUS_UNAVAILABLE',
+  /** A publish was not acknowledged (JetStream ack failed or timed out). */
+  PUBLISH_FAILED: 'QLN_PUBLISH_FAILED',
+  /** An actor threw while handling a record (the record is skipped). */
+  ACTOR_FAILED: 'QLN_ACTOR_FAILED',
+  /** An unexpected internal failure; the message says where. */
+  INTERNAL: 'QLN_INTERNAL',
   /** A CLI command was used wrongly. */
   CLI_USAGE: 'QLN_CLI_USAGE',
 } as const;

@@ -17,6 +17,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ActorFactory, ActorModule, MarketActor, OutputSink } from './actor.js';
 import { nowUs } from './clock.js';
+import { ErrorCodes } from './errors.js';
 import { decodeMarket, newMarketEvent } from './market-record.js';
 import { encodeOutput, type OutputEvent } from './output-record.js';
 import { SpscRing } from './spsc-ring.js';
@@ -73,7 +74,7 @@ function reportActorError(symId: number, err: unknown): void {
   post({
     type: 'actor-error',
     symId,
-    code: typeof e?.code === 'string' ? e.code : 'QLN_ACTOR_FAILED',
+    code: typeof e?.code === 'string' ? e.code : ErrorCodes.ACTOR_FAILED,
     message: typeof e?.message === 'string' ? e.message : String(err),
   });
 }
