@@ -49,6 +49,10 @@ export const ErrorCodes = {
   ACTOR_FAILED: 'QLN_ACTOR_FAILED',
   /** An unexpected internal failure; the message says where. */
   INTERNAL: 'QLN_INTERNAL',
+  /** A benchmark phase did not finish within its deadline. */
+  BENCH_TIMEOUT: 'QLN_BENCH_TIMEOUT',
+  /** A benchmark consumer saw records lost, duplicated or out of sequence. */
+  BENCH_INTEGRITY: 'QLN_BENCH_INTEGRITY',
   /** A CLI command was used wrongly. */
   CLI_USAGE: 'QLN_CLI_USAGE',
 } as const;
