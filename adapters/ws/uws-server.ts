@@ -1,0 +1,738 @@
+import { STATUS_CODES } from 'node:http';
+import uws from 'uWebSockets.js';
+import type {
+  HttpRequest,
+  HttpResponse,
+  TemplatedApp,
+  WebSocket,
+  us_listen_socket,
+  us_socket_context_t,
+} from 'uWebSockets.js';
+import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js';
+import type { Logger } from '../../kernel/logger.js';
+import type { ApiKeyTable, Scope } from './api-keys.js';
+import { assertNativeUws, nativeUwsInfo } from './native-uws.js';
+import { ALL_TOPICS, TopicPattern } from './topic-pattern.js';
+
+/** What an HTTP route returns; served for GET on the WebSocket port. */
+export interface HttpRouteResult {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+/** An HTTP GET handler (`/metrics`, `/health/live`, …). May be async. */
+export type HttpRoute = () => Promise<HttpRouteResult> | HttpRouteResult;
+
+/** Options of {@link UwsServer}. */
+export interface UwsServerOptions {
+  /** TCP port; 0 binds an ephemeral port (see the value `start()` resolves to). */
+  port: number;
+  /** Interface to bind. Default `0.0.0.0` (all IPv4 interfaces). */
+  host?: string;
+  /** The API keys that may connect. */
+  apiKeys: ApiKeyTable;
+  log: Logger;
+  /** Largest client frame accepted; uWS drops the connection on a bigger one. Default 16 KiB. */
+  maxPayloadBytes?: number;
+  /**
+   * Send buffer a client may hold before it is disconnected with close code
+   * 4008 `backpressure`. Default 1 MiB. Must exceed the largest burst the
+   * server publishes within one event-loop turn, and the snapshot a client
+   * can ask for (see README).
+   */
+  maxBackpressureBytes?: number;
+  /** Bad frames a client may send; the next one closes it with 1008. Default 10. */
+  maxBadFrames?: number;
+  /** Seconds without traffic before uWS closes a socket (it pings before that). 0 or 8–960; default 120. */
+  idleTimeoutSec?: number;
+  /** Most exact topics whose last message is kept for snapshots. Default 100 000. */
+  maxSnapshotTopics?: number;
+  /** GET routes on the same port, by exact path (`/metrics`). `/ws` is reserved. */
+  routes?: Record<string, HttpRoute>;
+}
+
+/** Counters of {@link UwsServer.stats}. */
+export interface UwsServerStats {
+  /** Connected WebSocket clients. */
+  clients: number;
+  /** Messages given to `publish()`. */
+  published: number;
+  /** Upgrades refused with 401. */
+  authFailures: number;
+  /** Client frames answered with an error frame, plus oversized frames. */
+  badFrames: number;
+  /** Clients disconnected because their send buffer went over the limit. */
+  slowDisconnects: number;
+  /** Clients disconnected (1008) for sending too many bad frames. */
+  badFrameDisconnects: number;
+  /** Clients whose connection uWS dropped for a frame over `maxPayloadBytes`. */
+  oversizeDisconnects: number;
+}
+
+/** Close code for a client whose send buffer went over the limit (private-use range). */
+export const CLOSE_BACKPRESSURE = 4008;
+/** Close code for a client that sent too many bad frames (RFC 6455 policy violation). */
+export const CLOSE_BAD_FRAMES = 1008;
+/** Close code on server shutdown (RFC 6455 going away). */
+export const CLOSE_SHUTDOWN = 1001;
+
+/** Error codes of `{"type":"error","code":…}` frames. */
+export type WsErrorCode = 'bad_json' | 'bad_frame' | 'unknown_op' | 'bad_topic' | 'forbidden';
+
+/** Topics per subscribe/unsubscribe frame; bounds the work one frame can cause. */
+const MAX_TOPICS_PER_FRAME = 256;
+/** uWS reports a frame over maxPayloadLength with this close message (code 1006). */
+const UWS_TOO_BIG = 'Received too big message';
+/** How often buffers are checked when nothing is being published. */
+const IDLE_SWEEP_MS = 250;
+
+/** Per-connection state, held by uWS as the socket's user data. */
+interface Client {
+  readonly id: number;
+  readonly scope: Scope;
+  readonly remote: string;
+  /** Patterns the client subscribed to, by text. */
+  readonly patterns: Map<string, TopicPattern>;
+  /** uWS topics the socket holds (derived from `patterns`, see `uwsTopicsFor`). */
+  readonly held: Set<string>;
+  badFrames: number;
+  /** Set before we end the socket ourselves, so the close handler counts it right. */
+  closeReason: 'backpressure' | 'bad_frames' | 'shutdown' | undefined;
+  /** A check saw bytes buffered: a later bare 1006 close is uWS's own backpressure cut. */
+  pressured: boolean;
+  /** Set by the close handler: the uWS socket must not be touched any more. */
+  closed: boolean;
+}
+
+/** Per exact topic: the serialised frame prefix and the last frame (snapshot). */
+interface TopicEntry {
+  /** `{"topic":"<topic>","data":` — built once per topic. */
+  readonly prefix: string;
+  /** The kind's wildcard uWS topic (`signal/*`), undefined for `status`. */
+  readonly wildcard: string | undefined;
+  readonly pattern: TopicPattern;
+  last: Buffer | undefined;
+}
+
+const EMPTY_HEADER = '';
+
+/**
+ * The WebSocket fan-out server (uWebSockets.js) and the HTTP routes on the
+ * same port.
+ *
+ * ```
+ *  publish('signal/BTC-USD', data)
+ *     │  serialise once: {"topic":"signal/BTC-USD","data":…}  → Buffer, kept as snapshot
+ *     ├─ app.publish('signal/BTC-USD') ──► sockets holding the exact topic
+ *     ├─ app.publish('signal/*')       ──► sockets holding the kind wildcard
+ *     └─ app.publish('*')              ──► sockets holding everything
+ * ```
+ * This uWS version has no wildcard subscriptions (verified: a socket
+ * subscribed to `signal/*` gets nothing published on `signal/X`), so each
+ * message goes out on up to three uWS topics, and each socket holds at most
+ * one uWS topic that covers any given message: a socket subscribed to `*`
+ * holds only `*`; one subscribed to `signal/*` holds no exact `signal/…`
+ * topics (its exact subscriptions are remembered in `patterns` and restored
+ * if it unsubscribes the wildcard). So nobody receives a message twice, and
+ * fan-out is three native calls per message whatever the number of clients.
+ *
+ * Slow consumers: uWS's own `maxBackpressure` is set to twice the limit with
+ * `closeOnBackpressureLimit` (a hard memory ceiling per socket, but it closes
+ * without a close frame, code 1006). Before that, the server itself ends
+ * sockets buffering more than the limit with 4008 `backpressure`: it checks
+ * every socket each time another `limit` bytes have been published (a socket
+ * receives each message at most once, so no socket can go from under the
+ * limit to over twice the limit between two checks), after direct sends, and
+ * on a timer. Memory per client stays under 2 × limit.
+ */
+export class UwsServer {
+  private readonly host: string;
+  private readonly port: number;
+  private readonly apiKeys: ApiKeyTable;
+  private readonly log: Logger;
+  private readonly maxPayloadBytes: number;
+  private readonly limit: number;
+  private readonly maxBadFrames: number;
+  private readonly idleTimeoutSec: number;
+  private readonly maxSnapshotTopics: number;
+  private readonly routes = new Map<string, HttpRoute>();
+
+  private readonly app: TemplatedApp;
+  private readonly clients = new Set<WebSocket<Client>>();
+  private readonly topics = new Map<string, TopicEntry>();
+  private listenSocket: us_listen_socket | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private starting: Promise<number> | undefined;
+  private closing: Promise<void> | undefined;
+  private nextClientId = 1;
+  private bytesSinceSweep = 0;
+  private snapshotCapWarned = false;
+
+  private readonly counters = {
+    published: 0,
+    authFailures: 0,
+    badFrames: 0,
+    slowDisconnects: 0,
+    badFrameDisconnects: 0,
+    oversizeDisconnects: 0,
+  };
+
+  constructor(opts: UwsServerOptions) {
+    const o = opts;
+    if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) {
+      invalidArgument('port', o.port, 'an integer from 0 to 65535 (0 = ephemeral)');
+    }
+    this.port = o.port;
+    this.host = o.host ?? '0.0.0.0';
+    if (typeof this.host !== 'string' || this.host === '') {
+      invalidArgument('host', o.host, 'an interface address such as 0.0.0.0 or 127.0.0.1');
+    }
+    this.apiKeys = o.apiKeys;
+    this.log = o.log;
+    this.maxPayloadBytes = intOption(
+      'maxPayloadBytes',
+      o.maxPayloadBytes,
+      16 * 1024,
+      256,
+      16 << 20,
+    );
+    this.limit = intOption('maxBackpressureBytes', o.maxBackpressureBytes, 1 << 20, 4096, 1 << 30);
+    this.maxBadFrames = intOption('maxBadFrames', o.maxBadFrames, 10, 0, 1_000_000);
+    this.idleTimeoutSec = intOption('idleTimeoutSec', o.idleTimeoutSec, 120, 0, 960);
+    if (this.idleTimeoutSec !== 0 && this.idleTimeoutSec < 8) {
+      // uWS terminates the process for 1..7 (its timer granularity is 4 s).
+      invalidArgument('idleTimeoutSec', o.idleTimeoutSec, '0 (off) or 8 to 960');
+    }
+    this.maxSnapshotTopics = intOption(
+      'maxSnapshotTopics',
+      o.maxSnapshotTopics,
+      100_000,
+      1,
+      10_000_000,
+    );
+    for (const [path, route] of Object.entries(o.routes ?? {})) {
+      if (!path.startsWith('/') || path === '/ws' || typeof route !== 'function') {
+        invalidArgument(
+          `routes[${JSON.stringify(path)}]`,
+          path,
+          'a path starting with / other than /ws, mapped to a function',
+        );
+      }
+      this.routes.set(path, route);
+    }
+    this.app = uws.App();
+  }
+
+  /**
+   * Check the native uWS is in use, register handlers and listen. Resolves to
+   * the bound port (useful with port 0). Calling it again returns the same
+   * promise.
+   */
+  start(): Promise<number> {
+    if (this.closing !== undefined) {
+      return Promise.reject(
+        new QilinError(ErrorCodes.INVALID_ARGUMENT, 'UwsServer.start() called after close()'),
+      );
+    }
+    this.starting ??= new Promise<number>((resolve, reject) => {
+      assertNativeUws();
+      this.register();
+      this.app.listen(this.host, this.port, (socket) => {
+        if (socket === false) {
+          reject(
+            new QilinError(
+              ErrorCodes.SERVICE_PORT_IN_USE,
+              `uWebSockets.js could not listen on ${this.host}:${this.port} (port in use or address not available)`,
+              { details: { host: this.host, port: this.port } },
+            ),
+          );
+          return;
+        }
+        this.listenSocket = socket;
+        const port = uws.us_socket_local_port(socket);
+        this.sweepTimer = setInterval(() => this.sweep(), IDLE_SWEEP_MS);
+        this.sweepTimer.unref();
+        this.log.info({ host: this.host, port, uws: nativeUwsInfo() }, 'ws server listening');
+        resolve(port);
+      });
+    });
+    return this.starting;
+  }
+
+  /**
+   * Stop listening and close every client with 1001. Safe to call twice
+   * (returns the same promise) and before `start()`.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+      if (this.listenSocket !== undefined) uws.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = undefined;
+      for (const ws of Array.from(this.clients)) {
+        ws.getUserData().closeReason = 'shutdown';
+        ws.end(CLOSE_SHUTDOWN, 'server shutdown');
+      }
+      // Let the close frames go out, then drop whatever is left (idle HTTP
+      // keep-alive sockets, clients that never answer the close): otherwise
+      // they hold the event loop open until their timeouts.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      (this.app as TemplatedApp & { close?: () => void }).close?.();
+      this.log.info(this.stats(), 'ws server closed');
+    })();
+    return this.closing;
+  }
+
+  /**
+   * Publish `data` on an exact topic (`signal/<sym>`, `prediction/<sym>`,
+   * `quality/<sym>`, `status`). `data` is serialised once; pass a string to
+   * hand over JSON text you already serialised (it is embedded verbatim, so it
+   * must be valid JSON). The frame becomes the topic's snapshot. Throws
+   * QLN_INVALID_ARGUMENT for a topic that is not an exact topic.
+   */
+  publish(topic: string, data: unknown): void {
+    if (this.closing !== undefined) return;
+    let entry = this.topics.get(topic);
+    if (entry === undefined) entry = this.addTopic(topic);
+    const body = typeof data === 'string' ? data : JSON.stringify(data);
+    if (body === undefined)
+      invalidArgument(`data for ${topic}`, String(data), 'a JSON-serialisable value');
+    const frame = Buffer.from(entry.prefix + body + '}', 'utf8');
+    if (entry.last !== undefined || this.topics.size <= this.maxSnapshotTopics) entry.last = frame;
+    this.counters.published++;
+    this.app.publish(topic, frame, false);
+    if (entry.wildcard !== undefined) this.app.publish(entry.wildcard, frame, false);
+    this.app.publish(ALL_TOPICS, frame, false);
+    this.bytesSinceSweep += frame.length;
+    if (this.bytesSinceSweep >= this.limit) this.sweep();
+  }
+
+  /** Counters since construction. */
+  stats(): UwsServerStats {
+    return { clients: this.clients.size, ...this.counters };
+  }
+
+  // ── topics ────────────────────────────────────────────────────────────
+
+  private addTopic(topic: string): TopicEntry {
+    if (!TopicPattern.isTopic(topic)) {
+      invalidArgument('topic', topic, 'signal/<sym>, prediction/<sym>, quality/<sym> or status');
+    }
+    const kind = TopicPattern.kindOf(topic);
+    const entry: TopicEntry = {
+      prefix: `{"topic":${JSON.stringify(topic)},"data":`,
+      wildcard: kind === 'status' ? undefined : TopicPattern.wildcardOf(kind),
+      pattern: TopicPattern.parse(topic)!,
+      last: undefined,
+    };
+    // Entries are tiny; only the snapshot buffers are capped (see publish).
+    this.topics.set(topic, entry);
+    if (this.topics.size > this.maxSnapshotTopics && !this.snapshotCapWarned) {
+      this.snapshotCapWarned = true;
+      this.log.warn(
+        { maxSnapshotTopics: this.maxSnapshotTopics, topic },
+        'snapshot topic cap reached; new topics get no snapshot',
+      );
+    }
+    return entry;
+  }
+
+  /**
+   * The uWS topics a client must hold for its patterns, such that each
+   * published message reaches it through exactly one of them.
+   */
+  private static uwsTopicsFor(patterns: Map<string, TopicPattern>): Set<string> {
+    if (patterns.has(ALL_TOPICS)) return new Set([ALL_TOPICS]);
+    const out = new Set<string>();
+    for (const p of patterns.values()) {
+      if (p.isWildcard) out.add(p.text);
+      else if (
+        p.kind === 'status' ||
+        p.kind === '*' ||
+        !patterns.has(TopicPattern.wildcardOf(p.kind))
+      )
+        out.add(p.text);
+    }
+    return out;
+  }
+
+  private static covered(patterns: Map<string, TopicPattern>, topic: string): boolean {
+    for (const p of patterns.values()) if (p.matches(topic)) return true;
+    return false;
+  }
+
+  private applySubscriptions(ws: WebSocket<Client>, client: Client): void {
+    const want = UwsServer.uwsTopicsFor(client.patterns);
+    for (const t of Array.from(client.held)) {
+      if (!want.has(t)) {
+        ws.unsubscribe(t);
+        client.held.delete(t);
+      }
+    }
+    for (const t of want) {
+      if (!client.held.has(t)) {
+        ws.subscribe(t);
+        client.held.add(t);
+      }
+    }
+  }
+
+  // ── uWS handlers ──────────────────────────────────────────────────────
+
+  private register(): void {
+    this.app.ws<Client>('/ws', {
+      maxPayloadLength: this.maxPayloadBytes,
+      // Hard ceiling; the server's own check at `limit` normally acts first.
+      maxBackpressure: this.limit * 2,
+      // The d.ts types this as a number; the addon reads it as a boolean.
+      closeOnBackpressureLimit: 1,
+      idleTimeout: this.idleTimeoutSec,
+      sendPingsAutomatically: this.idleTimeoutSec > 0,
+      compression: uws.DISABLED,
+      upgrade: (res, req, context) => this.onUpgrade(res, req, context),
+      open: (ws) => this.onOpen(ws),
+      message: (ws, message, isBinary) => this.onMessage(ws, message, isBinary),
+      drain: (ws) => {
+        ws.getUserData().pressured = ws.getBufferedAmount() > 0;
+      },
+      close: (ws, code, message) => this.onClose(ws, code, message),
+    });
+    this.app.get('/*', (res, req) => this.onHttp(res, req));
+    this.app.any('/*', (res, req) => {
+      const method = req.getMethod();
+      res.cork(() => {
+        res
+          .writeStatus(statusLine(405))
+          .writeHeader('Allow', 'GET')
+          .writeHeader('Content-Type', 'application/json')
+          .end(
+            errorBody(
+              'method_not_allowed',
+              `method ${method.toUpperCase()} is not allowed; use GET`,
+            ),
+          );
+      });
+    });
+  }
+
+  private onUpgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+    // uWS's req lives on the stack of this call: copy everything out first.
+    const authorization = req.getHeader('authorization');
+    const queryKey = (req.getQuery('key') as string | undefined) ?? '';
+    const secKey = req.getHeader('sec-websocket-key');
+    const secProtocol = req.getHeader('sec-websocket-protocol');
+    const secExtensions = req.getHeader('sec-websocket-extensions');
+    const remote = Buffer.from(res.getRemoteAddressAsText()).toString('utf8');
+
+    let key: string | undefined;
+    if (authorization !== EMPTY_HEADER) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+      key = m?.[1];
+    } else if (queryKey !== '') key = queryKey;
+    const scope = this.apiKeys.authorize(key);
+    if (scope === undefined || this.closing !== undefined) {
+      this.counters.authFailures++;
+      const reason =
+        authorization === EMPTY_HEADER && queryKey === ''
+          ? 'missing API key: send Authorization: Bearer <key> or ?key=<key>'
+          : key === undefined
+            ? 'malformed Authorization header: expected Bearer <key>'
+            : 'unknown API key';
+      // Never log the key, not even a part of it.
+      this.log.warn({ remote, reason }, 'ws auth failure');
+      res.cork(() => {
+        res
+          .writeStatus(statusLine(401))
+          .writeHeader('WWW-Authenticate', 'Bearer')
+          .writeHeader('Content-Type', 'application/json')
+          .end(errorBody('unauthorized', reason));
+      });
+      return;
+    }
+    const client: Client = {
+      id: this.nextClientId++,
+      scope,
+      remote,
+      patterns: new Map(),
+      held: new Set(),
+      badFrames: 0,
+      closeReason: undefined,
+      pressured: false,
+      closed: false,
+    };
+    res.upgrade(client, secKey, secProtocol, secExtensions, context);
+  }
+
+  private onOpen(ws: WebSocket<Client>): void {
+    this.clients.add(ws);
+    const c = ws.getUserData();
+    this.log.debug({ client: c.id, remote: c.remote, keyId: c.scope.keyId }, 'ws client connected');
+  }
+
+  private onClose(ws: WebSocket<Client>, code: number, message: ArrayBuffer): void {
+    this.clients.delete(ws);
+    const c = ws.getUserData();
+    c.closed = true;
+    const reason = Buffer.from(message).toString('utf8');
+    if (c.closeReason === 'backpressure') this.counters.slowDisconnects++;
+    else if (c.closeReason === 'bad_frames') this.counters.badFrameDisconnects++;
+    else if (code === 1006 && reason === UWS_TOO_BIG) {
+      this.counters.oversizeDisconnects++;
+      this.counters.badFrames++;
+      this.log.warn(
+        { client: c.id, remote: c.remote, maxPayloadBytes: this.maxPayloadBytes },
+        'ws client sent an oversized frame; uWS dropped the connection (1006)',
+      );
+    } else if (code === 1006 && reason === '' && c.pressured) {
+      // uWS's hard ceiling (2 × limit) cut it before our own check did.
+      this.counters.slowDisconnects++;
+      this.log.warn(
+        { client: c.id, remote: c.remote },
+        'ws client dropped by uWS at the backpressure ceiling',
+      );
+    }
+    c.held.clear();
+    this.log.debug(
+      { client: c.id, remote: c.remote, code, reason, closeReason: c.closeReason },
+      'ws client disconnected',
+    );
+  }
+
+  private onMessage(ws: WebSocket<Client>, message: ArrayBuffer, isBinary: boolean): void {
+    const c = ws.getUserData();
+    if (isBinary) {
+      this.badFrame(ws, c, 'bad_frame', 'binary frames are not accepted; send JSON text');
+      return;
+    }
+    // `message` is neutered when this handler returns; decode now.
+    const text = Buffer.from(message).toString('utf8');
+    let frame: unknown;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      this.badFrame(ws, c, 'bad_json', `frame is not JSON: ${preview(text)}`);
+      return;
+    }
+    if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
+      this.badFrame(
+        ws,
+        c,
+        'bad_frame',
+        `frame must be a JSON object with an "op", got ${preview(text)}`,
+      );
+      return;
+    }
+    const op = (frame as { op?: unknown }).op;
+    switch (op) {
+      case 'ping':
+        ws.send('{"type":"pong"}', false);
+        break;
+      case 'subscribe':
+      case 'unsubscribe': {
+        const patterns = this.parseTopics(ws, c, (frame as { topics?: unknown }).topics, op);
+        if (patterns === undefined) return;
+        if (op === 'subscribe') this.subscribe(ws, c, patterns);
+        else this.unsubscribe(ws, c, patterns);
+        break;
+      }
+      default:
+        if (typeof op !== 'string') {
+          this.badFrame(
+            ws,
+            c,
+            'bad_frame',
+            `frame has no string "op" (one of subscribe, unsubscribe, ping)`,
+          );
+        } else {
+          this.badFrame(
+            ws,
+            c,
+            'unknown_op',
+            `unknown op ${preview(JSON.stringify(op))}; use subscribe, unsubscribe or ping`,
+          );
+        }
+        return;
+    }
+    this.checkBackpressure(ws, c);
+  }
+
+  /** Validate a frame's topics; answers with an error frame and returns undefined when bad. */
+  private parseTopics(
+    ws: WebSocket<Client>,
+    c: Client,
+    topics: unknown,
+    op: string,
+  ): TopicPattern[] | undefined {
+    if (!Array.isArray(topics) || topics.length === 0 || topics.length > MAX_TOPICS_PER_FRAME) {
+      this.badFrame(
+        ws,
+        c,
+        'bad_frame',
+        `"${op}" needs "topics": an array of 1 to ${MAX_TOPICS_PER_FRAME} topic patterns`,
+      );
+      return undefined;
+    }
+    const out: TopicPattern[] = [];
+    for (const t of topics as unknown[]) {
+      const p = TopicPattern.parse(t);
+      if (p === undefined) {
+        this.badFrame(
+          ws,
+          c,
+          'bad_topic',
+          `bad topic ${preview(JSON.stringify(t) ?? String(t))}: use signal/<sym>, prediction/<sym>, quality/<sym>, status, <kind>/* or *`,
+        );
+        return undefined;
+      }
+      // Unsubscribing from something you may not read is harmless; only subscribe is checked.
+      if (op === 'subscribe' && !c.scope.canRead(p)) {
+        this.badFrame(
+          ws,
+          c,
+          'forbidden',
+          `this API key may not read ${p.text} (allowed: ${c.scope.patterns.join(', ')})`,
+        );
+        return undefined;
+      }
+      out.push(p);
+    }
+    return out;
+  }
+
+  private subscribe(ws: WebSocket<Client>, c: Client, patterns: TopicPattern[]): void {
+    const before = new Map(c.patterns);
+    for (const p of patterns) c.patterns.set(p.text, p);
+    ws.send(JSON.stringify({ type: 'subscribed', topics: patterns.map((p) => p.text) }), false);
+    // Snapshot: the last frame of every topic newly covered, before any live
+    // frame (publish runs on this same thread, so nothing interleaves).
+    for (const [topic, entry] of this.topics) {
+      // uWS closes a socket inside send() at its hard backpressure ceiling.
+      if (c.closed) return;
+      if (entry.last === undefined) continue;
+      if (!UwsServer.covered(c.patterns, topic) || UwsServer.covered(before, topic)) continue;
+      ws.send(entry.last, false);
+    }
+    this.applySubscriptions(ws, c);
+  }
+
+  private unsubscribe(ws: WebSocket<Client>, c: Client, patterns: TopicPattern[]): void {
+    for (const p of patterns) c.patterns.delete(p.text);
+    this.applySubscriptions(ws, c);
+    ws.send(JSON.stringify({ type: 'unsubscribed', topics: patterns.map((p) => p.text) }), false);
+  }
+
+  private badFrame(ws: WebSocket<Client>, c: Client, code: WsErrorCode, message: string): void {
+    this.counters.badFrames++;
+    c.badFrames++;
+    ws.send(JSON.stringify({ type: 'error', code, message }), false);
+    this.log.debug({ client: c.id, code, badFrames: c.badFrames }, 'ws bad frame');
+    if (c.badFrames > this.maxBadFrames && c.closeReason === undefined && !c.closed) {
+      c.closeReason = 'bad_frames';
+      this.log.warn(
+        { client: c.id, remote: c.remote, badFrames: c.badFrames },
+        'ws client closed for too many bad frames',
+      );
+      ws.end(CLOSE_BAD_FRAMES, `too many bad frames (${c.badFrames})`);
+    }
+  }
+
+  // ── backpressure ──────────────────────────────────────────────────────
+
+  private checkBackpressure(ws: WebSocket<Client>, c: Client): void {
+    if (c.closeReason !== undefined || c.closed) return;
+    const buffered = ws.getBufferedAmount();
+    c.pressured = buffered > 0;
+    if (buffered <= this.limit) return;
+    c.closeReason = 'backpressure';
+    this.log.warn(
+      { client: c.id, remote: c.remote, buffered, limit: this.limit },
+      'ws slow client disconnected',
+    );
+    ws.end(CLOSE_BACKPRESSURE, 'backpressure');
+  }
+
+  /** Check every client; O(clients), run once per `limit` bytes published and on a timer. */
+  private sweep(): void {
+    this.bytesSinceSweep = 0;
+    if (this.clients.size === 0) return;
+    // ws.end() fires the close handler synchronously, which edits the set.
+    for (const ws of Array.from(this.clients)) this.checkBackpressure(ws, ws.getUserData());
+  }
+
+  // ── HTTP ──────────────────────────────────────────────────────────────
+
+  private onHttp(res: HttpResponse, req: HttpRequest): void {
+    const path = req.getUrl();
+    const route = this.routes.get(path);
+    if (route === undefined) {
+      const [status, code, message] =
+        path === '/ws'
+          ? [426, 'upgrade_required', '/ws is the WebSocket endpoint: send a WebSocket upgrade']
+          : [404, 'not_found', `no route ${preview(path)}`];
+      res.cork(() => {
+        res
+          .writeStatus(statusLine(status))
+          .writeHeader('Content-Type', 'application/json')
+          .end(errorBody(code, message));
+      });
+      return;
+    }
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const send = (r: HttpRouteResult): void => {
+      if (aborted) return;
+      res.cork(() => {
+        res
+          .writeStatus(statusLine(r.status))
+          .writeHeader('Content-Type', r.contentType)
+          .writeHeader('Cache-Control', 'no-store')
+          .end(r.body);
+      });
+    };
+    const fail = (err: unknown): void => {
+      this.log.error({ err, path }, 'http route failed');
+      send({
+        status: 500,
+        contentType: 'application/json',
+        body: errorBody('internal', `route ${path} failed`),
+      });
+    };
+    try {
+      const r = route();
+      if (r instanceof Promise) r.then(send, fail);
+      else send(r);
+    } catch (err) {
+      fail(err);
+    }
+  }
+}
+
+function intOption(
+  name: string,
+  value: number | undefined,
+  dflt: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return dflt;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    invalidArgument(name, value, `an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function statusLine(status: number): string {
+  return `${status} ${STATUS_CODES[status] ?? 'Unknown'}`;
+}
+
+function errorBody(code: string, message: string): string {
+  return JSON.stringify({ error: { code, message } });
+}
+
+/** At most 80 characters of client input, for error messages. */
+function preview(s: string): string {
+  return s.length <= 80 ? s : `${s.slice(0, 77)}...`;
+}
