@@ -302,7 +302,7 @@ async function waitReady(
           : `${spec.name} (pid ${pid}) did not answer on port ${port} within ${timeoutMs} ms`;
       const tail = await tailFile(paths.logFile, 20);
       throw new QilinError(
-        ErrorCodes.SERVICE_START_TIMEOUT,
+        gone !== undefined ? ErrorCodes.SERVICE_START_FAILED : ErrorCodes.SERVICE_START_TIMEOUT,
         `${why} (last probe: ${probe.detail}); last lines of ${paths.logFile}:\n${tail}`,
         { details: { service: spec.name, port, pid, probe: probe.detail, logFile: paths.logFile } },
       );

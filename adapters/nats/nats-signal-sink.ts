@@ -1,0 +1,188 @@
+import {
+  DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+} from '@nats-io/jetstream';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js';
+import type { Logger } from '../../kernel/logger.js';
+import type { RiskRejection, SignalMessage } from '../../kernel/messages.js';
+import type { SignalSink } from '../../kernel/signal-sink.js';
+import { isToken } from './tick-json-decoder.js';
+
+/**
+ * Error code of a failed or timed-out signal publish. QLN_PUBLISH_FAILED is
+ * requested for the catalogue; until it exists this placeholder is the one
+ * place to change.
+ */
+const PUBLISH_FAILED_CODE = ErrorCodes.PUBLISH_FAILED;
+
+/** Options of {@link NatsSignalSink}. */
+export interface NatsSignalSinkOptions {
+  /** A connected client (see connectNats); the sink never closes it. */
+  nc: NatsConnection;
+  /** JetStream stream holding `sig.>` (default QILIN_SIGNALS). */
+  stream?: string;
+  /** How long publishSignal waits for the JetStream ack, ms (default 2000). */
+  ackTimeoutMs?: number;
+  /** Dedup window of the stream when the sink creates it, ms (default 120000). */
+  duplicateWindowMs?: number;
+  /** Retention of the stream when the sink creates it, ms (default 7 days). */
+  maxAgeMs?: number;
+  log: Logger;
+}
+
+const text = new TextEncoder();
+
+/**
+ * Approved signals out to executors on `sig.<strategy>.<symbol>` (JetStream,
+ * `Nats-Msg-Id` = signal id, so a retried publish is stored once), risk
+ * rejections on `risk.rejected.<symbol>` (core, fire and forget).
+ */
+export class NatsSignalSink implements SignalSink {
+  private readonly nc: NatsConnection;
+  private readonly js: JetStreamClient;
+  private readonly stream: string;
+  private readonly ackTimeoutMs: number;
+  private readonly duplicateWindowMs: number;
+  private readonly maxAgeMs: number;
+  private readonly log: Logger;
+  private inFlight = 0;
+  private closing: Promise<void> | undefined;
+
+  constructor(opts: NatsSignalSinkOptions) {
+    this.nc = opts.nc;
+    this.stream = opts.stream ?? 'QILIN_SIGNALS';
+    if (!isToken(this.stream)) {
+      invalidArgument('stream', opts.stream, 'a stream name [A-Za-z0-9_-]+');
+    }
+    this.ackTimeoutMs = opts.ackTimeoutMs ?? 2000;
+    if (!(this.ackTimeoutMs > 0)) invalidArgument('ackTimeoutMs', opts.ackTimeoutMs, 'ms > 0');
+    this.duplicateWindowMs = opts.duplicateWindowMs ?? 120_000;
+    if (!(this.duplicateWindowMs > 0)) {
+      invalidArgument('duplicateWindowMs', opts.duplicateWindowMs, 'ms > 0');
+    }
+    this.maxAgeMs = opts.maxAgeMs ?? 7 * 86_400_000;
+    this.log = opts.log.child({ sink: 'nats-signal', stream: this.stream });
+    this.js = jetstream(this.nc, { timeout: this.ackTimeoutMs });
+  }
+
+  /**
+   * Create the signal stream for `sig.>` when it is missing. An existing
+   * stream is left as it is (another kernel or an operator may own its
+   * limits); a warning is logged when it does not capture `sig.>`.
+   */
+  async ensureStream(): Promise<void> {
+    const jsm = await jetstreamManager(this.nc);
+    try {
+      const info = await jsm.streams.info(this.stream);
+      if (!info.config.subjects?.includes('sig.>')) {
+        this.log.warn(
+          { subjects: info.config.subjects },
+          'signal stream exists but does not capture sig.>; signals may not be stored',
+        );
+      }
+      return;
+    } catch (err) {
+      if (!isApiCode(err, JetStreamApiCodes.StreamNotFound)) throw err;
+    }
+    try {
+      await jsm.streams.add({
+        name: this.stream,
+        subjects: ['sig.>'],
+        storage: StorageType.File,
+        retention: RetentionPolicy.Limits,
+        discard: DiscardPolicy.Old,
+        duplicate_window: nanos(this.duplicateWindowMs),
+        max_age: nanos(this.maxAgeMs),
+      });
+      this.log.info('created signal stream');
+    } catch (err) {
+      // Another process created it between our info and add: that is fine.
+      await jsm.streams.info(this.stream).catch(() => {
+        throw err;
+      });
+    }
+  }
+
+  /** Publish and wait for the JetStream ack; a duplicate ack (same id) counts as stored. */
+  async publishSignal(signal: SignalMessage): Promise<void> {
+    if (!isToken(signal.strategy) || !isToken(signal.sym)) {
+      invalidArgument(
+        'signal strategy/sym',
+        `${signal.strategy}/${signal.sym}`,
+        'NATS tokens [A-Za-z0-9_-]+',
+      );
+    }
+    if (typeof signal.id !== 'string' || signal.id === '') {
+      invalidArgument('signal.id', signal.id, 'a non-empty string');
+    }
+    if (this.closing !== undefined) {
+      throw new QilinError(
+        PUBLISH_FAILED_CODE,
+        `signal sink closed; signal ${signal.id} not published`,
+        {
+          details: { id: signal.id },
+        },
+      );
+    }
+    const subject = `sig.${signal.strategy}.${signal.sym}`;
+    this.inFlight++;
+    try {
+      const ack = await this.js.publish(subject, text.encode(JSON.stringify(signal)), {
+        msgID: signal.id,
+        timeout: this.ackTimeoutMs,
+      });
+      if (ack.duplicate)
+        this.log.debug({ id: signal.id, seq: ack.seq }, 'duplicate signal publish');
+    } catch (cause) {
+      throw new QilinError(
+        PUBLISH_FAILED_CODE,
+        `publishing signal ${signal.id} on ${subject} failed: ${(cause as Error).message}`,
+        { cause, details: { id: signal.id, subject, stream: this.stream } },
+      );
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  /** Core publish on `risk.rejected.<symbol>`; never throws (a bad symbol is logged). */
+  publishRejection(rejection: RiskRejection): void {
+    const sym = rejection.signal.sym;
+    if (!isToken(sym)) {
+      this.log.warn({ sym, id: rejection.signal.id }, 'rejection not published: bad symbol token');
+      return;
+    }
+    try {
+      this.nc.publish(`risk.rejected.${sym}`, JSON.stringify(rejection));
+    } catch (err) {
+      this.log.warn({ err, id: rejection.signal.id }, 'rejection publish failed');
+    }
+  }
+
+  /** Refuse new signals and flush what was published. Does not close the connection. Safe twice. */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    if (this.inFlight > 0) this.log.info({ inFlight: this.inFlight }, 'closing with acks pending');
+    if (!this.nc.isClosed() && !this.nc.isDraining()) {
+      try {
+        await this.nc.flush();
+      } catch (err) {
+        this.log.debug({ err }, 'flush on close failed');
+      }
+    }
+  }
+}
+
+function isApiCode(err: unknown, code: number): boolean {
+  return err instanceof JetStreamApiError && err.code === code;
+}
