@@ -2,7 +2,12 @@ import { Command, CommanderError } from 'commander';
 import { loadConfig, type QilinConfig } from '../config/config.js';
 import { QilinError } from '../kernel/errors.js';
 import { createLogger, type Logger } from '../kernel/logger.js';
+import { registerDemoCommand } from './demo-command.js';
+import { registerRiskCommand } from './risk-command.js';
 import { registerServicesCommand } from './services-command.js';
+import { registerSimCommand } from './sim-command.js';
+import { registerSqlCommand } from './sql-command.js';
+import { registerStartCommand } from './start-command.js';
 
 /**
  * The `qilin` command line: the composition root for every subcommand.
@@ -12,8 +17,13 @@ import { registerServicesCommand } from './services-command.js';
 const program = new Command();
 program
   .name('qilin')
-  .description('Qilin: actor-based realtime trading kernel (NATS in, risk-checked signals out, ClickHouse history)')
-  .option('-c, --config <file>', 'JSON config file (keys as in config/config.ts; QILIN_* variables override it)')
+  .description(
+    'Qilin: actor-based realtime trading kernel (NATS in, risk-checked signals out, ClickHouse history)',
+  )
+  .option(
+    '-c, --config <file>',
+    'JSON config file (keys as in config/config.ts; QILIN_* variables override it)',
+  )
   .showHelpAfterError()
   .exitOverride();
 
@@ -28,6 +38,11 @@ function context(): { config: QilinConfig; log: Logger } {
 }
 
 registerServicesCommand(program, context);
+registerStartCommand(program, context);
+registerSimCommand(program, context);
+registerDemoCommand(program, context);
+registerSqlCommand(program, context);
+registerRiskCommand(program, context);
 
 try {
   await program.parseAsync(process.argv);

@@ -41,10 +41,14 @@ export function registerServicesCommand(
 ): void {
   const services = program
     .command('services')
-    .description('install (Debian packages) and run the local NATS (JetStream), Redis and ClickHouse on the project ports');
+    .description(
+      'install (Debian packages) and run the local NATS (JetStream), Redis and ClickHouse on the project ports',
+    );
   services
     .command('up')
-    .description('install missing packages, start the services, wait until each answers; prints `export QILIN_…` lines for eval')
+    .description(
+      'install missing packages, start the services, wait until each answers; prints `export QILIN_…` lines for eval',
+    )
     .action(async () => {
       const { config, log } = context();
       const rows = await servicesUp(serviceOptions(config, log));

@@ -1,0 +1,125 @@
+import { invalidArgument } from '../kernel/errors.js';
+import type {
+  ModelRef,
+  PredictionMessage,
+  QualityMessage,
+  SignalMessage,
+  SignalSide,
+} from '../kernel/messages.js';
+import type { OutputEvent } from '../kernel/output-record.js';
+import { OutputLayout, QUALITY_ISSUE_NAMES, SignalSideCode } from './output-layout.js';
+
+/** Configuration of an OutputDecoder: what the worker records do not carry. */
+export interface OutputDecoderOptions {
+  /** Strategy name: signal ids and `sig.<strategy>.<symbol>` subjects. */
+  strategy: string;
+  /** Account the signals are proposed for (fills come back on `fill.<account>`). */
+  account: string;
+  /** The model the actor module runs. */
+  model: ModelRef;
+}
+
+/**
+ * Main thread: turns the binary OutputEvents of the SymbolActors into the
+ * public JSON messages of kernel/messages.ts (one object per event, off the
+ * worker hot path). `lat` carries recv/feat/infer from the record; the caller
+ * adds `risk` and `pub`. `ts` is the source tick's exchange time, and a
+ * signal's id is `${strategy}:${sym}:${srcSeq}`, deterministic so JetStream
+ * dedups a replayed signal.
+ */
+export class OutputDecoder {
+  private readonly strategy: string;
+  private readonly account: string;
+  private readonly model: ModelRef;
+
+  constructor(opts: OutputDecoderOptions) {
+    if (typeof opts.strategy !== 'string' || !/^[A-Za-z0-9_-]+$/.test(opts.strategy)) {
+      invalidArgument('strategy', opts.strategy, 'a NATS token [A-Za-z0-9_-]+');
+    }
+    if (typeof opts.account !== 'string' || !/^[A-Za-z0-9_-]+$/.test(opts.account)) {
+      invalidArgument('account', opts.account, 'a NATS token [A-Za-z0-9_-]+');
+    }
+    if (
+      typeof opts.model?.name !== 'string' ||
+      opts.model.name === '' ||
+      typeof opts.model.version !== 'string' ||
+      opts.model.version === ''
+    ) {
+      invalidArgument('model', opts.model, '{name, version}: non-empty strings');
+    }
+    this.strategy = opts.strategy;
+    this.account = opts.account;
+    this.model = { name: opts.model.name, version: opts.model.version };
+  }
+
+  toPrediction(ev: OutputEvent, sym: string): PredictionMessage {
+    const p = ev.payload;
+    const L = OutputLayout.prediction;
+    return {
+      sym,
+      ts: ev.srcTs,
+      model: { ...this.model },
+      score: p[L.SCORE]!,
+      features: {
+        emaFast: p[L.EMA_FAST]!,
+        emaSlow: p[L.EMA_SLOW]!,
+        ret: p[L.RET]!,
+        vol: p[L.VOL]!,
+        spread: p[L.SPREAD]!,
+        zscore: p[L.ZSCORE]!,
+        mid: p[L.MID]!,
+        qualityScore: p[L.QUALITY]!,
+      },
+      src: { seq: ev.srcSeq, ts: ev.srcTs },
+      lat: { recv: ev.recv, feat: ev.feat, infer: ev.infer },
+    };
+  }
+
+  toSignal(ev: OutputEvent, sym: string): SignalMessage {
+    const p = ev.payload;
+    const L = OutputLayout.signal;
+    const code = p[L.SIDE]!;
+    const side: SignalSide =
+      code === SignalSideCode.BUY ? 'buy' : code === SignalSideCode.SELL ? 'sell' : 'flat';
+    return {
+      id: `${this.strategy}:${sym}:${ev.srcSeq}`,
+      strategy: this.strategy,
+      sym,
+      ts: ev.srcTs,
+      side,
+      strength: p[L.STRENGTH]!,
+      refPx: p[L.REF_PX]!,
+      qty: p[L.QTY]!,
+      account: this.account,
+      model: { ...this.model },
+      prediction: { score: p[L.PRED_SCORE]! },
+      quality: { score: p[L.QUALITY]! },
+      src: { seq: ev.srcSeq, ts: ev.srcTs },
+      lat: { recv: ev.recv, feat: ev.feat, infer: ev.infer },
+    };
+  }
+
+  toQuality(ev: OutputEvent, sym: string): QualityMessage {
+    const p = ev.payload;
+    const L = OutputLayout.quality;
+    const bits = p[L.ISSUE_BITS]!;
+    const issues: string[] = [];
+    for (const [bit, name] of QUALITY_ISSUE_NAMES) if ((bits & bit) !== 0) issues.push(name);
+    return {
+      sym,
+      ts: ev.srcTs,
+      score: p[L.SCORE]!,
+      issues,
+      window: {
+        ticks: p[L.TICKS]!,
+        gaps: p[L.GAPS]!,
+        crossed: p[L.CROSSED]!,
+        outOfOrder: p[L.OUT_OF_ORDER]!,
+        stale: p[L.STALE]!,
+        spikes: p[L.SPIKES]!,
+      },
+      src: { seq: ev.srcSeq, ts: ev.srcTs },
+      lat: { recv: ev.recv, feat: ev.feat, infer: ev.infer },
+    };
+  }
+}

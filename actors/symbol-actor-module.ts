@@ -1,0 +1,83 @@
+/**
+ * The actor module the worker host loads by URL (see kernel/actor.ts
+ * ActorModule): validates the shard's options once, then builds one
+ * SymbolActor per interned symbol.
+ *
+ * Compose with:
+ * `new WorkerPool({ actorModule: new URL('../actors/symbol-actor-module.js', import.meta.url).href,
+ *                   actorOptions: { threshold: 0.3, … } })`
+ */
+import type { ActorFactory, ShardContext } from '../kernel/actor.js';
+import { invalidArgument } from '../kernel/errors.js';
+import {
+  DEFAULT_SYMBOL_ACTOR_OPTIONS,
+  SymbolActor,
+  type SymbolActorOptions,
+} from './symbol-actor.js';
+
+type Check = (v: unknown) => boolean;
+
+const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const int =
+  (min: number, max = Number.MAX_SAFE_INTEGER): Check =>
+  (v) =>
+    num(v) && Number.isInteger(v) && v >= min && v <= max;
+const range =
+  (min: number, max: number, minOpen = false, maxOpen = false): Check =>
+  (v) =>
+    num(v) && (minOpen ? v > min : v >= min) && (maxOpen ? v < max : v <= max);
+const pow2: Check = (v) => int(2, 1 << 24)(v) && ((v as number) & ((v as number) - 1)) === 0;
+
+/** What each option accepts: the check and the words for the error message. */
+const RULES: { readonly [K in keyof SymbolActorOptions]: readonly [Check, string] } = {
+  emaFastPeriod: [int(1), 'an integer ≥ 1'],
+  emaSlowPeriod: [int(1), 'an integer ≥ 1'],
+  volLambda: [range(0, 1, true, true), 'a number in (0, 1)'],
+  qualityWindowTicks: [int(1), 'an integer ≥ 1'],
+  staleUs: [range(0, Number.MAX_VALUE, true), 'a finite number > 0 (µs)'],
+  spikeK: [range(0, Number.MAX_VALUE, true), 'a finite number > 0'],
+  qualityImmediateIntervalUs: [range(0, Number.MAX_VALUE), 'a finite number ≥ 0 (µs)'],
+  trendWeight: [num, 'a finite number'],
+  zWeight: [num, 'a finite number'],
+  volFloor: [range(0, Number.MAX_VALUE, true), 'a finite number > 0'],
+  threshold: [range(0, 1, false, true), 'a number in [0, 1)'],
+  baseQty: [range(0, Number.MAX_VALUE, true), 'a finite number > 0'],
+  minStrengthChange: [range(0, 1), 'a number in [0, 1]'],
+  minIntervalUs: [range(0, Number.MAX_VALUE), 'a finite number ≥ 0 (µs)'],
+  emitEveryTick: [(v) => typeof v === 'boolean', 'true or false'],
+  minQuality: [range(0, 1), 'a number in [0, 1]'],
+  warmup: [int(0), 'an integer ≥ 0'],
+  windowCapacity: [pow2, 'a power of two in [2, 2^24]'],
+  predictionIntervalUs: [range(0, Number.MAX_VALUE), 'a finite number ≥ 0 (µs)'],
+};
+
+/**
+ * Defaults merged with `raw` (an object of SymbolActorOptions fields, or
+ * undefined/null for all defaults). Throws QLN_INVALID_ARGUMENT naming the
+ * first bad or unknown key.
+ */
+export function resolveSymbolActorOptions(raw: unknown): SymbolActorOptions {
+  if (raw === undefined || raw === null) return { ...DEFAULT_SYMBOL_ACTOR_OPTIONS };
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    invalidArgument('options', raw, 'an object of SymbolActor options');
+  }
+  const given = raw as Record<string, unknown>;
+  const out: Record<string, unknown> = { ...DEFAULT_SYMBOL_ACTOR_OPTIONS };
+  for (const key of Object.keys(given)) {
+    const rule = (RULES as Record<string, readonly [Check, string] | undefined>)[key];
+    if (rule === undefined) {
+      invalidArgument(key, given[key], `a known option (${Object.keys(RULES).join(', ')})`);
+    }
+    const value = given[key];
+    if (value === undefined) continue;
+    if (!rule[0](value)) invalidArgument(key, value, rule[1]);
+    out[key] = value;
+  }
+  return out as unknown as SymbolActorOptions;
+}
+
+/** ActorModule entry point: validate `ctx.options` once per shard, then one actor per symbol. */
+export function createActorFactory(ctx: ShardContext): ActorFactory {
+  const options = Object.freeze(resolveSymbolActorOptions(ctx.options));
+  return (symId) => new SymbolActor(symId, options);
+}

@@ -1,0 +1,144 @@
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import type { EventStore, StoreBatch } from '../../kernel/event-store.js';
+import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js';
+import { formatBatch } from './row-format.js';
+import { checkDatabaseName, migrateSchema, type SchemaExecutor } from './schema.js';
+
+/** Options of {@link ClickHouseStore}. */
+export interface ClickHouseStoreOptions {
+  /** ClickHouse HTTP URL, e.g. `http://127.0.0.1:18123`. */
+  url: string;
+  /** Database holding the tables (created by `migrate()`). */
+  database: string;
+  /** Per-request timeout; an insert that times out is retried (at-least-once). Default 30 000. */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * EventStore over ClickHouse's HTTP interface (`@clickhouse/client`).
+ *
+ * Works against ClickHouse 18.16 (Debian) and current releases. Two clients:
+ * `admin` has no default database (migrations create it; inserts use
+ * `db.table`), `reader` has `database` set so quants' queries can name tables
+ * unqualified. Queries run with `readonly=1`, which 18.16 accepts per request:
+ * a `qilin sql "DROP …"` is refused by the server itself.
+ *
+ * 64-bit integers come back as JSON numbers
+ * (`output_format_json_quote_64bit_integers=0`), the same as chdb; every
+ * stored value (µs timestamps, sequence numbers) is below 2^53.
+ */
+export class ClickHouseStore implements EventStore {
+  readonly database: string;
+  private readonly admin: ClickHouseClient;
+  private readonly reader: ClickHouseClient;
+  private closed = false;
+
+  constructor(opts: ClickHouseStoreOptions) {
+    try {
+      const u = new URL(opts.url);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
+    } catch {
+      invalidArgument('url', opts.url, 'an http:// or https:// ClickHouse URL');
+    }
+    this.database = checkDatabaseName(opts.database);
+    const timeout = opts.requestTimeoutMs ?? 30_000;
+    if (!Number.isInteger(timeout) || timeout < 1)
+      invalidArgument('requestTimeoutMs', timeout, 'a positive integer');
+    const common = {
+      url: opts.url,
+      request_timeout: timeout,
+      application: 'qilin',
+      // Failures surface as QLN_STORE_FAILED to the caller, which logs them
+      // with context; the client's own console logging would only duplicate.
+      log: { level: ClickHouseLogLevel.OFF },
+      clickhouse_settings: { output_format_json_quote_64bit_integers: 0 as const },
+    };
+    this.admin = createClient(common);
+    this.reader = createClient({ ...common, database: this.database });
+  }
+
+  async migrate(): Promise<void> {
+    const exec: SchemaExecutor = {
+      command: async (sql) => {
+        try {
+          await this.admin.command({ query: sql });
+        } catch (cause) {
+          throw storeFailed(`migration statement failed: ${firstLine(sql)}`, cause);
+        }
+      },
+      select: (sql) => this.run(this.admin, sql, false),
+    };
+    await migrateSchema(exec, this.database);
+  }
+
+  async insert(batch: StoreBatch): Promise<void> {
+    for (const { table, rows } of formatBatch(batch)) {
+      try {
+        await this.admin.insert({
+          table: `${this.database}.${table}`,
+          values: rows,
+          format: 'JSONEachRow',
+        });
+      } catch (cause) {
+        throw storeFailed(
+          `insert of ${rows.length} rows into ${this.database}.${table} failed`,
+          cause,
+          {
+            table,
+            rows: rows.length,
+          },
+        );
+      }
+    }
+  }
+
+  query(sql: string): Promise<Array<Record<string, unknown>>> {
+    return this.run(this.reader, sql, true);
+  }
+
+  async ping(): Promise<boolean> {
+    if (this.closed) return false;
+    const r = await this.admin.ping();
+    return r.success;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([this.admin.close(), this.reader.close()]);
+  }
+
+  private async run(
+    client: ClickHouseClient,
+    sql: string,
+    readonly: boolean,
+  ): Promise<Array<Record<string, unknown>>> {
+    try {
+      const rs = await client.query({
+        query: sql,
+        format: 'JSONEachRow',
+        ...(readonly ? { clickhouse_settings: { readonly: '1' as const } } : {}),
+      });
+      return await rs.json<Record<string, unknown>>();
+    } catch (cause) {
+      throw storeFailed(`query failed: ${firstLine(sql)}`, cause);
+    }
+  }
+}
+
+function firstLine(sql: string): string {
+  const line = sql.trim().split('\n', 1)[0] ?? '';
+  return line.length > 120 ? `${line.slice(0, 117)}...` : line;
+}
+
+function storeFailed(
+  what: string,
+  cause: unknown,
+  details: Record<string, unknown> = {},
+): QilinError {
+  const server = cause instanceof Error ? cause.message : String(cause);
+  return new QilinError(ErrorCodes.STORE_FAILED, `${what}: ${server}`, {
+    cause,
+    details: { ...details, store: 'clickhouse' },
+  });
+}

@@ -1,0 +1,40 @@
+import { userInfo } from 'node:os';
+import type { Command } from 'commander';
+import type { QilinConfig } from '../config/config.js';
+import type { Logger } from '../kernel/logger.js';
+import { connectNats, drainNats } from '../adapters/nats/nats-connection.js';
+
+/** `qilin risk kill|resume`: the kill switch over NATS request/reply (ctl.risk.*). */
+export function registerRiskCommand(
+  program: Command,
+  context: () => { config: QilinConfig; log: Logger },
+): void {
+  const risk = program
+    .command('risk')
+    .description('risk controls of a running kernel (over NATS ctl.risk.*)');
+  for (const op of ['kill', 'resume'] as const) {
+    risk
+      .command(op)
+      .description(op === 'kill' ? 'stop all signal publication now' : 'restart signal publication')
+      .requiredOption('--reason <text>', 'why (recorded in the audit trail)')
+      .option('--by <who>', 'who (recorded in the audit trail)', userInfo().username)
+      .option('--timeout <ms>', 'how long to wait for the kernel to answer', '3000')
+      .action(async (o: { reason: string; by: string; timeout: string }) => {
+        const { config, log } = context();
+        const nc = await connectNats({ servers: config.natsUrl, name: 'qilin-risk-cli', log });
+        try {
+          const reply = await nc.request(
+            `ctl.risk.${op}`,
+            JSON.stringify({ by: o.by, reason: o.reason }),
+            {
+              timeout: Number(o.timeout),
+            },
+          );
+          process.stdout.write(`${reply.string()}\n`);
+          if (reply.string().includes('"error"')) process.exitCode = 2;
+        } finally {
+          await drainNats(nc);
+        }
+      });
+  }
+}

@@ -1,0 +1,177 @@
+import fc from 'fast-check';
+import t from 'tap';
+import { RiskActor } from '../../actors/risk-actor.js';
+import { ErrorCodes } from '../../kernel/errors.js';
+import type { SignalMessage } from '../../kernel/messages.js';
+
+let n = 0;
+function signal(over: Partial<SignalMessage> = {}): SignalMessage {
+  n++;
+  return {
+    id: `mom:BTC-USD:${n}`,
+    strategy: 'mom',
+    sym: 'BTC-USD',
+    ts: n,
+    side: 'buy',
+    strength: 0.5,
+    refPx: 100,
+    qty: 1,
+    account: 'acc',
+    model: { name: 'baseline', version: '1' },
+    prediction: { score: 0.5 },
+    quality: { score: 1 },
+    src: { seq: n, ts: n },
+    lat: { recv: 0, feat: 0, infer: 0 },
+    ...over,
+  };
+}
+
+const sigArb = fc.record({
+  sym: fc.constantFrom('A', 'B'),
+  side: fc.constantFrom('buy' as const, 'sell' as const, 'flat' as const),
+  qty: fc.double({ min: 0, max: 60, noNaN: true }),
+  refPx: fc.double({ min: 1, max: 1e4, noNaN: true }),
+  dtUs: fc.integer({ min: 0, max: 200_000 }),
+});
+
+void t.test(
+  'approved + filled signals never take |position| over maxPosition or notional over maxNotional',
+  (t) => {
+    fc.assert(
+      fc.property(
+        fc.array(sigArb, { maxLength: 200 }),
+        fc.integer({ min: 1, max: 200 }),
+        (xs, maxPosition) => {
+          const maxNotional = 50_000;
+          const r = new RiskActor({ maxPosition, maxNotional, maxSignalsPerSec: 1000 });
+          let now = 0;
+          for (const x of xs) {
+            now += x.dtUs;
+            const s = signal(x);
+            const d = r.check(s, now);
+            if (d.approved && s.side !== 'flat') {
+              r.onFill({
+                signalId: s.id,
+                sym: s.sym,
+                side: s.side,
+                qty: s.qty,
+                px: s.refPx,
+                ts: now,
+              });
+              const pos = r.positions().get(s.sym)!;
+              if (Math.abs(pos) > maxPosition + 1e-9) return false;
+              if (Math.abs(pos * s.refPx) > maxNotional * (1 + 1e-12)) return false;
+            }
+          }
+          return true;
+        },
+      ),
+    );
+    t.pass('property held');
+    t.end();
+  },
+);
+
+void t.test('never more than maxSignalsPerSec approvals per symbol in any 1-second window', (t) => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 20 }),
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 100_000 }), fc.constantFrom('A', 'B')), {
+        maxLength: 400,
+      }),
+      (limit, steps) => {
+        const r = new RiskActor({ maxSignalsPerSec: limit, maxPosition: 1e9, maxNotional: 1e18 });
+        let now = 0;
+        const approved: Record<string, number[]> = { A: [], B: [] };
+        for (const [dt, sym] of steps) {
+          now += dt;
+          const d = r.check(signal({ sym, side: 'flat' }), now);
+          if (d.approved) approved[sym]!.push(now);
+          else if (d.reason !== 'rate_limit') return false;
+        }
+        for (const times of Object.values(approved)) {
+          // any window [t, t+1s) starting at an approval holds at most `limit`
+          for (let i = 0; i + limit < times.length; i++) {
+            if (times[i + limit]! - times[i]! < 1_000_000) return false;
+          }
+        }
+        return true;
+      },
+    ),
+  );
+  t.pass('property held');
+  t.end();
+});
+
+void t.test('killed → every signal rejected with kill_switch; resume restores', (t) => {
+  fc.assert(
+    fc.property(fc.array(sigArb, { minLength: 1, maxLength: 50 }), (xs) => {
+      const r = new RiskActor({ maxSignalsPerSec: 100_000 });
+      const reply = r.kill('alice', 'drill', 1000);
+      if (!reply.killed || reply.by !== 'alice' || reply.at !== 1000 || !r.killed) return false;
+      for (const x of xs) {
+        const d = r.check(signal(x), 1);
+        if (d.approved || d.reason !== 'kill_switch') return false;
+      }
+      const back = r.resume('bob', 'done', 2000);
+      if (back.killed || r.killed) return false;
+      const d = r.check(signal({ side: 'flat' }), 2);
+      return d.approved;
+    }),
+  );
+  t.pass('property held');
+  t.end();
+});
+
+void t.test('approval does not move positions; fills do', (t) => {
+  const r = new RiskActor();
+  const s = signal({ qty: 10 });
+  t.same(r.check(s, 0), { approved: true });
+  t.equal(r.positions().get('BTC-USD'), undefined, 'no position from an approval');
+  r.onFill({ signalId: s.id, sym: 'BTC-USD', side: 'buy', qty: 10, px: 100, ts: 0 });
+  r.onFill({ signalId: s.id, sym: 'BTC-USD', side: 'sell', qty: 4, px: 100, ts: 0 });
+  t.equal(r.positions().get('BTC-USD'), 6);
+  t.throws(() => r.onFill({ signalId: 'x', sym: 'BTC-USD', side: 'buy', qty: NaN, px: 1, ts: 0 }), {
+    code: ErrorCodes.INVALID_ARGUMENT,
+    message: /fill.qty/,
+  });
+  const d = r.check(signal({ qty: 95 }), 1);
+  t.same(d, { approved: false, reason: 'max_position', detail: d.approved ? '' : d.detail });
+  t.end();
+});
+
+void t.test('audit trail records decisions and control, bounded', (t) => {
+  const r = new RiskActor({}, { auditCapacity: 5 });
+  r.check(signal({ id: 'a' }), 10);
+  r.kill('ops', 'halt', 1);
+  r.check(signal({ id: 'b' }), 20);
+  r.resume('ops', 'ok', 2);
+  const a = r.audit();
+  t.same(
+    a.map((e) => [e.decision, e.signalId, e.reason, e.by]),
+    [
+      ['approved', 'a', '', 'mom'],
+      ['kill', '', '', 'ops'],
+      ['rejected', 'b', 'kill_switch', 'mom'],
+      ['resume', '', '', 'ops'],
+    ],
+  );
+  t.equal(a[1]!.ts, 1000, 'kill time in µs');
+  for (let i = 0; i < 100; i++) r.check(signal({ id: `x${i}`, side: 'flat' }), 30 + i * 1e6);
+  const b = r.audit();
+  t.equal(b.length, 5, 'bounded by auditCapacity');
+  t.same(
+    b.map((e) => e.signalId),
+    ['x95', 'x96', 'x97', 'x98', 'x99'],
+    'the newest, oldest first',
+  );
+  t.throws(() => new RiskActor({}, { auditCapacity: 0 }), {
+    code: ErrorCodes.INVALID_ARGUMENT,
+    message: /auditCapacity/,
+  });
+  t.throws(() => new RiskActor({ maxPosition: -1 }), {
+    code: ErrorCodes.INVALID_ARGUMENT,
+    message: /maxPosition/,
+  });
+  t.end();
+});

@@ -1,0 +1,195 @@
+import fc from 'fast-check';
+import t from 'tap';
+import { OutputLayout, QualityIssue } from '../../actors/output-layout.js';
+import { resolveSymbolActorOptions } from '../../actors/symbol-actor-module.js';
+import { SymbolActor } from '../../actors/symbol-actor.js';
+import type { OutputSink } from '../../kernel/actor.js';
+import { MarketKind, Side, newMarketEvent, type MarketEvent } from '../../kernel/market-record.js';
+import { OutputKind, newOutputEvent, type OutputEvent } from '../../kernel/output-record.js';
+
+/** A sink that copies every event (the actor reuses its own). */
+class CollectSink implements OutputSink {
+  readonly events: OutputEvent[] = [];
+  emit(e: OutputEvent): void {
+    const c = newOutputEvent();
+    Object.assign(c, e, { payload: Float64Array.from(e.payload) });
+    this.events.push(c);
+  }
+  of(kind: number): OutputEvent[] {
+    return this.events.filter((e) => e.kind === kind);
+  }
+}
+
+const T0 = 1_700_000_000_000_000;
+
+/** Drives one actor with a reused MarketEvent, like the worker host does. */
+class Driver {
+  readonly ev: MarketEvent = newMarketEvent();
+  seq = 0;
+  ts = T0;
+  constructor(
+    readonly actor: SymbolActor,
+    readonly sink: CollectSink,
+  ) {}
+  trade(px: number, dtUs = 10_000, qty = 1): void {
+    const e = this.ev;
+    this.seq++;
+    this.ts += dtUs;
+    e.kind = MarketKind.TRADE;
+    e.symId = this.actor.symId;
+    e.seq = this.seq;
+    e.ts = this.ts;
+    e.recv = this.ts + 200;
+    e.px = px;
+    e.qty = qty;
+    e.side = Side.BUY;
+    e.bid = e.bidQty = e.ask = e.askQty = 0;
+    this.actor.onMarket(e, this.sink);
+  }
+  quote(bid: number, ask: number, dtUs = 10_000): void {
+    const e = this.ev;
+    this.seq++;
+    this.ts += dtUs;
+    e.kind = MarketKind.QUOTE;
+    e.seq = this.seq;
+    e.ts = this.ts;
+    e.recv = this.ts + 200;
+    e.px = e.qty = 0;
+    e.side = Side.NONE;
+    e.bid = bid;
+    e.bidQty = 1;
+    e.ask = ask;
+    e.askQty = 1;
+    this.actor.onMarket(e, this.sink);
+  }
+}
+
+function setup(opts: Record<string, unknown> = {}): Driver {
+  return new Driver(new SymbolActor(7, resolveSymbolActorOptions(opts)), new CollectSink());
+}
+
+void t.test('rising prices produce buys and falling prices sells', (t) => {
+  for (const dir of [1, -1]) {
+    const d = setup();
+    let px = 100;
+    for (let i = 0; i < 400; i++) {
+      px *= Math.exp(dir * 0.0005 * (1 + 0.5 * Math.sin(i / 3)));
+      d.trade(px, 50_000);
+      if (i % 4 === 0) d.quote(px - 0.01, px + 0.01, 1);
+    }
+    const sides = d.sink.of(OutputKind.SIGNAL).map((e) => e.payload[OutputLayout.signal.SIDE]);
+    t.ok(sides.length > 0, `direction ${dir}: signals emitted`);
+    t.ok(
+      sides.every((s) => s === dir),
+      `direction ${dir}: every signal is ${dir === 1 ? 'buy' : 'sell'} (${sides.join(',')})`,
+    );
+  }
+  t.end();
+});
+
+void t.test('no signal during warm-up; predictions throttled; windows of quality', (t) => {
+  const d = setup({ warmup: 30, predictionIntervalUs: 100_000, qualityWindowTicks: 100 });
+  let px = 100;
+  for (let i = 0; i < 250; i++) {
+    px *= Math.exp(0.001);
+    d.trade(px, 20_000); // 5 trades per 100 ms
+  }
+  const sigs = d.sink.of(OutputKind.SIGNAL);
+  t.ok(
+    sigs.every((e) => e.srcSeq >= 30),
+    'first signal after 30 trades',
+  );
+  const preds = d.sink.of(OutputKind.PREDICTION);
+  const sigSeqs = new Set(sigs.map((e) => e.srcSeq));
+  let last = -Infinity;
+  for (const p of preds) {
+    if (!sigSeqs.has(p.srcSeq)) {
+      t.ok(p.srcTs - last >= 100_000, `prediction at ${p.srcSeq} respects the interval`);
+      last = p.srcTs;
+    } else last = p.srcTs;
+  }
+  t.ok(preds.length >= 50 && preds.length <= 50 + sigs.length, `predictions ${preds.length}`);
+  for (const s of sigs)
+    t.ok(
+      sigSeqs.has(s.srcSeq) && preds.some((p) => p.srcSeq === s.srcSeq),
+      'a prediction goes with each signal',
+    );
+  const q = d.sink.of(OutputKind.QUALITY);
+  t.same(
+    q.map((e) => [
+      e.payload[OutputLayout.quality.TICKS],
+      e.payload[OutputLayout.quality.SCORE],
+      e.payload[OutputLayout.quality.ISSUE_BITS],
+    ]),
+    [
+      [100, 1, 0],
+      [100, 1, 0],
+    ],
+    'two clean windows of 100 ticks',
+  );
+  for (const e of d.sink.events) {
+    t.ok(e.recv <= e.feat && e.feat <= e.infer, 'stage times ordered');
+  }
+  t.end();
+});
+
+void t.test('bad ticks are counted, not folded in, and raise an immediate quality record', (t) => {
+  const d = setup();
+  d.trade(100);
+  d.trade(101);
+  const trades = d.actor.features.trades;
+  d.trade(-5);
+  t.equal(d.actor.features.trades, trades, 'negative price not folded into features');
+  t.equal(d.actor.trades.length, 2, 'nor into the window');
+  const q = d.sink.of(OutputKind.QUALITY);
+  t.equal(q.length, 1, 'one immediate quality record');
+  t.equal(q[0]!.payload[OutputLayout.quality.ISSUE_BITS], QualityIssue.BAD_VALUE);
+  t.equal(q[0]!.srcSeq, 3, 'it names the bad tick');
+  d.quote(101, 100, 200_000);
+  t.equal(d.actor.quotes.length, 0, 'crossed quote not in the quote window');
+  t.equal(d.actor.features.spread, 0, 'nor in the spread');
+  t.equal(
+    d.sink.of(OutputKind.QUALITY).length,
+    2,
+    'second issue 200 ms later: another immediate record',
+  );
+  d.quote(100, 100.5);
+  t.equal(d.actor.features.spread, 0.5);
+  t.equal(d.actor.quotes.toRecordBatch().numRows, 1);
+  t.end();
+});
+
+void t.test('emitEveryTick: a signal on every trade after warm-up', (t) => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.double({ min: -0.01, max: 0.01, noNaN: true }), { minLength: 1, maxLength: 100 }),
+      (steps) => {
+        const d = setup({ emitEveryTick: true, warmup: 0 });
+        let px = 50;
+        for (const s of steps) d.trade((px *= Math.exp(s)));
+        return d.sink.of(OutputKind.SIGNAL).length === steps.length;
+      },
+    ),
+  );
+  t.pass('property held');
+  t.end();
+});
+
+void t.test('onMarket reuses its output event (no per-tick objects)', (t) => {
+  class RefSink extends CollectSink {
+    readonly refs = new Set<OutputEvent>();
+    override emit(e: OutputEvent): void {
+      this.refs.add(e);
+      super.emit(e);
+    }
+  }
+  const sink = new RefSink();
+  const d = new Driver(
+    new SymbolActor(1, resolveSymbolActorOptions({ emitEveryTick: true, warmup: 0 })),
+    sink,
+  );
+  for (let i = 0; i < 50; i++) d.trade(100 + i);
+  t.ok(sink.events.length >= 50, `${sink.events.length} records`);
+  t.equal(sink.refs.size, 1, 'one OutputEvent object for every record');
+  t.end();
+});

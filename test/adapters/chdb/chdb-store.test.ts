@@ -1,0 +1,37 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { ChdbStore } from '../../../adapters/chdb/chdb-store.js';
+import { storeContract } from '../clickhouse/store-contract.js';
+
+// chdb binds one data directory per process: every test here uses the same one.
+const dir = mkdtempSync(join(tmpdir(), 'qilin-chdb-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+void t.test('ChdbStore (embedded ClickHouse)', async (t) => {
+  const store = new ChdbStore({ path: join(dir, 'data'), database: 'qilin' });
+  await storeContract(t, store);
+
+  await t.test('a write statement is refused by query()', async (t) => {
+    await t.rejects(store.query("INSERT INTO metrics (name) VALUES ('x')"), {
+      code: 'QLN_STORE_FAILED',
+      message: /only read statements/,
+    });
+    await t.rejects(store.query('DROP TABLE ticks'), { code: 'QLN_STORE_FAILED' });
+    t.same(await store.query('SELECT count() AS n FROM ticks'), [{ n: 7 }], 'ticks still there');
+  });
+
+  await t.test('a read-only store on the same directory reads and refuses writes', async (t) => {
+    await store.close();
+    await store.close();
+    t.equal(await store.ping(), false, 'closed store does not answer');
+    const ro = new ChdbStore({ path: join(dir, 'data'), database: 'qilin', readonly: true });
+    t.teardown(() => ro.close());
+    t.same(await ro.query('SELECT count() AS n FROM ticks'), [{ n: 7 }]);
+    await t.rejects(ro.query("INSERT INTO metrics (name) VALUES ('x')"), {
+      code: 'QLN_STORE_FAILED',
+      message: /readonly/i,
+    });
+  });
+});

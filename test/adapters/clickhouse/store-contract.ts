@@ -1,0 +1,308 @@
+/**
+ * The EventStore contract, run by the ClickHouse and the chdb store tests
+ * against the real engines: migrations, a batch of every table read back, and
+ * every example query of docs/sql.md with known answers.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Test } from 'tap';
+import type { EventStore, StoreBatch, TickRow } from '../../../kernel/event-store.js';
+import type { SignalMessage } from '../../../kernel/messages.js';
+import { repoRoot } from '../../helpers/services.js';
+
+/** A minute boundary: 2024-11-22 18:27:00 UTC, in µs. */
+export const T0 = 1_732_300_020_000_000;
+const S = 1_000_000;
+
+/** `<!-- query: name -->` + the ```sql block after it, from docs/sql.md. */
+export function docQueries(): Map<string, string> {
+  const md = readFileSync(join(repoRoot, 'docs', 'sql.md'), 'utf8');
+  const out = new Map<string, string>();
+  const re = /<!-- query: ([a-z0-9_]+) -->\s*```sql\n([\s\S]*?)```/g;
+  for (const m of md.matchAll(re)) out.set(m[1]!, m[2]!.trim());
+  return out;
+}
+
+export function trade(seq: number, tsUs: number, px: number, qty = 1, sym = 'AAA'): TickRow {
+  return {
+    type: 'trade',
+    sym,
+    venue: 'sim',
+    seq,
+    tsUs,
+    recvUs: tsUs + 150.25,
+    px,
+    qty,
+    side: 1,
+    bid: 0,
+    bidQty: 0,
+    ask: 0,
+    askQty: 0,
+  };
+}
+
+function signal(id: string, side: 'buy' | 'sell', tsUs: number, latPub: number): SignalMessage {
+  return {
+    id,
+    strategy: 'mom',
+    sym: 'AAA',
+    ts: tsUs,
+    side,
+    strength: 0.7,
+    refPx: 100,
+    qty: 1,
+    account: 'acc1',
+    model: { name: 'm', version: '1' },
+    prediction: { score: 0.4 },
+    quality: { score: 0.99 },
+    src: { seq: 1, ts: tsUs },
+    lat: { recv: 1000, feat: 1010, infer: 1050.6, risk: 1060, pub: 1000 + latPub },
+  };
+}
+
+/** The fixture: bars, hit rate, quality and latency answers are worked out by hand below. */
+export function fixtureBatch(): StoreBatch {
+  return {
+    ticks: [
+      trade(1, T0, 100),
+      trade(2, T0 + 10 * S, 105),
+      trade(3, T0 + 20 * S, 95),
+      trade(4, T0 + 30 * S, 101),
+      trade(5, T0 + 61 * S, 110, 2),
+      {
+        type: 'quote',
+        sym: 'AAA',
+        venue: 'sim',
+        seq: 6,
+        tsUs: T0 + 62 * S,
+        recvUs: T0 + 62 * S,
+        px: 0,
+        qty: 0,
+        side: 0,
+        bid: 109.5,
+        bidQty: 1.2,
+        ask: 110.5,
+        askQty: 0.8,
+      },
+    ],
+    predictions: [
+      {
+        sym: 'AAA',
+        ts: T0,
+        model: { name: 'm', version: '1' },
+        score: -0.25,
+        features: { rsi_14: 55.5, ema_10: 100.1 },
+        src: { seq: 1, ts: T0 },
+        lat: { recv: 1000, feat: 1010, infer: 1050 },
+      },
+    ],
+    signals: [
+      // buy at 100; first trade ≥ T0+60 s is 110 → hit
+      { signal: signal('s1', 'buy', T0, 100), status: 'approved', reason: '' },
+      // sell at 100; first trade ≥ T0+61 s is 110 → miss
+      { signal: signal('s2', 'sell', T0 + 1 * S, 200), status: 'approved', reason: '' },
+      // rejected: not counted anywhere
+      {
+        signal: { ...signal('s3', 'buy', T0, 999), lat: { recv: 1, feat: 2, infer: 3 } },
+        status: 'rejected',
+        reason: 'max_position',
+      },
+    ],
+    quality: [
+      {
+        sym: 'AAA',
+        ts: T0,
+        score: 1,
+        issues: [],
+        window: { ticks: 10, gaps: 0, crossed: 0, outOfOrder: 0, stale: 0, spikes: 0 },
+        src: { seq: 1, ts: T0 },
+        lat: { recv: 1000, feat: 1001, infer: 0 },
+      },
+      {
+        sym: 'AAA',
+        ts: T0 + 30 * S,
+        score: 0.5,
+        issues: ['seq_gap', 'spike'],
+        window: { ticks: 10, gaps: 2, crossed: 0, outOfOrder: 0, stale: 0, spikes: 1 },
+        src: { seq: 4, ts: T0 + 30 * S },
+        lat: { recv: 2000, feat: 2001, infer: 0 },
+      },
+    ],
+    metrics: [{ tsUs: T0, name: 'qilin_ticks_total', labels: 'venue=sim', value: 6 }],
+  };
+}
+
+/** Runs the contract as subtests of `t` against a migrated-on-demand store. */
+export async function storeContract(t: Test, store: EventStore): Promise<void> {
+  await t.test('migrate is idempotent', async (t) => {
+    await store.migrate();
+    await store.migrate();
+    const rows = await store.query(
+      'SELECT version, count() AS n FROM schema_migrations GROUP BY version',
+    );
+    t.same(rows, [{ version: 1, n: 1 }], 'version 1 recorded once');
+    const tables = await store.query('SHOW TABLES');
+    const names = tables.map((r) => r['name']).sort();
+    t.same(names, [
+      'metrics',
+      'predictions',
+      'quality_events',
+      'schema_migrations',
+      'signals',
+      'ticks',
+    ]);
+  });
+
+  await t.test('a batch of every table reads back', async (t) => {
+    await store.insert(fixtureBatch());
+    const ticks = await store.query('SELECT * FROM ticks ORDER BY seq');
+    t.equal(ticks.length, 6);
+    t.match(ticks[0], {
+      type: 'trade',
+      sym: 'AAA',
+      venue: 'sim',
+      seq: 1,
+      ts_us: T0,
+      recv_us: T0 + 150,
+      date: '2024-11-22',
+      px: 100,
+      qty: 1,
+      side: 1,
+    });
+    t.match(ticks[5], { type: 'quote', bid: 109.5, bid_qty: 1.2, ask: 110.5, ask_qty: 0.8, px: 0 });
+    const secs = await store.query('SELECT toUInt32(ts) AS s FROM ticks WHERE seq = 1');
+    t.same(secs, [{ s: T0 / S }], 'ts is the second of ts_us');
+
+    const preds = await store.query('SELECT * FROM predictions');
+    t.equal(preds.length, 1);
+    t.match(preds[0], {
+      model: 'm',
+      model_version: '1',
+      score: -0.25,
+      src_seq: 1,
+      lat_infer_us: 1050,
+    });
+    t.same(JSON.parse(String(preds[0]!['features'])), { rsi_14: 55.5, ema_10: 100.1 });
+
+    const sigs = await store.query(
+      'SELECT id, status, reason, lat_infer_us, lat_risk_us, lat_pub_us FROM signals ORDER BY id',
+    );
+    t.same(sigs, [
+      {
+        id: 's1',
+        status: 'approved',
+        reason: '',
+        lat_infer_us: 1051,
+        lat_risk_us: 1060,
+        lat_pub_us: 1100,
+      },
+      {
+        id: 's2',
+        status: 'approved',
+        reason: '',
+        lat_infer_us: 1051,
+        lat_risk_us: 1060,
+        lat_pub_us: 1200,
+      },
+      {
+        id: 's3',
+        status: 'rejected',
+        reason: 'max_position',
+        lat_infer_us: 3,
+        lat_risk_us: 0,
+        lat_pub_us: 0,
+      },
+    ]);
+
+    const q = await store.query(
+      'SELECT score, issues, gaps, spikes FROM quality_events ORDER BY ts_us',
+    );
+    t.same(q, [
+      { score: 1, issues: [], gaps: 0, spikes: 0 },
+      { score: 0.5, issues: ['seq_gap', 'spike'], gaps: 2, spikes: 1 },
+    ]);
+    const m = await store.query('SELECT name, labels, value FROM metrics');
+    t.same(m, [{ name: 'qilin_ticks_total', labels: 'venue=sim', value: 6 }]);
+  });
+
+  await t.test('the documented example queries run and give the worked answers', async (t) => {
+    const qs = docQueries();
+    t.same([...qs.keys()].sort(), [
+      'bars_1m',
+      'quality_daily',
+      'signal_hit_rate',
+      'signal_latency',
+      'tick_duplicates',
+    ]);
+
+    const bars = await store.query(qs.get('bars_1m')!);
+    t.equal(bars.length, 2, 'two minutes');
+    t.match(bars[0], {
+      sym: 'AAA',
+      open: 100,
+      high: 105,
+      low: 95,
+      close: 101,
+      volume: 4,
+      trades: 4,
+    });
+    t.match(bars[1], {
+      sym: 'AAA',
+      open: 110,
+      high: 110,
+      low: 110,
+      close: 110,
+      volume: 2,
+      trades: 1,
+    });
+
+    const hit = await store.query(qs.get('signal_hit_rate')!);
+    t.same(hit, [{ strategy: 'mom', signals: 2, hits: 1, hit_rate: 0.5 }]);
+
+    const qd = await store.query(qs.get('quality_daily')!);
+    t.match(qd, [
+      {
+        date: '2024-11-22',
+        sym: 'AAA',
+        windows: 2,
+        avg_score: 0.75,
+        min_score: 0.5,
+        gaps: 2,
+        spikes: 1,
+      },
+    ]);
+
+    const lat = await store.query(qs.get('signal_latency')!);
+    t.equal(lat.length, 1);
+    t.match(lat[0], { strategy: 'mom', signals: 2 });
+    const pub = lat[0]!['pub_us'] as number[];
+    t.equal(pub.length, 2, 'p50 and p99');
+    t.ok(
+      pub[0]! >= 100 && pub[0]! <= 200 && pub[1]! >= pub[0]! && pub[1]! <= 200,
+      `pub_us ${JSON.stringify(pub)}`,
+    );
+
+    t.same(await store.query(qs.get('tick_duplicates')!), [], 'no duplicates yet');
+    await store.insert({
+      ticks: [trade(3, T0 + 20 * S, 95)],
+      predictions: [],
+      signals: [],
+      quality: [],
+      metrics: [],
+    });
+    t.same(await store.query(qs.get('tick_duplicates')!), [
+      { sym: 'AAA', seq: 3, type: 'trade', copies: 2 },
+    ]);
+  });
+
+  await t.test('a bad query fails with QLN_STORE_FAILED naming the server error', async (t) => {
+    await t.rejects(store.query('SELECT nope FROM ticks'), {
+      code: 'QLN_STORE_FAILED',
+      message: /nope/,
+    });
+  });
+
+  await t.test('ping answers', async (t) => {
+    t.equal(await store.ping(), true);
+  });
+}
