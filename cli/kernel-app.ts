@@ -403,15 +403,13 @@ export class KernelApp {
       ticksReceived: this.metrics.received,
       ticksPerSec: this.ticksPerSec,
       symbols: this.pool.symbols.size,
-      workers: this.pool
-        .stats()
-        .map((s) => ({
-          shard: s.shard,
-          alive: s.alive,
-          restarts: s.restarts,
-          inRing: s.in.size,
-          dropped: s.in.dropped,
-        })),
+      workers: this.pool.stats().map((s) => ({
+        shard: s.shard,
+        alive: s.alive,
+        restarts: s.restarts,
+        inRing: s.in.size,
+        dropped: s.in.dropped,
+      })),
       wsClients: this.ws?.stats().clients ?? 0,
       store: { up: store.storeUp, lagMs: store.lagMs, spilledRows: store.spilledRows },
     };

@@ -33,7 +33,10 @@ function context(): { config: QilinConfig; log: Logger } {
     const opts = program.opts<{ config?: string }>();
     const config = loadConfig({ file: opts.config });
     // The demo draws on the terminal: keep its logs to warnings unless asked.
-    const demo = program.args[0] === 'demo' && process.env['QILIN_LOG_LEVEL'] === undefined && opts.config === undefined;
+    const demo =
+      program.args[0] === 'demo' &&
+      process.env['QILIN_LOG_LEVEL'] === undefined &&
+      opts.config === undefined;
     ctx = { config, log: createLogger('qilin', demo ? 'warn' : config.logLevel) };
   }
   return ctx;

@@ -1,4 +1,9 @@
-import type { PredictionMessage, QualityMessage, RiskRejectReason, SignalMessage } from './messages.js';
+import type {
+  PredictionMessage,
+  QualityMessage,
+  RiskRejectReason,
+  SignalMessage,
+} from './messages.js';
 
 /** One accepted market message, as stored in `ticks`. */
 export interface TickRow {

@@ -28,7 +28,15 @@ export interface ModelRef {
 
 /** A trade or top-of-book quote as it arrives on `md.<venue>.<symbol>`. */
 export type TickMessage =
-  | { type: 'trade'; sym: string; ts: number; px: number; qty: number; side?: 'buy' | 'sell'; seq: number }
+  | {
+      type: 'trade';
+      sym: string;
+      ts: number;
+      px: number;
+      qty: number;
+      side?: 'buy' | 'sell';
+      seq: number;
+    }
   | {
       type: 'quote';
       sym: string;
@@ -60,7 +68,14 @@ export interface QualityMessage {
   score: number;
   /** Issue codes seen in the window: seq_gap, crossed_quote, stale, out_of_order, spike, … */
   issues: string[];
-  window: { ticks: number; gaps: number; crossed: number; outOfOrder: number; stale: number; spikes: number };
+  window: {
+    ticks: number;
+    gaps: number;
+    crossed: number;
+    outOfOrder: number;
+    stale: number;
+    spikes: number;
+  };
   src: SourceRef;
   lat: StageTimes;
 }

@@ -24,7 +24,11 @@ void t.test('defaults, file, then environment, then overrides', (t) => {
   const c = loadConfig({ file, env: { QILIN_WORKERS: '4' } });
   t.equal(c.httpPort, 9999, 'from file');
   t.equal(c.workers, 4, 'env beats file');
-  t.equal(loadConfig({ file, env: { QILIN_WORKERS: '4' }, overrides: { workers: 1 } }).workers, 1, 'override beats env');
+  t.equal(
+    loadConfig({ file, env: { QILIN_WORKERS: '4' }, overrides: { workers: 1 } }).workers,
+    1,
+    'override beats env',
+  );
   t.end();
 });
 
@@ -39,13 +43,21 @@ void t.test('a bad value names the key, the value, its source and what is allowe
   t.match(err(() => loadConfig({ env: { QILIN_NATS_URL: 'http://x' } })).message, /nats:\/\//);
   t.match(err(() => loadConfig({ env: { QILIN_RING_CAPACITY: '1000' } })).message, /power of two/);
   t.match(err(() => loadConfig({ env: { QILIN_API_KEYS: 'short:read' } })).message, /key:scope/);
-  t.equal(loadConfig({ env: { QILIN_API_KEYS: 'demo-key-123:read,admin-key-1:admin,sig-key-12:read=signal/*' } }).apiKeys.length > 0, true);
+  t.equal(
+    loadConfig({
+      env: { QILIN_API_KEYS: 'demo-key-123:read,admin-key-1:admin,sig-key-12:read=signal/*' },
+    }).apiKeys.length > 0,
+    true,
+  );
   t.end();
 });
 
 void t.test('bad files: unreadable, not JSON, not an object, unknown key', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'qilin-config-'));
-  t.equal(err(() => loadConfig({ file: join(dir, 'missing.json'), env: {} })).code, 'QLN_CONFIG_FILE');
+  t.equal(
+    err(() => loadConfig({ file: join(dir, 'missing.json'), env: {} })).code,
+    'QLN_CONFIG_FILE',
+  );
   const bad = join(dir, 'bad.json');
   writeFileSync(bad, '{nope');
   t.equal(err(() => loadConfig({ file: bad, env: {} })).code, 'QLN_CONFIG_FILE');

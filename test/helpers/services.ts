@@ -25,7 +25,11 @@ export function ensureServices(): Promise<ServiceUrls> {
   started ??= (async () => {
     const env = process.env;
     if (env['QILIN_NATS_URL'] && env['QILIN_REDIS_URL'] && env['QILIN_CLICKHOUSE_URL']) {
-      return { natsUrl: env['QILIN_NATS_URL'], redisUrl: env['QILIN_REDIS_URL'], clickhouseUrl: env['QILIN_CLICKHOUSE_URL'] };
+      return {
+        natsUrl: env['QILIN_NATS_URL'],
+        redisUrl: env['QILIN_REDIS_URL'],
+        clickhouseUrl: env['QILIN_CLICKHOUSE_URL'],
+      };
     }
     const ports = DEFAULT_SERVICE_PORTS;
     await servicesUp({ root: join(repoRoot, '.qilin'), ports, log: pino({ level: 'warn' }) });

@@ -83,14 +83,23 @@ void t.test('output records round-trip with their payload', (t) => {
       (kind, symId, vals, slot) => {
         a.kind = kind;
         a.symId = symId;
-        [a.srcSeq, a.srcTs, a.recv, a.feat, a.infer, a.emit] = vals as [number, number, number, number, number, number];
+        [a.srcSeq, a.srcTs, a.recv, a.feat, a.infer, a.emit] = vals as [
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+        ];
         a.payload.set(vals.slice(6));
         encodeOutput(a, f64, words, slot * 16);
         decodeOutput(f64, words, slot * 16, b);
         return (
           b.kind === a.kind &&
           b.symId === a.symId &&
-          [b.srcSeq, b.srcTs, b.recv, b.feat, b.infer, b.emit].every((v, i) => Object.is(v, vals[i])) &&
+          [b.srcSeq, b.srcTs, b.recv, b.feat, b.infer, b.emit].every((v, i) =>
+            Object.is(v, vals[i]),
+          ) &&
           b.payload.every((v, i) => Object.is(v, a.payload[i]))
         );
       },

@@ -37,15 +37,19 @@ void t.test('balanced: 10 000 symbols spread within 10% of even over n shards', 
 
 void t.test('consistent: growing n → n+1 moves only symbols to the new shard', (t) => {
   fc.assert(
-    fc.property(fc.array(token, { minLength: 1, maxLength: 200 }), fc.integer({ min: 1, max: 32 }), (syms, n) => {
-      const a = new ShardRouter(n);
-      const b = new ShardRouter(n + 1);
-      return syms.every((s) => {
-        const x = a.shardOf(s);
-        const y = b.shardOf(s);
-        return x === y || y === n;
-      });
-    }),
+    fc.property(
+      fc.array(token, { minLength: 1, maxLength: 200 }),
+      fc.integer({ min: 1, max: 32 }),
+      (syms, n) => {
+        const a = new ShardRouter(n);
+        const b = new ShardRouter(n + 1);
+        return syms.every((s) => {
+          const x = a.shardOf(s);
+          const y = b.shardOf(s);
+          return x === y || y === n;
+        });
+      },
+    ),
   );
   t.end();
 });

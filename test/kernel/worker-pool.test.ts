@@ -27,7 +27,11 @@ function makePool(actorOptions: unknown, seen: Seen[], onSeen?: () => void): Wor
 }
 
 /** Resolves when `cond()` holds, checked on every output; rejects after `ms`. */
-function until(cond: () => boolean, register: (fn: () => void) => void, ms = 20_000): Promise<void> {
+function until(
+  cond: () => boolean,
+  register: (fn: () => void) => void,
+  ms = 20_000,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     if (cond()) return resolve();
     const timer = setTimeout(() => reject(new Error('condition not reached in time')), ms);
@@ -66,7 +70,10 @@ void t.test('routes each symbol to one shard and delivers every record in order'
   t.teardown(() => pool.destroy());
   const symbols = ['BTC-USD', 'ETH-USD', 'SOL-USD', 'XRP-USD', 'ADA-USD', 'DOGE-USD'];
   t.equal(feed(pool, symbols, 0, 150), 0, 'nothing dropped');
-  await until(() => seen.length === 900, (fn) => (notify = fn));
+  await until(
+    () => seen.length === 900,
+    (fn) => (notify = fn),
+  );
   for (const s of symbols) {
     const id = pool.symbols.lookup(s);
     const mine = seen.filter((x) => x.sym === id);
@@ -83,55 +90,67 @@ void t.test('routes each symbol to one shard and delivers every record in order'
   t.notOk(pool.healthy(), 'closed pool is not healthy');
 });
 
-void t.test('a worker killed mid-stream is restarted on the same rings and processing resumes', async (t) => {
-  const seen: Seen[] = [];
-  let notify = (): void => undefined;
-  const pool = makePool({}, seen, () => notify());
-  await pool.start();
-  t.teardown(() => pool.destroy());
-  const symbols = ['AAA', 'BBB', 'CCC', 'DDD'];
-  feed(pool, symbols, 0, 100);
-  await until(() => seen.length >= 400, (fn) => (notify = fn));
-  const victim = pool.shardOf(pool.symbols.lookup('AAA'));
-  // Queue records, then kill the worker while they are in flight.
-  feed(pool, symbols, 100, 300);
-  await pool.killWorker(victim);
-  feed(pool, symbols, 300, 400);
-  const ids = symbols.map((s) => pool.symbols.lookup(s));
-  const complete = (): boolean =>
-    ids.every((id) => new Set(seen.filter((x) => x.sym === id).map((x) => x.seq)).size === 400);
-  await until(complete, (fn) => (notify = fn));
-  await pool.whenReady(victim);
-  const stats = pool.stats()[victim]!;
-  t.equal(stats.restarts, 1, 'restart counted');
-  t.ok(stats.alive, 'worker alive again');
-  t.ok(pool.healthy(), 'pool healthy again');
-  t.ok(stats.actors >= 1, 'actors recreated on the new worker');
-  for (const id of ids) {
-    const seqs = seen.filter((x) => x.sym === id).map((x) => x.seq);
-    t.equal(new Set(seqs).size, 400, `symbol ${id}: no record lost`);
-    t.ok(seqs.length - 400 <= 1, `symbol ${id}: at most the in-flight record repeated`);
-  }
-});
+void t.test(
+  'a worker killed mid-stream is restarted on the same rings and processing resumes',
+  async (t) => {
+    const seen: Seen[] = [];
+    let notify = (): void => undefined;
+    const pool = makePool({}, seen, () => notify());
+    await pool.start();
+    t.teardown(() => pool.destroy());
+    const symbols = ['AAA', 'BBB', 'CCC', 'DDD'];
+    feed(pool, symbols, 0, 100);
+    await until(
+      () => seen.length >= 400,
+      (fn) => (notify = fn),
+    );
+    const victim = pool.shardOf(pool.symbols.lookup('AAA'));
+    // Queue records, then kill the worker while they are in flight.
+    feed(pool, symbols, 100, 300);
+    await pool.killWorker(victim);
+    feed(pool, symbols, 300, 400);
+    const ids = symbols.map((s) => pool.symbols.lookup(s));
+    const complete = (): boolean =>
+      ids.every((id) => new Set(seen.filter((x) => x.sym === id).map((x) => x.seq)).size === 400);
+    await until(complete, (fn) => (notify = fn));
+    await pool.whenReady(victim);
+    const stats = pool.stats()[victim]!;
+    t.equal(stats.restarts, 1, 'restart counted');
+    t.ok(stats.alive, 'worker alive again');
+    t.ok(pool.healthy(), 'pool healthy again');
+    t.ok(stats.actors >= 1, 'actors recreated on the new worker');
+    for (const id of ids) {
+      const seqs = seen.filter((x) => x.sym === id).map((x) => x.seq);
+      t.equal(new Set(seqs).size, 400, `symbol ${id}: no record lost`);
+      t.ok(seqs.length - 400 <= 1, `symbol ${id}: at most the in-flight record repeated`);
+    }
+  },
+);
 
-void t.test('a record that kills its worker twice is quarantined; the shard moves on', async (t) => {
-  const seen: Seen[] = [];
-  let notify = (): void => undefined;
-  const pool = makePool({ exitOnSeq: 5 }, seen, () => notify());
-  await pool.start();
-  t.teardown(() => pool.destroy());
-  feed(pool, ['POISON'], 0, 20);
-  const id = pool.symbols.lookup('POISON');
-  await until(() => seen.filter((x) => x.sym === id).length === 19, (fn) => (notify = fn));
-  const stats = pool.stats()[pool.shardOf(id)]!;
-  t.equal(stats.restarts, 2, 'died twice');
-  t.equal(stats.quarantined, 1, 'one record quarantined');
-  t.same(
-    seen.filter((x) => x.sym === id).map((x) => x.seq),
-    [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19],
-    'everything but the poison record, in order',
-  );
-});
+void t.test(
+  'a record that kills its worker twice is quarantined; the shard moves on',
+  async (t) => {
+    const seen: Seen[] = [];
+    let notify = (): void => undefined;
+    const pool = makePool({ exitOnSeq: 5 }, seen, () => notify());
+    await pool.start();
+    t.teardown(() => pool.destroy());
+    feed(pool, ['POISON'], 0, 20);
+    const id = pool.symbols.lookup('POISON');
+    await until(
+      () => seen.filter((x) => x.sym === id).length === 19,
+      (fn) => (notify = fn),
+    );
+    const stats = pool.stats()[pool.shardOf(id)]!;
+    t.equal(stats.restarts, 2, 'died twice');
+    t.equal(stats.quarantined, 1, 'one record quarantined');
+    t.same(
+      seen.filter((x) => x.sym === id).map((x) => x.seq),
+      [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19],
+      'everything but the poison record, in order',
+    );
+  },
+);
 
 void t.test('an actor that throws skips the record, counts it and keeps running', async (t) => {
   const seen: Seen[] = [];
@@ -140,7 +159,10 @@ void t.test('an actor that throws skips the record, counts it and keeps running'
   await pool.start();
   t.teardown(() => pool.destroy());
   feed(pool, ['THROWS'], 0, 10);
-  await until(() => seen.length === 9, (fn) => (notify = fn));
+  await until(
+    () => seen.length === 9,
+    (fn) => (notify = fn),
+  );
   const s = pool.stats()[pool.shardOf(pool.symbols.lookup('THROWS'))]!;
   t.equal(s.actorErrors, 1);
   t.equal(s.restarts, 0, 'no restart for an actor exception');
@@ -166,8 +188,12 @@ void t.test('a full input ring drops, counts and never blocks', async (t) => {
 });
 
 void t.test('bad options fail fast with a code', (t) => {
-  t.throws(() => new WorkerPool({ workers: 0, ringCapacity: 64, actorModule, log, onOutput: () => undefined }), {
-    code: 'QLN_INVALID_ARGUMENT',
-  });
+  t.throws(
+    () =>
+      new WorkerPool({ workers: 0, ringCapacity: 64, actorModule, log, onOutput: () => undefined }),
+    {
+      code: 'QLN_INVALID_ARGUMENT',
+    },
+  );
   t.end();
 });
