@@ -3,6 +3,7 @@ import { loadConfig, type QilinConfig } from '../config/config.js';
 import { QilinError } from '../kernel/errors.js';
 import { createLogger, type Logger } from '../kernel/logger.js';
 import { registerDemoCommand } from './demo-command.js';
+import { registerMigrateCommand } from './migrate-command.js';
 import { registerRiskCommand } from './risk-command.js';
 import { registerServicesCommand } from './services-command.js';
 import { registerSimCommand } from './sim-command.js';
@@ -47,6 +48,7 @@ registerStartCommand(program, context);
 registerSimCommand(program, context);
 registerDemoCommand(program, context);
 registerSqlCommand(program, context);
+registerMigrateCommand(program, context);
 registerRiskCommand(program, context);
 
 try {
