@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { firstLine, storeFailed } from '../clickhouse/store-failure.js';
 import { Session } from 'chdb';
 import type { EventStore, StoreBatch } from '../../kernel/event-store.js';
 import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js';
@@ -62,7 +63,7 @@ export class ChdbStore implements EventStore {
         try {
           await s.queryAsync(sql, { format: 'JSONEachRow' });
         } catch (cause) {
-          throw storeFailed(`migration statement failed: ${firstLine(sql)}`, cause);
+          throw storeFailed('chdb', `migration statement failed: ${firstLine(sql)}`, cause);
         }
       },
       select: (sql) => this.run(sql),
@@ -83,6 +84,7 @@ export class ChdbStore implements EventStore {
         });
       } catch (cause) {
         throw storeFailed(
+          'chdb',
           `insert of ${rows.length} rows into ${this.database}.${table} failed`,
           cause,
           { table, rows: rows.length },
@@ -157,7 +159,7 @@ export class ChdbStore implements EventStore {
     try {
       text = (await s.queryAsync(sql, { format: 'JSONEachRow' })).text();
     } catch (cause) {
-      throw storeFailed(`query failed: ${firstLine(sql)}`, cause);
+      throw storeFailed('chdb', `query failed: ${firstLine(sql)}`, cause);
     }
     const rows: Array<Record<string, unknown>> = [];
     for (const line of text.split('\n')) {
@@ -168,20 +170,3 @@ export class ChdbStore implements EventStore {
 }
 
 const READ_STATEMENT = /^\s*(\(\s*)*(SELECT|WITH|SHOW|DESC|DESCRIBE|EXPLAIN|EXISTS)\b/i;
-
-function firstLine(sql: string): string {
-  const line = sql.trim().split('\n', 1)[0] ?? '';
-  return line.length > 120 ? `${line.slice(0, 117)}...` : line;
-}
-
-function storeFailed(
-  what: string,
-  cause: unknown,
-  details: Record<string, unknown> = {},
-): QilinError {
-  const msg = cause instanceof Error ? cause.message : String(cause);
-  return new QilinError(ErrorCodes.STORE_FAILED, `${what}: ${msg}`, {
-    cause,
-    details: { ...details, store: 'chdb' },
-  });
-}

@@ -1,6 +1,7 @@
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import { firstLine, storeFailed } from './store-failure.js';
 import type { EventStore, StoreBatch } from '../../kernel/event-store.js';
-import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js';
+import { invalidArgument } from '../../kernel/errors.js';
 import { formatBatch } from './row-format.js';
 import { checkDatabaseName, migrateSchema, type SchemaExecutor } from './schema.js';
 
@@ -63,7 +64,7 @@ export class ClickHouseStore implements EventStore {
         try {
           await this.admin.command({ query: sql });
         } catch (cause) {
-          throw storeFailed(`migration statement failed: ${firstLine(sql)}`, cause);
+          throw storeFailed('clickhouse', `migration statement failed: ${firstLine(sql)}`, cause);
         }
       },
       select: (sql) => this.run(this.admin, sql, false),
@@ -81,6 +82,7 @@ export class ClickHouseStore implements EventStore {
         });
       } catch (cause) {
         throw storeFailed(
+          'clickhouse',
           `insert of ${rows.length} rows into ${this.database}.${table} failed`,
           cause,
           {
@@ -121,24 +123,7 @@ export class ClickHouseStore implements EventStore {
       });
       return await rs.json<Record<string, unknown>>();
     } catch (cause) {
-      throw storeFailed(`query failed: ${firstLine(sql)}`, cause);
+      throw storeFailed('clickhouse', `query failed: ${firstLine(sql)}`, cause);
     }
   }
-}
-
-function firstLine(sql: string): string {
-  const line = sql.trim().split('\n', 1)[0] ?? '';
-  return line.length > 120 ? `${line.slice(0, 117)}...` : line;
-}
-
-function storeFailed(
-  what: string,
-  cause: unknown,
-  details: Record<string, unknown> = {},
-): QilinError {
-  const server = cause instanceof Error ? cause.message : String(cause);
-  return new QilinError(ErrorCodes.STORE_FAILED, `${what}: ${server}`, {
-    cause,
-    details: { ...details, store: 'clickhouse' },
-  });
 }
