@@ -212,11 +212,19 @@ export class SpscRing {
     return (this.localTail & this.mask) * this.recordWords;
   }
 
-  /** Release the record `peek()` returned; its slot may be reused. */
+  /**
+   * Release the record `peek()` returned; its slot may be reused. A producer
+   * parked on a full ring is woken only once the ring is down to half full:
+   * waking it for every freed slot would turn a full ring into a futex
+   * ping-pong of one record per wake-up.
+   */
   release(): void {
     this.localTail = (this.localTail + 1) | 0;
     Atomics.store(this.ctl, TAIL, this.localTail);
-    if (Atomics.load(this.ctl, PRODUCER_WAITING) === 1) {
+    if (
+      Atomics.load(this.ctl, PRODUCER_WAITING) === 1 &&
+      ((this.cachedHead - this.localTail) >>> 0) <= this.capacity >>> 1
+    ) {
       Atomics.store(this.ctl, PRODUCER_WAITING, 0);
       Atomics.notify(this.ctl, TAIL);
     }

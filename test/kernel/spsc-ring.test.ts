@@ -156,8 +156,10 @@ void t.test('across threads: a worker consumer sees every record once, in order'
     while (n < total) {
       const at = ring.claim();
       if (at === -1) {
-        // The main thread never spins in production; here we wait for room.
-        await new Promise((r) => setImmediate(r));
+        // Half the time park on the ring's tail (as a worker producer does),
+        // half the time yield to the event loop: both paths must hand over.
+        if (n % 2 === 0) ring.waitForSpace(1000);
+        else await new Promise((r) => setImmediate(r));
         continue;
       }
       for (let w = 0; w < 8; w++) ring.f64[at + w] = n + w;
