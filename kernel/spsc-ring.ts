@@ -223,7 +223,7 @@ export class SpscRing {
     Atomics.store(this.ctl, TAIL, this.localTail);
     if (
       Atomics.load(this.ctl, PRODUCER_WAITING) === 1 &&
-      ((this.cachedHead - this.localTail) >>> 0) <= this.capacity >>> 1
+      (this.cachedHead - this.localTail) >>> 0 <= this.capacity >>> 1
     ) {
       Atomics.store(this.ctl, PRODUCER_WAITING, 0);
       Atomics.notify(this.ctl, TAIL);
