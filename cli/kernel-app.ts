@@ -227,6 +227,7 @@ export class KernelApp {
     });
     this.source = new NatsMarketSource({
       nc: this.nc,
+      subject: config.marketSubject,
       log: log.child({ part: 'md' }),
       ...(this.opts.jetstream ? { jetstream: this.opts.jetstream } : {}),
     });
@@ -365,8 +366,12 @@ export class KernelApp {
     this.ws?.publish(`signal/${sig.sym}`, sig);
     this.store.writeSignal({ signal: sig, status: 'approved', reason: '' });
     breaker.fire(sig).catch((err: unknown) => {
+      // Subscribers saw it on the WebSocket already; executors did not get it:
+      // say so on risk.rejected so monitors can reconcile.
       this.metrics.signals.inc({ decision: 'publish_failed', reason: 'publish_failed' });
       this.log.warn({ err, id: sig.id }, 'signal not acknowledged by the bus');
+      const detail = err instanceof Error ? err.message : String(err);
+      this.sink?.publishRejection({ signal: sig, reason: 'publish_failed', detail, ts: nowUs() });
     });
   }
 

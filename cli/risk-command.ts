@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import type { QilinConfig } from '../config/config.js';
+import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
 import { connectNats, drainNats } from '../adapters/nats/nats-connection.js';
 
@@ -23,13 +24,17 @@ export function registerRiskCommand(
         const { config, log } = context();
         const nc = await connectNats({ servers: config.natsUrl, name: 'qilin-risk-cli', log });
         try {
-          const reply = await nc.request(
-            `ctl.risk.${op}`,
-            JSON.stringify({ by: o.by, reason: o.reason }),
-            {
-              timeout: Number(o.timeout),
-            },
-          );
+          const body = JSON.stringify({ by: o.by, reason: o.reason });
+          const reply = await nc
+            .request(`ctl.risk.${op}`, body, { timeout: Number(o.timeout) })
+            .catch((cause: unknown) => {
+              throw new QilinError(
+                ErrorCodes.BUS_UNAVAILABLE,
+                `no kernel answered ctl.risk.${op} on ${config.natsUrl} within ${o.timeout} ms ` +
+                  `(is \`qilin start\` running?): ${(cause as Error).message}`,
+                { cause },
+              );
+            });
           process.stdout.write(`${reply.string()}\n`);
           if (reply.string().includes('"error"')) process.exitCode = 2;
         } finally {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { QilinConfig } from '../config/config.js';
+import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
 import { KernelApp } from './kernel-app.js';
 import { runUntilSignal } from './run-until-signal.js';
@@ -27,10 +28,12 @@ export function registerStartCommand(
         let jetstream: { stream: string; durable: string } | undefined;
         if (o.jetstream !== undefined) {
           const [stream, durable] = o.jetstream.split(':');
-          if (!stream || !durable)
-            throw new Error(
+          if (!stream || !durable) {
+            throw new QilinError(
+              ErrorCodes.CLI_USAGE,
               `--jetstream expects STREAM:DURABLE, got ${JSON.stringify(o.jetstream)}`,
             );
+          }
           jetstream = { stream, durable };
         }
         const app = new KernelApp({

@@ -38,6 +38,13 @@ const apiKeysAllowed =
 export const ConfigSchema = z.object({
   /** NATS server URL(s) for market data in and signals out. */
   natsUrl: url(['nats', 'tls', 'ws', 'wss']).default('nats://127.0.0.1:14222'),
+  /** NATS subject filter for market data (a partition may narrow it, e.g. md.nyse.>). */
+  marketSubject: z
+    .string({ error: 'a NATS subject starting with md. (wildcards * and > allowed)' })
+    .regex(/^md(\.([A-Za-z0-9_-]+|\*))*(\.>)?$/, {
+      error: 'a NATS subject starting with md. (wildcards * and > allowed)',
+    })
+    .default('md.>'),
   /** Redis URL: actor snapshots, last-value cache, kill switch. */
   redisUrl: url(['redis', 'rediss']).default('redis://127.0.0.1:16379'),
   /** ClickHouse HTTP URL; unset means the embedded chdb store. */

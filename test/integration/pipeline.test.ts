@@ -17,6 +17,7 @@ import WebSocket from 'ws';
 import { loadConfig } from '../../config/config.js';
 import { KernelApp } from '../../cli/kernel-app.js';
 import type { RiskRejection, SignalMessage } from '../../kernel/messages.js';
+import { dropDatabase } from '../helpers/drop-database.js';
 import { ensureServices } from '../helpers/services.js';
 
 const run = randomBytes(3).toString('hex');
@@ -163,6 +164,7 @@ void t.test('live pipeline', async (t) => {
       .catch(() => jsm.streams.add({ name: 'QILIN_SIGNALS', subjects: ['sig.>'] }));
     await admin.drain();
     await app.store.close();
+    await dropDatabase(urls.clickhouseUrl, db);
   });
   const signals = collect<SignalMessage>(nc, `sig.${strategy}.>`);
   const rejected = collect<RiskRejection>(nc, `risk.rejected.>`);

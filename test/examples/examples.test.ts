@@ -1,0 +1,259 @@
+/**
+ * The user examples (examples/executor.ts, examples/ws-subscriber.ts) run as
+ * users run them — child processes of `node dist/examples/….js` — against a
+ * live KernelApp on the real local NATS (JetStream), Redis and ClickHouse:
+ *
+ * ```
+ *  test ─ md.<venue>.UP<run> (rising trend) ─► KernelApp ─┬─ WS signal/* ─► ws-subscriber --count 3 → exit 0
+ *                                                         └─ JetStream sig.<strategy>.> ─► executor
+ *  KernelApp RiskActor positions ◄─ fill.<account> ◄──────────────────────────────────────────┘
+ * ```
+ * The signal stream QILIN_SIGNALS is shared with other tests (the pipeline
+ * test deletes and recreates it): it is used as found, never deleted here.
+ * Only this run's durable consumer is removed at the end.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { pino } from 'pino';
+import t from 'tap';
+import { KernelApp } from '../../cli/kernel-app.js';
+import { loadConfig } from '../../config/config.js';
+import { dropDatabase } from '../helpers/drop-database.js';
+import { ensureServices } from '../helpers/services.js';
+
+const run = randomBytes(3).toString('hex');
+const strategy = `ex${run}`;
+const account = `exacct${run}`;
+const venue = `exv${run}`;
+const READ_KEY = `ex-read-${run}`;
+const UP = `EXUP${run}`;
+
+const examplePath = (name: string): string =>
+  fileURLToPath(new URL(`../../examples/${name}.js`, import.meta.url));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
+    });
+  });
+}
+
+/** A running example: its stdout/stderr lines as they arrive, and its exit. */
+interface Example {
+  child: ChildProcess;
+  out: string[];
+  err: string[];
+  /** Resolves with the exit code (null when killed by a signal). */
+  exited: Promise<number | null>;
+  /** Resolves with the first stdout line matching `re` (already seen or future); rejects after `ms`. */
+  line(re: RegExp, ms?: number): Promise<string>;
+}
+
+function startExample(name: string, args: string[], env: Record<string, string>): Example {
+  const child = spawn(process.execPath, [examplePath(name), ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const out: string[] = [];
+  const err: string[] = [];
+  const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
+  createInterface({ input: child.stdout }).on('line', (l) => {
+    out.push(l);
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      const w = waiters[i]!;
+      if (w.re.test(l)) {
+        waiters.splice(i, 1);
+        w.resolve(l);
+      }
+    }
+  });
+  createInterface({ input: child.stderr }).on('line', (l) => err.push(l));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  const line = (re: RegExp, ms = 20_000): Promise<string> => {
+    const seen = out.find((l) => re.test(l));
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new Error(`${name}: no line matching ${re} within ${ms} ms; stderr: ${err.join('\n')}`),
+        );
+      }, ms);
+      waiters.push({
+        re,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+      // A child that dies first will never print it: fail now, with its stderr.
+      void exited.then((code) => {
+        clearTimeout(timer);
+        reject(
+          new Error(`${name} exited ${code} before printing ${re}; stderr: ${err.join('\n')}`),
+        );
+      });
+    });
+  };
+  return { child, out, err, exited, line };
+}
+
+/** Resolve with `p`, or reject naming `what` after `ms`. */
+async function within<T>(what: string, p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out waiting for: ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Resolve when `cond()` holds (checked every 20 ms), reject after `ms`. */
+async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A rising series of trades and quotes on md.<venue>.<sym>, +0.2 % per trade. */
+function publishRisingTrend(nc: NatsConnection, sym: string, n: number, firstSeq: number): number {
+  let px = 100;
+  let seq = firstSeq;
+  let ts = 0;
+  for (let i = 0; i < n; i++) {
+    px *= 1.002;
+    // Exchange time = now, strictly increasing: tick→here is then the real path.
+    ts = Math.max(Math.floor((performance.timeOrigin + performance.now()) * 1000), ts + 2);
+    nc.publish(
+      `md.${venue}.${sym}`,
+      JSON.stringify({ type: 'trade', sym, ts, px, qty: 1, side: 'buy', seq: seq++ }),
+    );
+    nc.publish(
+      `md.${venue}.${sym}`,
+      JSON.stringify({
+        type: 'quote',
+        sym,
+        ts: ts + 1,
+        bid: px - 0.01,
+        bidQty: 2,
+        ask: px + 0.01,
+        askQty: 3,
+        seq: seq++,
+      }),
+    );
+  }
+  return seq;
+}
+
+void t.test('examples: executor and ws-subscriber against a live kernel', async (t) => {
+  const urls = await ensureServices();
+  const port = await freePort();
+  const config = loadConfig({
+    env: {
+      QILIN_NATS_URL: urls.natsUrl,
+      QILIN_REDIS_URL: urls.redisUrl,
+      QILIN_CLICKHOUSE_URL: urls.clickhouseUrl,
+      QILIN_CLICKHOUSE_DB: `qilin_ex_${run}`,
+      QILIN_HTTP_PORT: String(port),
+      QILIN_WORKERS: '2',
+      QILIN_API_KEYS: `${READ_KEY}:read`,
+      QILIN_STATE_DIR: mkdtempSync(join(tmpdir(), 'qilin-ex-')),
+    },
+  });
+  const app = new KernelApp({
+    config,
+    log: pino({ level: 'silent' }),
+    strategy,
+    account,
+    actorOptions: { warmup: 5, emitEveryTick: true },
+    riskLimits: { maxSignalsPerSec: 100_000, maxPosition: 1_000_000, maxNotional: 1e12 },
+  });
+  await app.start(); // creates QILIN_SIGNALS if it is missing, keeps it as it is otherwise
+  const nc = await connect({ servers: urls.natsUrl, name: 'examples-test' });
+  const executor = startExample('executor', ['--account', account, '--strategy', strategy], {
+    QILIN_NATS_URL: urls.natsUrl,
+  });
+  t.teardown(async () => {
+    if (executor.child.exitCode === null && executor.child.signalCode === null) {
+      executor.child.kill('SIGKILL');
+      await executor.exited;
+    }
+    const jsm = await jetstreamManager(nc);
+    await jsm.consumers.delete('QILIN_SIGNALS', `executor-${account}`).catch(() => false);
+    await nc.drain();
+    await app.close();
+    await dropDatabase(urls.clickhouseUrl, `qilin_ex_${run}`);
+  });
+
+  // The durable consumer exists once this line is out: signals from now on reach it.
+  await executor.line(/^executor: account /);
+
+  const subscriber = startExample(
+    'ws-subscriber',
+    ['--count', '3', '--url', `ws://127.0.0.1:${port}/ws`],
+    { QILIN_API_KEY: READ_KEY },
+  );
+  await subscriber.line(/^subscribed signal\/\*$/);
+
+  publishRisingTrend(nc, UP, 40, 1);
+  await nc.flush();
+
+  await t.test('ws-subscriber prints 3 signals with latencies and exits 0', async (t) => {
+    const code = await within('ws-subscriber to exit', subscriber.exited, 30_000);
+    t.equal(code, 0, `exit code 0 (stderr: ${subscriber.err.join(' | ')})`);
+    const signals = subscriber.out.filter((l) => l.startsWith('signal '));
+    t.equal(signals.length, 3, 'exactly --count 3 signal lines printed');
+    for (const l of signals) {
+      const m =
+        /^signal (\S+) (buy|sell|flat) strength \S+ refPx \S+ id \S+ \| tick→here (-?[\d.]+) ms \(incl\. feed delay\) \| recv→here ([\d.]+) ms \| kernel recv→pub ([\d.]+) ms$/.exec(
+          l,
+        );
+      if (m === null) {
+        t.fail(`unexpected line: ${l}`);
+        continue;
+      }
+      t.ok(Number.isFinite(Number(m[4])) && Number(m[5]) <= Number(m[4]), `latencies: ${l}`);
+    }
+  });
+
+  await t.test('the executor fills approved signals and the kernel sees them', async (t) => {
+    await executor.line(new RegExp(`^fill buy \\S+ ${UP} @ `));
+    await until(
+      'a position from the executor fills',
+      () => (app.risk.positions().get(UP) ?? 0) > 0,
+    );
+    t.ok((app.risk.positions().get(UP) ?? 0) > 0, `position of ${UP} is long after buy fills`);
+    const fills = executor.out.filter((l) => l.startsWith(`fill `) && l.includes(` ${UP} @ `));
+    t.ok(fills.length > 0, `${fills.length} fills printed`);
+    t.notOk(
+      executor.out.some((l) => / flat /.test(l)),
+      'no fill for a flat signal',
+    );
+  });
+
+  await t.test('the executor stops cleanly on SIGTERM', async (t) => {
+    executor.child.kill('SIGTERM');
+    const code = await within('executor to exit after SIGTERM', executor.exited, 10_000);
+    t.equal(code, 0, `exit code 0 (stderr: ${executor.err.join(' | ')})`);
+  });
+});
