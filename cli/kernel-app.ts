@@ -186,12 +186,18 @@ export class KernelApp {
     this.nc = await connectNats({ servers: config.natsUrl, name: 'qilin-kernel', log });
     await this.store.start();
     await this.pool.start();
-    this.sink = new NatsSignalSink({ nc: this.nc, log: log.child({ part: 'signals' }) });
+    this.sink = new NatsSignalSink({
+      nc: this.nc,
+      log: log.child({ part: 'signals' }),
+      ackTimeoutMs: this.opts.breaker?.timeoutMs ?? 2500,
+    });
     await this.sink.ensureStream();
     const sink = this.sink;
     const b = this.opts.breaker ?? {};
     this.breaker = new CircuitBreaker((sig: SignalMessage) => sink.publishSignal(sig), {
-      timeout: b.timeoutMs ?? 2500,
+      // The sink enforces its own ack deadline (one sweeper for all signals);
+      // an opossum timeout would add a timer per signal.
+      timeout: false,
       errorThresholdPercentage: b.errorThresholdPercentage ?? 50,
       resetTimeout: b.resetTimeoutMs ?? 5000,
       volumeThreshold: b.volumeThreshold ?? 5,

@@ -110,6 +110,7 @@ export class WorkerPool {
   private state: 'new' | 'running' | 'closing' | 'closed' = 'new';
   private drains: Array<Promise<void>> = [];
   private closedPromise: Promise<void> | undefined;
+  private flushScheduled = false;
 
   constructor(options: WorkerPoolOptions) {
     if (!Number.isInteger(options.workers) || options.workers < 1 || options.workers > 64) {
@@ -190,9 +191,24 @@ export class WorkerPool {
       return false;
     }
     encodeMarket(event, ring.f64, ring.u32, at);
-    ring.publish();
+    ring.commit();
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flushRings);
+    }
     return true;
   }
+
+  /**
+   * Publish every committed record at the end of the current task. A source
+   * delivers a socket read's worth of messages in one synchronous loop; one
+   * flush (and at most one wake-up per worker) per loop instead of one per
+   * record.
+   */
+  private readonly flushRings = (): void => {
+    this.flushScheduled = false;
+    for (const s of this.shards) s.inRing.flush();
+  };
 
   stats(): ShardStats[] {
     return this.shards.map((s) => ({

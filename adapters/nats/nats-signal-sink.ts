@@ -4,11 +4,16 @@ import {
   JetStreamApiError,
   RetentionPolicy,
   StorageType,
-  jetstream,
   jetstreamManager,
-  type JetStreamClient,
 } from '@nats-io/jetstream';
-import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import {
+  createInbox,
+  headers,
+  nanos,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/transport-node';
 import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { RiskRejection, SignalMessage } from '../../kernel/messages.js';
@@ -38,6 +43,16 @@ export interface NatsSignalSinkOptions {
 }
 
 const text = new TextEncoder();
+const textOut = new TextDecoder();
+
+/** A signal waiting for its JetStream ack. */
+interface PendingAck {
+  id: string;
+  subject: string;
+  deadline: number;
+  resolve: () => void;
+  reject: (err: QilinError) => void;
+}
 
 /**
  * Approved signals out to executors on `sig.<strategy>.<symbol>` (JetStream,
@@ -46,13 +61,17 @@ const text = new TextEncoder();
  */
 export class NatsSignalSink implements SignalSink {
   private readonly nc: NatsConnection;
-  private readonly js: JetStreamClient;
+  /** Acks come back on `<inbox>.<n>`: one subscription for all of them. */
+  private readonly ackPrefix = createInbox('_INBOX.qilin_sig');
+  private ackSub: Subscription | undefined;
+  private readonly pending = new Map<number, PendingAck>();
+  private nextAck = 0;
+  private sweeper: NodeJS.Timeout | undefined;
   private readonly stream: string;
   private readonly ackTimeoutMs: number;
   private readonly duplicateWindowMs: number;
   private readonly maxAgeMs: number;
   private readonly log: Logger;
-  private inFlight = 0;
   private closing: Promise<void> | undefined;
 
   constructor(opts: NatsSignalSinkOptions) {
@@ -69,7 +88,79 @@ export class NatsSignalSink implements SignalSink {
     }
     this.maxAgeMs = opts.maxAgeMs ?? 7 * 86_400_000;
     this.log = opts.log.child({ sink: 'nats-signal', stream: this.stream });
-    this.js = jetstream(this.nc, { timeout: this.ackTimeoutMs });
+  }
+
+  /**
+   * Why not `js.publish()`: it is a request per signal, and nats.js builds a
+   * RequestError and a TimeoutError (two stack captures) plus a timer for
+   * every one — the largest single cost of the kernel's main thread in the
+   * pipeline bench. The JetStream protocol needs none of that: a publish with
+   * a reply subject is acked on that subject. So every signal is published
+   * with `reply = <inbox>.<n>`, one wildcard subscription takes all acks, and
+   * one sweeper timer fails the ones past their deadline.
+   */
+  private ensureAckSubscription(): void {
+    if (this.ackSub !== undefined) return;
+    this.ackSub = this.nc.subscribe(`${this.ackPrefix}.*`, {
+      callback: (err, msg) => {
+        if (err === null) this.onAck(msg);
+      },
+    });
+    this.sweeper = setInterval(() => this.sweep(), Math.min(250, this.ackTimeoutMs));
+    this.sweeper.unref();
+  }
+
+  private onAck(msg: Msg): void {
+    const n = Number(msg.subject.slice(this.ackPrefix.length + 1));
+    const p = this.pending.get(n);
+    if (p === undefined) return; // already timed out
+    this.pending.delete(n);
+    if (msg.data.length === 0 && msg.headers?.code === 503) {
+      return p.reject(
+        this.failed(
+          p,
+          `no JetStream stream answered (503 no responders; is ${this.stream} there?)`,
+        ),
+      );
+    }
+    let ack: { error?: { description?: string; code?: number }; duplicate?: boolean; seq?: number };
+    try {
+      ack = JSON.parse(textOut.decode(msg.data)) as typeof ack;
+    } catch {
+      return p.reject(
+        this.failed(p, `unreadable ack ${JSON.stringify(textOut.decode(msg.data).slice(0, 80))}`),
+      );
+    }
+    if (ack.error !== undefined) {
+      return p.reject(
+        this.failed(
+          p,
+          `JetStream refused it: ${ack.error.description ?? 'error'} (${ack.error.code ?? '?'})`,
+        ),
+      );
+    }
+    if (ack.duplicate === true)
+      this.log.debug({ id: p.id, seq: ack.seq }, 'duplicate signal publish');
+    p.resolve();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [n, p] of this.pending) {
+      if (p.deadline > now) continue;
+      this.pending.delete(n);
+      p.reject(this.failed(p, `no JetStream ack within ${this.ackTimeoutMs} ms`));
+    }
+  }
+
+  private failed(p: PendingAck, why: string): QilinError {
+    return new QilinError(
+      PUBLISH_FAILED_CODE,
+      `publishing signal ${p.id} on ${p.subject} failed: ${why}`,
+      {
+        details: { id: p.id, subject: p.subject, stream: this.stream },
+      },
+    );
   }
 
   /**
@@ -132,23 +223,31 @@ export class NatsSignalSink implements SignalSink {
       );
     }
     const subject = `sig.${signal.strategy}.${signal.sym}`;
-    this.inFlight++;
+    const n = ++this.nextAck;
+    const h = headers();
+    h.set('Nats-Msg-Id', signal.id);
     try {
-      const ack = await this.js.publish(subject, text.encode(JSON.stringify(signal)), {
-        msgID: signal.id,
-        timeout: this.ackTimeoutMs,
+      this.ensureAckSubscription();
+      this.nc.publish(subject, text.encode(JSON.stringify(signal)), {
+        reply: `${this.ackPrefix}.${n}`,
+        headers: h,
       });
-      if (ack.duplicate)
-        this.log.debug({ id: signal.id, seq: ack.seq }, 'duplicate signal publish');
     } catch (cause) {
       throw new QilinError(
         PUBLISH_FAILED_CODE,
         `publishing signal ${signal.id} on ${subject} failed: ${(cause as Error).message}`,
         { cause, details: { id: signal.id, subject, stream: this.stream } },
       );
-    } finally {
-      this.inFlight--;
     }
+    return await new Promise<void>((resolve, reject) => {
+      this.pending.set(n, {
+        id: signal.id,
+        subject,
+        deadline: Date.now() + this.ackTimeoutMs,
+        resolve,
+        reject,
+      });
+    });
   }
 
   /** Core publish on `risk.rejected.<symbol>`; never throws (a bad symbol is logged). */
@@ -172,7 +271,9 @@ export class NatsSignalSink implements SignalSink {
   }
 
   private async doClose(): Promise<void> {
-    if (this.inFlight > 0) this.log.info({ inFlight: this.inFlight }, 'closing with acks pending');
+    if (this.pending.size > 0) {
+      this.log.info({ inFlight: this.pending.size }, 'closing with acks pending');
+    }
     if (!this.nc.isClosed() && !this.nc.isDraining()) {
       try {
         await this.nc.flush();
@@ -180,6 +281,17 @@ export class NatsSignalSink implements SignalSink {
         this.log.debug({ err }, 'flush on close failed');
       }
     }
+    // Give acks in flight their deadline, then fail what is left.
+    const deadline = Date.now() + this.ackTimeoutMs;
+    while (this.pending.size > 0 && Date.now() < deadline && !this.nc.isClosed()) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    for (const [n, p] of this.pending) {
+      this.pending.delete(n);
+      p.reject(this.failed(p, 'signal sink closed before the ack'));
+    }
+    this.ackSub?.unsubscribe();
   }
 }
 
