@@ -86,7 +86,7 @@ export class KernelApp {
   private sink: NatsSignalSink | undefined;
   private control: NatsControlSource | undefined;
   private ws: UwsServer | undefined;
-  private breaker: CircuitBreaker<[SignalMessage], void> | undefined;
+  private breaker: CircuitBreaker<[SignalMessage, string], void> | undefined;
   private readonly rejects: RejectSample[] = [];
   private rejectNext = 0;
   private timers: NodeJS.Timeout[] = [];
@@ -194,16 +194,19 @@ export class KernelApp {
     await this.sink.ensureStream();
     const sink = this.sink;
     const b = this.opts.breaker ?? {};
-    this.breaker = new CircuitBreaker((sig: SignalMessage) => sink.publishSignal(sig), {
-      // The sink enforces its own ack deadline (one sweeper for all signals);
-      // an opossum timeout would add a timer per signal.
-      timeout: false,
-      errorThresholdPercentage: b.errorThresholdPercentage ?? 50,
-      resetTimeout: b.resetTimeoutMs ?? 5000,
-      volumeThreshold: b.volumeThreshold ?? 5,
-      rollingCountTimeout: 10_000,
-      name: 'signal-publish',
-    });
+    this.breaker = new CircuitBreaker(
+      (sig: SignalMessage, json: string) => sink.publishSignal(sig, json),
+      {
+        // The sink enforces its own ack deadline (one sweeper for all signals);
+        // an opossum timeout would add a timer per signal.
+        timeout: false,
+        errorThresholdPercentage: b.errorThresholdPercentage ?? 50,
+        resetTimeout: b.resetTimeoutMs ?? 5000,
+        volumeThreshold: b.volumeThreshold ?? 5,
+        rollingCountTimeout: 10_000,
+        name: 'signal-publish',
+      },
+    );
     const onBreaker = (): void => {
       log.warn({ breaker: this.breakerState() }, 'signal publish breaker changed state');
       this.publishStatus();
@@ -334,21 +337,21 @@ export class KernelApp {
     const sym = this.pool.symbols.name(ev.symId);
     switch (ev.kind) {
       case OutputKind.PREDICTION: {
-        this.metrics.outputs.inc({ kind: 'prediction' });
+        this.metrics.output('prediction');
         const msg = this.decoder.toPrediction(ev, sym);
         this.ws?.publish(`prediction/${sym}`, msg);
         this.store.writePrediction(msg);
         break;
       }
       case OutputKind.QUALITY: {
-        this.metrics.outputs.inc({ kind: 'quality' });
+        this.metrics.output('quality');
         const msg = this.decoder.toQuality(ev, sym);
         this.ws?.publish(`quality/${sym}`, msg);
         this.store.writeQuality(msg);
         break;
       }
       case OutputKind.SIGNAL:
-        this.metrics.outputs.inc({ kind: 'signal' });
+        this.metrics.output('signal');
         this.onSignal(this.decoder.toSignal(ev, sym));
         break;
     }
@@ -367,11 +370,12 @@ export class KernelApp {
       );
     }
     sig.lat.pub = nowUs();
-    this.metrics.signals.inc({ decision: 'approved', reason: '' });
+    this.metrics.approved();
     this.metrics.observeStages(sig.lat);
-    this.ws?.publish(`signal/${sig.sym}`, sig);
+    const json = JSON.stringify(sig); // once, for the WebSocket and for NATS
+    this.ws?.publish(`signal/${sig.sym}`, json);
     this.store.writeSignal({ signal: sig, status: 'approved', reason: '' });
-    breaker.fire(sig).catch((err: unknown) => {
+    breaker.fire(sig, json).catch((err: unknown) => {
       // Subscribers saw it on the WebSocket already; executors did not get it:
       // say so on risk.rejected so monitors can reconcile.
       this.metrics.signals.inc({ decision: 'publish_failed', reason: 'publish_failed' });

@@ -44,6 +44,12 @@ export class KernelMetrics {
   readonly controlRejected: Counter;
   readonly workerRestarts: Counter;
   private readonly unsubscribers: Array<() => void> = [];
+  private readonly stages: Record<
+    'recvFeat' | 'featInfer' | 'inferRisk' | 'riskPub' | 'total',
+    { observe(v: number): void }
+  >;
+  private readonly outputChildren: Record<'prediction' | 'signal' | 'quality', { inc(): void }>;
+  private readonly approvedChild: { inc(): void };
 
   constructor(sources: KernelGaugeSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'qilin_process_' });
@@ -90,6 +96,20 @@ export class KernelMetrics {
       buckets: LATENCY_BUCKETS,
       registers,
     });
+    const h = this.stageLatency;
+    this.stages = {
+      recvFeat: h.labels({ stage: 'recv_feat' }),
+      featInfer: h.labels({ stage: 'feat_infer' }),
+      inferRisk: h.labels({ stage: 'infer_risk' }),
+      riskPub: h.labels({ stage: 'risk_pub' }),
+      total: h.labels({ stage: 'total' }),
+    };
+    this.outputChildren = {
+      prediction: this.outputs.labels({ kind: 'prediction' }),
+      signal: this.outputs.labels({ kind: 'signal' }),
+      quality: this.outputs.labels({ kind: 'quality' }),
+    };
+    this.approvedChild = this.signals.labels({ decision: 'approved', reason: '' });
     this.controlRejected = new Counter({
       name: 'qilin_control_rejected_total',
       help: 'Fill or control messages that failed validation',
@@ -196,15 +216,25 @@ export class KernelMetrics {
     this.ticksRejected.inc({ reason });
   }
 
-  /** Observe the stages of one published signal. */
+  /** Observe the stages of one published signal (label children resolved once, not per call). */
   observeStages(lat: StageTimes): void {
-    const h = this.stageLatency;
-    h.observe({ stage: 'recv_feat' }, (lat.feat - lat.recv) / 1e6);
-    h.observe({ stage: 'feat_infer' }, (lat.infer - lat.feat) / 1e6);
-    if (lat.risk !== undefined) h.observe({ stage: 'infer_risk' }, (lat.risk - lat.infer) / 1e6);
+    const st = this.stages;
+    st.recvFeat.observe((lat.feat - lat.recv) / 1e6);
+    st.featInfer.observe((lat.infer - lat.feat) / 1e6);
+    if (lat.risk !== undefined) st.inferRisk.observe((lat.risk - lat.infer) / 1e6);
     if (lat.risk !== undefined && lat.pub !== undefined)
-      h.observe({ stage: 'risk_pub' }, (lat.pub - lat.risk) / 1e6);
-    if (lat.pub !== undefined) h.observe({ stage: 'total' }, (lat.pub - lat.recv) / 1e6);
+      st.riskPub.observe((lat.pub - lat.risk) / 1e6);
+    if (lat.pub !== undefined) st.total.observe((lat.pub - lat.recv) / 1e6);
+  }
+
+  /** Count one actor output of a kind. */
+  output(kind: 'prediction' | 'signal' | 'quality'): void {
+    this.outputChildren[kind].inc();
+  }
+
+  /** Count one approved signal. */
+  approved(): void {
+    this.approvedChild.inc();
   }
 
   /** Prometheus text. */

@@ -13,7 +13,7 @@ export interface SignalSink {
    * (JetStream ack), rejects on failure or timeout. The caller wraps this in
    * a circuit breaker.
    */
-  publishSignal(signal: SignalMessage): Promise<void>;
+  publishSignal(signal: SignalMessage, json?: string): Promise<void>;
   /** Publish a risk rejection (fire and forget). */
   publishRejection(rejection: RiskRejection): void;
   close(): Promise<void>;
