@@ -33,7 +33,7 @@ export interface SymbolActorOptions
   extends FeatureOptions, QualityOptions, BaselineModelOptions, MomentumOptions {
   /** Rows of the trade and of the quote window; a power of two. Default 1024. */
   windowCapacity: number;
-  /** At most one PREDICTION record per this much exchange time per symbol (plus one with every signal), µs. Default 100 ms. */
+  /** At most one PREDICTION record per this much exchange time per symbol, µs. Default 100 ms. */
   predictionIntervalUs: number;
 }
 
@@ -59,7 +59,7 @@ const SKIP_QUOTE = SKIP_TRADE | QualityIssue.CROSSED_QUOTE;
  *   trade: window ◄─ features ─ feat ─► model ─ infer ─► strategy
  *   quote: quote window, spread/mid          │                │
  *                                            ▼                ▼
- *                  out.emit: PREDICTION (≤ 1 per predictionIntervalUs, + with each signal)
+ *                  out.emit: PREDICTION (≤ 1 per predictionIntervalUs; a signal carries its own score)
  *                            SIGNAL     (per MomentumStrategy)
  *                            QUALITY    (window end, or an issue: ≤ 1 per 100 ms)
  * ```
@@ -128,7 +128,7 @@ export class SymbolActor implements MarketActor {
       const infer = nowUs();
       const qs = q.score;
       const signal = this.strategy.evaluate(score, ev.ts, f.trades, qs);
-      if (signal || ev.ts - this.lastPredictionTs >= this.options.predictionIntervalUs) {
+      if (ev.ts - this.lastPredictionTs >= this.options.predictionIntervalUs) {
         this.lastPredictionTs = ev.ts;
         this.emitPrediction(ev, feat, infer, score, qs, sink);
       }

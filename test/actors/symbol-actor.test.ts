@@ -100,20 +100,14 @@ void t.test('no signal during warm-up; predictions throttled; windows of quality
     'first signal after 30 trades',
   );
   const preds = d.sink.of(OutputKind.PREDICTION);
-  const sigSeqs = new Set(sigs.map((e) => e.srcSeq));
   let last = -Infinity;
+  let spaced = true;
   for (const p of preds) {
-    if (!sigSeqs.has(p.srcSeq)) {
-      t.ok(p.srcTs - last >= 100_000, `prediction at ${p.srcSeq} respects the interval`);
-      last = p.srcTs;
-    } else last = p.srcTs;
+    if (p.srcTs - last < 100_000) spaced = false;
+    last = p.srcTs;
   }
-  t.ok(preds.length >= 50 && preds.length <= 50 + sigs.length, `predictions ${preds.length}`);
-  for (const s of sigs)
-    t.ok(
-      sigSeqs.has(s.srcSeq) && preds.some((p) => p.srcSeq === s.srcSeq),
-      'a prediction goes with each signal',
-    );
+  t.ok(spaced, 'predictions at most one per predictionIntervalUs (signals carry their own score)');
+  t.ok(preds.length >= 45 && preds.length <= 55, `predictions ${preds.length}`);
   const q = d.sink.of(OutputKind.QUALITY);
   t.same(
     q.map((e) => [
