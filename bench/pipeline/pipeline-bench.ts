@@ -23,8 +23,9 @@
  * flagged, so their latency is always reported). `--runs` sweeps of each,
  * raw and kernel interleaved; medians reported.
  */
+import { emitBenchDocument, runBench } from '../bench-output.js';
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -1049,22 +1050,8 @@ function report(
       targets: { kernelAtLeast30PctOfRaw: ceilingPass, kernelP99Under2msAt10k: latencyPass },
       sweeps,
     };
-    const text = `${JSON.stringify(doc, null, 2)}\n`;
-    if (opts.json) process.stdout.write(text);
-    if (opts.out) {
-      const dir = fileURLToPath(new URL('../../../bench/results/', import.meta.url));
-      mkdirSync(dir, { recursive: true });
-      const file = `${dir}pipeline-${doc.date.slice(0, 19).replace(/:/g, '-')}Z.json`;
-      writeFileSync(file, text);
-      say(`\nwrote ${file}`);
-    }
+    emitBenchDocument('pipeline', doc, opts, say);
   }
 }
 
-main().catch((err: unknown) => {
-  const e = err as { code?: unknown; message?: unknown };
-  process.stderr.write(
-    `pipeline-bench failed: ${typeof e?.code === 'string' ? `${e.code}: ` : ''}${String(e?.message ?? err)}\n`,
-  );
-  process.exit(1);
-});
+runBench('pipeline-bench', main);

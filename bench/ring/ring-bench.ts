@@ -26,9 +26,8 @@
  * Both are allowed on Node's main thread and block nothing the bench needs:
  * acks are read only after the producer loop returns.
  */
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { emitBenchDocument, runBench } from '../bench-output.js';
 import { availableParallelism, cpus } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { nowUs } from '../../kernel/clock.js';
@@ -630,23 +629,8 @@ async function main(): Promise<void> {
         latencyRate: firstRate,
       },
     };
-    const text = `${JSON.stringify(doc, null, 2)}\n`;
-    if (opts.json) process.stdout.write(text);
-    if (opts.out) {
-      const dir = fileURLToPath(new URL('../../../bench/results/', import.meta.url));
-      mkdirSync(dir, { recursive: true });
-      const file = `${dir}ring-${doc.date.slice(0, 19).replace(/:/g, '-')}Z.json`;
-      writeFileSync(file, text);
-      say(`\nwrote ${file}`);
-    }
+    emitBenchDocument('ring', doc, opts, say);
   }
 }
 
-main().catch((err: unknown) => {
-  const e = err as { code?: unknown; message?: unknown };
-  process.stderr.write(
-    `ring-bench failed: ${typeof e?.code === 'string' ? `${e.code}: ` : ''}${String(e?.message ?? err)}\n`,
-  );
-  // The consumer thread may still be alive (and parked): exit rather than hang.
-  process.exit(1);
-});
+runBench('ring-bench', main);
