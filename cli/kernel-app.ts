@@ -96,6 +96,8 @@ export class KernelApp {
   private lastStatusTicks = 0;
   private lastStatusAt = Date.now();
   private ticksPerSec = 0;
+  private publishFailuresSinceLog = 0;
+  private lastPublishFailureLog = 0;
 
   constructor(opts: KernelAppOptions) {
     this.opts = opts;
@@ -379,10 +381,27 @@ export class KernelApp {
       // Subscribers saw it on the WebSocket already; executors did not get it:
       // say so on risk.rejected so monitors can reconcile.
       this.metrics.signals.inc({ decision: 'publish_failed', reason: 'publish_failed' });
-      this.log.warn({ err, id: sig.id }, 'signal not acknowledged by the bus');
+      this.logPublishFailure(err, sig.id);
       const detail = err instanceof Error ? err.message : String(err);
       this.sink?.publishRejection({ signal: sig, reason: 'publish_failed', detail, ts: nowUs() });
     });
+  }
+
+  /**
+   * An outage fails thousands of acks at once: log the first failure, then
+   * at most one line a second with the count (the metric has them all), so
+   * logging never becomes the outage's second victim.
+   */
+  private logPublishFailure(err: unknown, id: string): void {
+    this.publishFailuresSinceLog++;
+    const now = Date.now();
+    if (now - this.lastPublishFailureLog < 1000) return;
+    this.log.warn(
+      { err, id, failures: this.publishFailuresSinceLog },
+      'signals not acknowledged by the bus',
+    );
+    this.lastPublishFailureLog = now;
+    this.publishFailuresSinceLog = 0;
   }
 
   private rejectSignal(sig: SignalMessage, reason: RiskRejectReason, detail: string): void {
