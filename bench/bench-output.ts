@@ -1,5 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ErrorCodes, QilinError } from '../kernel/errors.js';
 
 /**
  * What every bench does with its JSON document: print it with `--json`,
@@ -34,4 +36,22 @@ export function runBench(name: string, main: () => Promise<void>): void {
     );
     process.exit(1);
   });
+}
+
+/** `parseArgs` (strict, no positionals) with a bad flag as QLN_CLI_USAGE. */
+export function parseBenchArgs<O extends NonNullable<ParseArgsConfig['options']>>(
+  argv: string[],
+  options: O,
+): ReturnType<
+  typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: false }>
+> {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+  } catch (err) {
+    throw new QilinError(
+      ErrorCodes.CLI_USAGE,
+      `${err instanceof Error ? err.message : String(err)} (see --help)`,
+      { cause: err },
+    );
+  }
 }

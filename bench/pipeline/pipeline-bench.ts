@@ -23,14 +23,13 @@
  * flagged, so their latency is always reported). `--runs` sweeps of each,
  * raw and kernel interleaved; medians reported.
  */
-import { emitBenchDocument, runBench } from '../bench-output.js';
+import { emitBenchDocument, parseBenchArgs, runBench } from '../bench-output.js';
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
@@ -151,16 +150,7 @@ function rateList(name: string, raw: string): number[] {
 }
 
 function parseOptions(argv: string[]): BenchOptions | null {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false });
-  } catch (err) {
-    throw new QilinError(
-      ErrorCodes.CLI_USAGE,
-      `${err instanceof Error ? err.message : String(err)} (see --help)`,
-      { cause: err },
-    );
-  }
+  const parsed = parseBenchArgs(argv, OPTIONS);
   const v = parsed.values;
   if (v.help) return null;
   const quick = v.quick;

@@ -26,9 +26,8 @@
  * Both are allowed on Node's main thread and block nothing the bench needs:
  * acks are read only after the producer loop returns.
  */
-import { emitBenchDocument, runBench } from '../bench-output.js';
+import { emitBenchDocument, parseBenchArgs, runBench } from '../bench-output.js';
 import { availableParallelism, cpus } from 'node:os';
-import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { nowUs } from '../../kernel/clock.js';
 import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js';
@@ -131,16 +130,7 @@ const OPTIONS = {
 } as const;
 
 function parseOptions(argv: string[]): BenchOptions | null {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false });
-  } catch (err) {
-    throw new QilinError(
-      ErrorCodes.CLI_USAGE,
-      `${err instanceof Error ? err.message : String(err)} (see --help)`,
-      { cause: err },
-    );
-  }
+  const parsed = parseBenchArgs(argv, OPTIONS);
   const values = parsed.values;
   if (values.help) return null;
   const records = positiveInt('--records', values.records, 2_000_000, 2 ** 31);

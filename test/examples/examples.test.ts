@@ -14,10 +14,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -25,9 +21,9 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import t from 'tap';
 import { KernelApp } from '../../cli/kernel-app.js';
-import { loadConfig } from '../../config/config.js';
 import { dropDatabase } from '../helpers/drop-database.js';
 import { ensureServices } from '../helpers/services.js';
+import { SIGNAL_EVERY_TRADE, testKernelConfig } from '../helpers/test-kernel.js';
 
 const run = randomBytes(3).toString('hex');
 const strategy = `ex${run}`;
@@ -38,17 +34,6 @@ const UP = `EXUP${run}`;
 
 const examplePath = (name: string): string =>
   fileURLToPath(new URL(`../../examples/${name}.js`, import.meta.url));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
 
 /** A running example: its stdout/stderr lines as they arrive, and its exit. */
 interface Example {
@@ -167,26 +152,13 @@ function publishRisingTrend(nc: NatsConnection, sym: string, n: number, firstSeq
 
 void t.test('examples: executor and ws-subscriber against a live kernel', async (t) => {
   const urls = await ensureServices();
-  const port = await freePort();
-  const config = loadConfig({
-    env: {
-      QILIN_NATS_URL: urls.natsUrl,
-      QILIN_REDIS_URL: urls.redisUrl,
-      QILIN_CLICKHOUSE_URL: urls.clickhouseUrl,
-      QILIN_CLICKHOUSE_DB: `qilin_ex_${run}`,
-      QILIN_HTTP_PORT: String(port),
-      QILIN_WORKERS: '2',
-      QILIN_API_KEYS: `${READ_KEY}:read`,
-      QILIN_STATE_DIR: mkdtempSync(join(tmpdir(), 'qilin-ex-')),
-    },
-  });
+  const config = await testKernelConfig(urls, `qilin_ex_${run}`, READ_KEY);
   const app = new KernelApp({
     config,
     log: pino({ level: 'silent' }),
     strategy,
     account,
-    actorOptions: { warmup: 5, emitEveryTick: true },
-    riskLimits: { maxSignalsPerSec: 100_000, maxPosition: 1_000_000, maxNotional: 1e12 },
+    ...SIGNAL_EVERY_TRADE,
   });
   await app.start(); // creates QILIN_SIGNALS if it is missing, keeps it as it is otherwise
   const nc = await connect({ servers: urls.natsUrl, name: 'examples-test' });
@@ -210,7 +182,7 @@ void t.test('examples: executor and ws-subscriber against a live kernel', async 
 
   const subscriber = startExample(
     'ws-subscriber',
-    ['--count', '3', '--url', `ws://127.0.0.1:${port}/ws`],
+    ['--count', '3', '--url', `ws://127.0.0.1:${app.port}/ws`],
     { QILIN_API_KEY: READ_KEY },
   );
   await subscriber.line(/^subscribed signal\/\*$/);

@@ -5,37 +5,22 @@
  * counted, kill switch, circuit breaker.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import t from 'tap';
 import WebSocket from 'ws';
-import { loadConfig } from '../../config/config.js';
 import { KernelApp } from '../../cli/kernel-app.js';
 import type { RiskRejection, SignalMessage } from '../../kernel/messages.js';
 import { dropDatabase } from '../helpers/drop-database.js';
 import { ensureServices } from '../helpers/services.js';
+import { SIGNAL_EVERY_TRADE, testKernelConfig } from '../helpers/test-kernel.js';
 
 const run = randomBytes(3).toString('hex');
 const strategy = `e2e${run}`;
 const account = `acct${run}`;
 const venue = `v${run}`;
 const READ_KEY = `e2e-read-${run}`;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
 
 /** Resolve when `cond()` is true (checked each time `poke` runs and every 20 ms), reject after `ms`. */
 async function until(
@@ -123,27 +108,14 @@ function collect<T>(nc: NatsConnection, subject: string): Collected<T> {
 
 void t.test('live pipeline', async (t) => {
   const urls = await ensureServices();
-  const port = await freePort();
   const db = `qilin_e2e_${run}`;
-  const config = loadConfig({
-    env: {
-      QILIN_NATS_URL: urls.natsUrl,
-      QILIN_REDIS_URL: urls.redisUrl,
-      QILIN_CLICKHOUSE_URL: urls.clickhouseUrl,
-      QILIN_CLICKHOUSE_DB: db,
-      QILIN_HTTP_PORT: String(port),
-      QILIN_WORKERS: '2',
-      QILIN_API_KEYS: `${READ_KEY}:read`,
-      QILIN_STATE_DIR: mkdtempSync(join(tmpdir(), 'qilin-e2e-')),
-    },
-  });
+  const config = await testKernelConfig(urls, db, READ_KEY);
   const app = new KernelApp({
     config,
     log: pino({ level: 'silent' }),
     strategy,
     account,
-    actorOptions: { warmup: 5, emitEveryTick: true },
-    riskLimits: { maxSignalsPerSec: 100_000, maxPosition: 1_000_000, maxNotional: 1e12 },
+    ...SIGNAL_EVERY_TRADE,
     breaker: {
       timeoutMs: 1000,
       resetTimeoutMs: 300,

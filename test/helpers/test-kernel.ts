@@ -1,0 +1,47 @@
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, type QilinConfig } from '../../config/config.js';
+import type { ServiceUrls } from './services.js';
+
+/** A free TCP port on loopback (bound, read, released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
+    });
+  });
+}
+
+/**
+ * Config of a kernel under test: the local services, its own ClickHouse
+ * database, a free HTTP port, two workers, one read key, a temp state dir.
+ */
+export async function testKernelConfig(
+  urls: ServiceUrls,
+  database: string,
+  readKey: string,
+): Promise<QilinConfig> {
+  return loadConfig({
+    env: {
+      QILIN_NATS_URL: urls.natsUrl,
+      QILIN_REDIS_URL: urls.redisUrl,
+      QILIN_CLICKHOUSE_URL: urls.clickhouseUrl,
+      QILIN_CLICKHOUSE_DB: database,
+      QILIN_HTTP_PORT: String(await freePort()),
+      QILIN_WORKERS: '2',
+      QILIN_API_KEYS: `${readKey}:read`,
+      QILIN_STATE_DIR: mkdtempSync(join(tmpdir(), `${database}-`)),
+    },
+  });
+}
+
+/** Actor and risk settings that make every trade a signal (tests, benches). */
+export const SIGNAL_EVERY_TRADE = {
+  actorOptions: { warmup: 5, emitEveryTick: true },
+  riskLimits: { maxSignalsPerSec: 100_000, maxPosition: 1_000_000, maxNotional: 1e12 },
+} as const;
