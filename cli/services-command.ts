@@ -23,7 +23,12 @@ export function servicePorts(config: QilinConfig): ServicePorts {
 }
 
 export function serviceOptions(config: QilinConfig, log: Logger): ServicesOptions {
-  return { root: resolve(config.stateDir), ports: servicePorts(config), log };
+  return {
+    root: resolve(config.stateDir),
+    ports: servicePorts(config),
+    log,
+    ...(config.natsPartitions > 0 ? { natsPartitions: config.natsPartitions } : {}),
+  };
 }
 
 function printStatus(rows: ServiceStatus[]): void {

@@ -95,6 +95,20 @@ export const ConfigSchema = z.object({
     .default('.qilin'),
   /** Log level. */
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /**
+   * Market partitions: the NATS server maps `md.<venue>.<symbol>` to
+   * `md.<venue>.<symbol>.<p>`, p = partition(natsPartitions, symbol), and each
+   * worker subscribes to its share (p mod workers). Must equal the server's
+   * mapping (`qilin services up` writes it from this value). 0: the server has
+   * no mapping; every worker subscribes to marketSubject and keeps its own
+   * symbols (each message is delivered once per worker).
+   */
+  natsPartitions: z.coerce
+    .number({ error: 'an integer from 0 to 1024' })
+    .int({ error: 'an integer from 0 to 1024' })
+    .min(0, { error: 'an integer from 0 to 1024' })
+    .max(1024, { error: 'an integer from 0 to 1024' })
+    .default(16),
   /** Local service ports used by `qilin services`. */
   natsPort: port().default(14222),
   natsMonitorPort: port().default(18222),

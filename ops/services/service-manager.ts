@@ -15,6 +15,7 @@ import type { Logger } from '../../kernel/logger.js';
 import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js';
 import { installPackages } from './apt-install.js';
 import { writeClickhouseConfig } from './clickhouse-config.js';
+import { checkPartitions, writeNatsConfig } from './nats-config.js';
 import { tailFile } from './log-tail.js';
 import { findPortOwners, type PortOwner } from './port-owner.js';
 import { probeHttp, probeRedis, type Probe } from './probes.js';
@@ -62,7 +63,15 @@ export interface ServicesOptions {
   install?: boolean;
   /** Start-up deadline per service (default 60000). */
   startTimeoutMs?: number;
+  /**
+   * Market partitions in the NATS subject mapping (ops/services/nats-config.ts;
+   * the kernel's `natsPartitions`). Default 16.
+   */
+  natsPartitions?: number;
 }
+
+/** Default number of market partitions (config `natsPartitions`). */
+export const DEFAULT_NATS_PARTITIONS = 16;
 
 export type ServiceName = 'nats' | 'redis' | 'clickhouse';
 
@@ -94,8 +103,12 @@ interface ServiceSpec {
   /** The ports this service listens on. */
   ports(p: ServicePorts): { key: keyof ServicePorts; port: number }[];
   url(p: ServicePorts): string;
-  /** Write configs, return the command-line arguments. */
-  prepare(paths: ServicePaths, p: ServicePorts): Promise<string[]>;
+  /** Write configs, return the command-line arguments and whether a config changed. */
+  prepare(
+    paths: ServicePaths,
+    p: ServicePorts,
+    opts: ServicesOptions,
+  ): Promise<{ args: string[]; changed: boolean }>;
   /** One readiness check. */
   probe(p: ServicePorts): Promise<Probe>;
 }
@@ -110,16 +123,20 @@ const SERVICES: readonly ServiceSpec[] = [
       { key: 'natsMonitor', port: p.natsMonitor },
     ],
     url: (p) => `nats://127.0.0.1:${p.nats}`,
-    prepare: (paths, p) =>
-      Promise.resolve([
-        '-a', '127.0.0.1',
-        '-p', String(p.nats),
-        '-m', String(p.natsMonitor),
-        '-js',
-        '-sd', paths.dataDir,
-        '-l', paths.logFile,
-        '-P', paths.pidFile,
-      ]), // prettier-ignore
+    async prepare(paths, p, opts) {
+      // A config file (not flags): the partition mapping can only be set there,
+      // and a file can be reloaded (SIGHUP) when it changes.
+      const { path, changed } = await writeNatsConfig({
+        confDir: paths.confDir,
+        storeDir: paths.dataDir,
+        port: p.nats,
+        monitorPort: p.natsMonitor,
+        partitions: opts.natsPartitions ?? DEFAULT_NATS_PARTITIONS,
+        logFile: paths.logFile,
+        pidFile: paths.pidFile,
+      });
+      return { args: ['-c', path], changed };
+    },
     async probe(p) {
       const health = await probeHttp(`http://127.0.0.1:${p.natsMonitor}/healthz`);
       if (health.ok || !health.detail.includes(' 404 ')) return health;
@@ -133,7 +150,7 @@ const SERVICES: readonly ServiceSpec[] = [
     ports: (p) => [{ key: 'redis', port: p.redis }],
     url: (p) => `redis://127.0.0.1:${p.redis}`,
     prepare: (paths, p) =>
-      Promise.resolve([
+      Promise.resolve({ changed: false, args: [
         '--port', String(p.redis),
         '--bind', '127.0.0.1',
         '--dir', paths.dataDir,
@@ -142,7 +159,7 @@ const SERVICES: readonly ServiceSpec[] = [
         '--pidfile', paths.pidFile,
         '--save', '',
         '--appendonly', 'no',
-      ]), // prettier-ignore
+      ] }), // prettier-ignore
     probe: (p) => probeRedis(p.redis),
   },
   {
@@ -162,7 +179,7 @@ const SERVICES: readonly ServiceSpec[] = [
         httpPort: p.clickhouseHttp,
         tcpPort: p.clickhouseTcp,
       });
-      return [`--config-file=${configFile}`];
+      return { args: [`--config-file=${configFile}`], changed: false };
     },
     async probe(p) {
       const base = `http://127.0.0.1:${p.clickhouseHttp}`;
@@ -314,7 +331,7 @@ async function waitReady(
 async function start(obs: Observed, opts: ServicesOptions, timeoutMs: number): Promise<number> {
   const { spec, paths } = obs;
   await mkdir(paths.dataDir, { recursive: true });
-  const args = await spec.prepare(paths, opts.ports);
+  const { args } = await spec.prepare(paths, opts.ports, opts);
   const logHandle = await open(paths.logFile, 'a');
   let exitInfo: string | undefined;
   let pid: number | undefined;
@@ -387,6 +404,7 @@ export async function servicesUp(opts: ServicesOptions): Promise<ServiceStatus[]
   const { log, ports } = opts;
   const timeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   validatePorts(ports);
+  checkPartitions(opts.natsPartitions ?? DEFAULT_NATS_PARTITIONS);
   await prepareRoot(opts.root);
   const observed = await Promise.all(SERVICES.map((s) => observe(s, opts.root)));
 
@@ -426,6 +444,24 @@ export async function servicesUp(opts: ServicesOptions): Promise<ServiceStatus[]
   const results = await Promise.allSettled(
     observed.map(async (obs): Promise<ServiceStatus> => {
       const url = obs.spec.url(ports);
+      if (obs.pid !== undefined && obs.spec.name === 'nats') {
+        // A server started before the config changed (partitions, or an older
+        // release without the mapping) must not keep running without it.
+        const { changed } = await obs.spec.prepare(obs.paths, ports, opts);
+        if (changed) {
+          log.warn({ service: 'nats', pid: obs.pid }, 'config changed; restarting nats-server');
+          await stopPid(obs.spec.name, obs.pid, log);
+          await rm(obs.paths.pidFile, { force: true });
+          const pid = await start({ spec: obs.spec, paths: obs.paths }, opts, timeoutMs);
+          return {
+            name: obs.spec.name,
+            state: 'running',
+            pid,
+            url,
+            detail: 'restarted (config changed)',
+          };
+        }
+      }
       if (obs.pid !== undefined) {
         await waitReady(obs.spec, obs.paths, ports, obs.pid, timeoutMs, () => undefined);
         log.info({ service: obs.spec.name, pid: obs.pid }, 'already running');
