@@ -57,6 +57,45 @@ export function isToken(s: string): boolean {
   return true;
 }
 
+/**
+ * `[venue, symbol]` of `md.<venue>.<symbol>` or `md.<venue>.<symbol>.<digits>`
+ * (the partitioned form), or undefined when the subject is neither.
+ */
+export function parseMarketSubject(subject: string): readonly [string, string] | undefined {
+  const n = subject.length;
+  if (
+    n < 6 ||
+    subject.charCodeAt(0) !== 0x6d || // m
+    subject.charCodeAt(1) !== 0x64 || // d
+    subject.charCodeAt(2) !== CH_DOT
+  ) {
+    return undefined;
+  }
+  // dots[k] = index of the k-th dot after "md."; at most two more.
+  let d1 = -1;
+  let d2 = -1;
+  let start = 3;
+  for (let i = 3; i <= n; i++) {
+    const c = i === n ? CH_DOT : subject.charCodeAt(i);
+    if (c === CH_DOT) {
+      if (i === start) return undefined; // empty token
+      if (d1 === -1 && i < n) d1 = i;
+      else if (d2 === -1 && i < n) d2 = i;
+      else if (i < n) return undefined; // a fifth token
+      start = i + 1;
+    } else if (!isTokenChar(c)) return undefined;
+  }
+  if (d1 === -1) return undefined;
+  if (d2 !== -1) {
+    for (let i = d2 + 1; i < n; i++) {
+      const c = subject.charCodeAt(i);
+      if (c < 0x30 || c > 0x39) return undefined; // partition: digits only
+    }
+    return [subject.slice(3, d1), subject.slice(d1 + 1, d2)] as const;
+  }
+  return [subject.slice(3, d1), subject.slice(d1 + 1)] as const;
+}
+
 /** JSON of a value for a reject detail, short enough for a log line. */
 export function showValue(v: unknown): string {
   let s: string;
@@ -126,7 +165,11 @@ export class TickRules {
     );
   }
 
-  /** `md.<venue>.<symbol>` into res.venue / res.sym. */
+  /**
+   * `md.<venue>.<symbol>`, or `md.<venue>.<symbol>.<partition>` as the NATS
+   * server's partition mapping delivers it (ops/services/nats-config.ts; the
+   * partition is decimal digits), into res.venue / res.sym.
+   */
   subject(subject: string, res: DecodeResult): boolean {
     const hit = this.subjects.get(subject);
     if (hit !== undefined) {
@@ -134,26 +177,14 @@ export class TickRules {
       res.sym = hit[1];
       return true;
     }
-    const n = subject.length;
-    let ok =
-      n > 5 &&
-      subject.charCodeAt(0) === 0x6d && // m
-      subject.charCodeAt(1) === 0x64 && // d
-      subject.charCodeAt(2) === CH_DOT;
-    let dot = -1;
-    for (let i = 3; ok && i < n; i++) {
-      const c = subject.charCodeAt(i);
-      if (c === CH_DOT && dot === -1 && i > 3 && i < n - 1) dot = i;
-      else if (!isTokenChar(c)) ok = false;
-    }
-    if (!ok || dot === -1) {
+    const entry = parseMarketSubject(subject);
+    if (entry === undefined) {
       return this.fail(
         res,
         'bad_subject',
-        `subject ${showValue(subject)} is not md.<venue>.<symbol> with tokens [A-Za-z0-9_-]+`,
+        `subject ${showValue(subject)} is not md.<venue>.<symbol> (optionally .<partition>) with tokens [A-Za-z0-9_-]+`,
       );
     }
-    const entry = [subject.slice(3, dot), subject.slice(dot + 1)] as const;
     if (this.subjects.size >= SUBJECT_CACHE_MAX) this.subjects.clear();
     this.subjects.set(subject, entry);
     res.venue = entry[0];

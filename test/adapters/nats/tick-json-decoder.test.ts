@@ -1,5 +1,10 @@
 import t from 'tap';
-import { TickJsonDecoder, isToken } from '../../../adapters/nats/tick-json-decoder.js';
+import fc from 'fast-check';
+import {
+  TickJsonDecoder,
+  isToken,
+  parseMarketSubject,
+} from '../../../adapters/nats/tick-json-decoder.js';
 import { MarketKind, Side, newMarketEvent } from '../../../kernel/market-record.js';
 
 const NOW_US = 1_732_300_000_000_000;
@@ -100,7 +105,10 @@ void t.test(
       ['sym with dot', { ...trade, sym: 'BTC.USD' }, 'bad_symbol'],
       ['sym other', { ...trade, sym: 'ETH-USD' }, 'symbol_mismatch'],
       ['bad subject prefix', trade, 'bad_subject', 'xx.sim.BTC-USD'],
-      ['subject 4 tokens', trade, 'bad_subject', 'md.sim.BTC.USD'],
+      ['subject 4 tokens, last not a partition', trade, 'bad_subject', 'md.sim.BTC.USD'],
+      ['subject 5 tokens', trade, 'bad_subject', 'md.sim.BTC.7.1'],
+      ['subject empty partition', trade, 'bad_subject', 'md.sim.BTC-USD.'],
+      ['subject trailing dot', trade, 'bad_subject', 'md.sim.'],
       ['subject empty venue', trade, 'bad_subject', 'md..BTC-USD'],
       ['subject space', trade, 'bad_subject', 'md.sim.BTC USD'],
       ['no ts', { ...trade, ts: undefined }, 'missing_field'],
@@ -164,5 +172,39 @@ void t.test('isToken', (t) => {
   t.notOk(isToken('a.b'));
   t.notOk(isToken('a*'));
   t.notOk(isToken('é'));
+  t.end();
+});
+
+void t.test('the partitioned subject md.<venue>.<symbol>.<p> decodes like the plain one', (t) => {
+  const a = decode(trade, 'md.sim.BTC-USD.7');
+  t.ok(a.ok, a.detail);
+  t.equal(a.sym, 'BTC-USD');
+  t.equal(a.venue, 'sim');
+  t.equal(decode(trade, 'md.sim.BTC-USD.1023').ok, true);
+  t.end();
+});
+
+void t.test('parseMarketSubject: venue and symbol of every valid form, nothing else', (t) => {
+  const tokenChars = 'abcXYZ019_-';
+  const token = fc
+    .array(fc.constantFrom(...tokenChars.split('')), { minLength: 1, maxLength: 12 })
+    .map((a) => a.join(''));
+  fc.assert(
+    fc.property(token, token, fc.option(fc.nat({ max: 100_000 })), (venue, sym, part) => {
+      const subject = part === null ? `md.${venue}.${sym}` : `md.${venue}.${sym}.${part}`;
+      const r = parseMarketSubject(subject);
+      return r !== undefined && r[0] === venue && r[1] === sym;
+    }),
+  );
+  fc.assert(
+    fc.property(fc.string({ maxLength: 24 }), (s) => {
+      const r = parseMarketSubject(s);
+      if (r === undefined) return true;
+      // whatever it accepts is exactly one of the two forms
+      return s === `md.${r[0]}.${r[1]}` || new RegExp(`^md\\.${r[0]}\\.${r[1]}\\.[0-9]+$`).test(s);
+    }),
+  );
+  t.equal(parseMarketSubject('md.sim.BTC-USD.x'), undefined);
+  t.equal(parseMarketSubject('md.sim'), undefined);
   t.end();
 });
