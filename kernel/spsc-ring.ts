@@ -1,4 +1,14 @@
 import { ErrorCodes, QilinError, invalidArgument } from './errors.js';
+import {
+  RING_HEADER_BYTES as HEADER_BYTES,
+  RingWord,
+  noteHighWater,
+  parkConsumer,
+  parkProducer,
+  wakeConsumer,
+  wakeParkedConsumer,
+  wakeParkedProducer,
+} from './ring-control.js';
 
 /**
  * SpscRing: a single-producer / single-consumer ring of fixed-size binary
@@ -20,29 +30,13 @@ import { ErrorCodes, QilinError, invalidArgument } from './errors.js';
  * cached copy of the other's, re-reading the shared one only when the ring
  * looks full (producer) or empty (consumer).
  *
- * Wake-ups are batched: a consumer that finds the ring empty raises
- * `consumerWaiting` and parks in `Atomics.waitAsync` on `head`; a producer
- * notifies only when that flag is up, and clears it, so a burst of records
- * costs one wake-up. `Atomics.waitAsync` compares the value atomically with
- * registering the waiter, so a publish between the check and the park turns
- * into an immediate `not-equal` — no lost wake-ups, no spinning. The same
- * protocol on `tail` lets a blocked producer (a worker thread) wait for space.
+ * Wake-ups are batched, one per burst, with no lost wake-ups and no spinning:
+ * the protocol and the header are shared with FrameRing (kernel/ring-control.ts).
  *
  * Records are accessed through `f64` / `u32` views of the slot region at the
  * word offset `claim()` / `peek()` return: no allocation per record.
  */
-const HEAD = 0;
-const TAIL = 16;
-const CONSUMER_WAITING = 32;
-const PRODUCER_WAITING = 40;
-const MAGIC = 48;
-const CAPACITY = 49;
-const RECORD_BYTES = 50;
-/** Records the producer dropped because the ring was full (policy counter). */
-const DROPPED = 51;
-/** Highest occupancy the producer has seen (for metrics). */
-const HIGH_WATER = 52;
-const HEADER_BYTES = 256;
+const { HEAD, TAIL, MAGIC, CAPACITY, RECORD_BYTES, DROPPED, HIGH_WATER } = RingWord;
 const MAGIC_VALUE = 0x51_4c_4e_52; // 'QLNR'
 
 export interface SpscRingStats {
@@ -166,12 +160,8 @@ export class SpscRing {
     this.localHead = (this.localHead + this.pending) | 0;
     this.pending = 0;
     Atomics.store(this.ctl, HEAD, this.localHead);
-    const size = (this.localHead - this.cachedTail) >>> 0;
-    if (size > this.ctl[HIGH_WATER]!) this.ctl[HIGH_WATER] = size;
-    if (Atomics.load(this.ctl, CONSUMER_WAITING) === 1) {
-      Atomics.store(this.ctl, CONSUMER_WAITING, 0);
-      Atomics.notify(this.ctl, HEAD);
-    }
+    noteHighWater(this.ctl, (this.localHead - this.cachedTail) >>> 0);
+    wakeParkedConsumer(this.ctl);
   }
 
   /** `commit()` + `flush()`. */
@@ -192,12 +182,7 @@ export class SpscRing {
   waitForSpace(timeoutMs: number): boolean {
     for (;;) {
       if (this.claim() !== -1) return true;
-      Atomics.store(this.ctl, PRODUCER_WAITING, 1);
-      const tail = Atomics.load(this.ctl, TAIL);
-      if (tail !== this.cachedTail) continue;
-      const r = Atomics.wait(this.ctl, TAIL, tail, timeoutMs);
-      Atomics.store(this.ctl, PRODUCER_WAITING, 0);
-      if (r === 'timed-out') return this.claim() !== -1;
+      if (!parkProducer(this.ctl, this.cachedTail, timeoutMs)) return this.claim() !== -1;
     }
   }
 
@@ -221,13 +206,7 @@ export class SpscRing {
   release(): void {
     this.localTail = (this.localTail + 1) | 0;
     Atomics.store(this.ctl, TAIL, this.localTail);
-    if (
-      Atomics.load(this.ctl, PRODUCER_WAITING) === 1 &&
-      (this.cachedHead - this.localTail) >>> 0 <= this.capacity >>> 1
-    ) {
-      Atomics.store(this.ctl, PRODUCER_WAITING, 0);
-      Atomics.notify(this.ctl, TAIL);
-    }
+    wakeParkedProducer(this.ctl, (this.cachedHead - this.localTail) >>> 0, this.capacity);
   }
 
   /**
@@ -239,26 +218,14 @@ export class SpscRing {
    */
   waitForData(timeoutMs: number): Promise<unknown> | null {
     if (this.peek() !== -1) return null;
-    Atomics.store(this.ctl, CONSUMER_WAITING, 1);
-    const head = Atomics.load(this.ctl, HEAD);
-    if (head !== this.localTail) {
-      Atomics.store(this.ctl, CONSUMER_WAITING, 0);
-      return null;
-    }
-    const r = Atomics.waitAsync(this.ctl, HEAD, head, timeoutMs);
-    if (!r.async) {
-      Atomics.store(this.ctl, CONSUMER_WAITING, 0);
-      return null;
-    }
-    return r.value;
+    return parkConsumer(this.ctl, this.localTail, timeoutMs);
   }
 
   // ───────────────────────────── either side ─────────────────────────────
 
   /** Wake a parked consumer without publishing (it re-checks, e.g. for stop). */
   wakeConsumer(): void {
-    Atomics.store(this.ctl, CONSUMER_WAITING, 0);
-    Atomics.notify(this.ctl, HEAD);
+    wakeConsumer(this.ctl);
   }
 
   /** Records currently held (a snapshot; exact only on a quiet ring). */

@@ -300,7 +300,9 @@ void t.test('live pipeline', async (t) => {
       const res = await fetch(`http://127.0.0.1:${app.port}/rejects`);
       const sample = (await res.json()) as Array<{ reason: string; subject: string }>;
       t.ok(
-        sample.some((s) => s.reason === 'malformed_json' && s.subject === `md.${venue}.BAD${run}`),
+        sample.some(
+          (s) => s.reason === 'malformed_json' && s.subject.startsWith(`md.${venue}.BAD${run}.`),
+        ),
         'reject sample keeps reason and subject',
       );
       const metricsText = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();

@@ -175,7 +175,7 @@ void t.test(
     const eth = ingest.accepted.find((a) => a.sym === 'ETH-USD')!;
     t.match(eth.ev, { kind: 1, px: 100, qty: 1, side: 1 }, 'binary tick decoded');
     for (const [sym, , reason] of bad) {
-      const r = ingest.rejected.find((x) => x.subject === `md.${venue}.${sym}`);
+      const r = ingest.rejected.find((x) => x.subject.startsWith(`md.${venue}.${sym}.`));
       t.equal(r?.reason, reason, `${sym} rejected as ${reason}`);
     }
     t.same(source.stats(), {

@@ -1,0 +1,108 @@
+/**
+ * The control words and the wake-up protocol shared by the two SPSC rings
+ * (`SpscRing`: fixed records; `FrameRing`: variable-size frames). Both keep
+ * their counters and flags in the same 256-byte header at the start of the
+ * SharedArrayBuffer, in Int32 words:
+ *
+ * ```
+ *  word  0  head              published (records or bytes), written only by the producer
+ *  word 16  tail              consumed, written only by the consumer      (own 64-byte line)
+ *  word 32  consumerWaiting   1 while the consumer is parked on head      (own line)
+ *  word 40  producerWaiting   1 while the producer is parked on tail
+ *  word 48  magic, 49 capacity, 50 record bytes (0: frame ring), 51 dropped, 52 high water
+ * ```
+ * Wake-ups are batched: a consumer that finds the ring empty raises
+ * `consumerWaiting` and parks in `Atomics.waitAsync` on `head`; a producer
+ * notifies only when that flag is up, and clears it, so a burst costs one
+ * wake-up. `Atomics.waitAsync` compares the value atomically with registering
+ * the waiter, so a publish between the check and the park turns into an
+ * immediate `not-equal`: no lost wake-ups, no spinning. The same protocol on
+ * `tail` lets a producer that is a worker thread block for space.
+ */
+export const RingWord = {
+  HEAD: 0,
+  TAIL: 16,
+  CONSUMER_WAITING: 32,
+  PRODUCER_WAITING: 40,
+  MAGIC: 48,
+  CAPACITY: 49,
+  RECORD_BYTES: 50,
+  DROPPED: 51,
+  HIGH_WATER: 52,
+} as const;
+
+export const RING_HEADER_BYTES = 256;
+
+/** Producer: `head` was just stored; wake the consumer if it is parked. */
+export function wakeParkedConsumer(ctl: Int32Array): void {
+  if (Atomics.load(ctl, RingWord.CONSUMER_WAITING) === 1) {
+    Atomics.store(ctl, RingWord.CONSUMER_WAITING, 0);
+    Atomics.notify(ctl, RingWord.HEAD);
+  }
+}
+
+/** Either side: wake a parked consumer without publishing (it re-checks, e.g. for stop). */
+export function wakeConsumer(ctl: Int32Array): void {
+  Atomics.store(ctl, RingWord.CONSUMER_WAITING, 0);
+  Atomics.notify(ctl, RingWord.HEAD);
+}
+
+/**
+ * Consumer: park until `head` moves away from `seenHead` (the consumer's own
+ * tail: it has consumed everything) or `timeoutMs` passes. Null when data is
+ * already there; else a promise that settles on wake-up or timeout. A pending
+ * `Atomics.waitAsync` holds no event-loop reference: the thread must keep
+ * itself alive (a worker does, through its message port).
+ */
+export function parkConsumer(
+  ctl: Int32Array,
+  seenHead: number,
+  timeoutMs: number,
+): Promise<unknown> | null {
+  Atomics.store(ctl, RingWord.CONSUMER_WAITING, 1);
+  const head = Atomics.load(ctl, RingWord.HEAD);
+  if (head !== seenHead) {
+    Atomics.store(ctl, RingWord.CONSUMER_WAITING, 0);
+    return null;
+  }
+  const r = Atomics.waitAsync(ctl, RingWord.HEAD, head, timeoutMs);
+  if (!r.async) {
+    Atomics.store(ctl, RingWord.CONSUMER_WAITING, 0);
+    return null;
+  }
+  return r.value;
+}
+
+/**
+ * Producer (worker threads only: it blocks the event loop): wait until
+ * `tail` moves away from `seenTail` or `timeoutMs` passes. True when it moved.
+ */
+export function parkProducer(ctl: Int32Array, seenTail: number, timeoutMs: number): boolean {
+  Atomics.store(ctl, RingWord.PRODUCER_WAITING, 1);
+  const tail = Atomics.load(ctl, RingWord.TAIL);
+  if (tail !== seenTail) {
+    Atomics.store(ctl, RingWord.PRODUCER_WAITING, 0);
+    return true;
+  }
+  const r = Atomics.wait(ctl, RingWord.TAIL, tail, timeoutMs);
+  Atomics.store(ctl, RingWord.PRODUCER_WAITING, 0);
+  return r !== 'timed-out';
+}
+
+/**
+ * Consumer, after storing `tail`: wake a producer parked on a full ring,
+ * but only once the ring is down to half full. Waking it for every freed
+ * record would turn a full ring into a futex ping-pong of one record per
+ * wake-up.
+ */
+export function wakeParkedProducer(ctl: Int32Array, used: number, capacity: number): void {
+  if (Atomics.load(ctl, RingWord.PRODUCER_WAITING) === 1 && used <= capacity >>> 1) {
+    Atomics.store(ctl, RingWord.PRODUCER_WAITING, 0);
+    Atomics.notify(ctl, RingWord.TAIL);
+  }
+}
+
+/** Producer: raise the high-water mark (a plain store: only the producer writes it). */
+export function noteHighWater(ctl: Int32Array, used: number): void {
+  if (used > ctl[RingWord.HIGH_WATER]!) ctl[RingWord.HIGH_WATER] = used;
+}
