@@ -7,7 +7,9 @@
  * `new WorkerPool({ actorModule: new URL('../actors/symbol-actor-module.js', import.meta.url).href,
  *                   actorOptions: { threshold: 0.3, … } })`
  */
-import type { ActorFactory, ShardContext } from '../kernel/actor.js';
+import type { ActorFactory, OutputEncoder, ShardContext } from '../kernel/actor.js';
+import { OutputKind } from '../kernel/output-record.js';
+import { OutputDecoder } from './output-decoder.js';
 import { invalidArgument } from '../kernel/errors.js';
 import {
   DEFAULT_SYMBOL_ACTOR_OPTIONS,
@@ -76,8 +78,64 @@ export function resolveSymbolActorOptions(raw: unknown): SymbolActorOptions {
   return out as unknown as SymbolActorOptions;
 }
 
+/**
+ * What the composition root hands this module (`ShardContext.options`): the
+ * SymbolActor options plus what the encoded messages name (strategy,
+ * account). Strategy and account default to `momentum` / `main`.
+ */
+export interface SymbolActorModuleOptions extends Partial<SymbolActorOptions> {
+  strategy?: string;
+  account?: string;
+}
+
+function splitOptions(raw: unknown): { actor: unknown; strategy: string; account: string } {
+  if (raw === undefined || raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    return { actor: raw, strategy: 'momentum', account: 'main' };
+  }
+  const { strategy, account, ...actor } = raw as SymbolActorModuleOptions;
+  return { actor, strategy: strategy ?? 'momentum', account: account ?? 'main' };
+}
+
 /** ActorModule entry point: validate `ctx.options` once per shard, then one actor per symbol. */
 export function createActorFactory(ctx: ShardContext): ActorFactory {
-  const options = Object.freeze(resolveSymbolActorOptions(ctx.options));
+  const options = Object.freeze(resolveSymbolActorOptions(splitOptions(ctx.options).actor));
   return (symId) => new SymbolActor(symId, options);
+}
+
+/**
+ * ActorModule entry point: the encoder that turns this module's outputs into
+ * WebSocket frames in the worker.
+ */
+export function createOutputEncoder(ctx: ShardContext): OutputEncoder<string> {
+  const { strategy, account } = splitOptions(ctx.options);
+  const decoder = new OutputDecoder({
+    strategy,
+    account,
+    model: { name: 'baseline', version: '1' },
+  });
+  return {
+    symbol: (name) => name,
+    encode(ev, sym, buf, off, end, info) {
+      const kind = ev.kind === OutputKind.PREDICTION ? 'prediction' : ev.kind === OutputKind.SIGNAL ? 'signal' : 'quality';
+      const msg =
+        ev.kind === OutputKind.PREDICTION
+          ? decoder.toPrediction(ev, sym)
+          : ev.kind === OutputKind.SIGNAL
+            ? decoder.toSignal(ev, sym)
+            : decoder.toQuality(ev, sym);
+      const data = JSON.stringify(msg);
+      const head = `{"topic":"${kind}/${sym}","data":`;
+      const n = Buffer.byteLength(head) + Buffer.byteLength(data) + 1;
+      if (off + n > end) return false;
+      buf.write(head, off, 'latin1');
+      buf.write(data, off + head.length, 'latin1');
+      buf[off + n - 1] = 0x7d;
+      info.frameEnd = off + n;
+      info.dataStart = off + head.length;
+      info.dataEnd = off + n - 1;
+      info.riskAt = 0;
+      info.pubAt = 0;
+      return true;
+    },
+  };
 }

@@ -1,40 +1,42 @@
-import CircuitBreaker from 'opossum';
-import { Redis } from 'ioredis';
+import { createServer } from 'node:net';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { OutputDecoder } from '../actors/output-decoder.js';
+import {
+  OutputPipeline,
+  type BreakerOptions,
+  type FrameFanout,
+} from '../actors/output-pipeline.js';
 import { RiskActor } from '../actors/risk-actor.js';
-import type { RiskLimits } from '../actors/risk-rules.js';
-import type { SymbolActorOptions } from '../actors/symbol-actor.js';
 import { connectNats, drainNats } from '../adapters/nats/nats-connection.js';
 import { NatsControlSource } from '../adapters/nats/nats-control-source.js';
-import { NatsMarketSource } from '../adapters/nats/nats-market-source.js';
+import type { NatsShardSourceOptions } from '../adapters/nats/nats-shard-source.js';
 import { NatsSignalSink } from '../adapters/nats/nats-signal-sink.js';
+import { RedisKillSwitch } from '../adapters/redis/redis-kill-switch.js';
 import { parseApiKeys } from '../adapters/ws/api-keys.js';
 import { assertNativeUws } from '../adapters/ws/native-uws.js';
-import { UwsServer } from '../adapters/ws/uws-server.js';
+import { UwsServer, type HttpRouteResult } from '../adapters/ws/uws-server.js';
 import type { QilinConfig } from '../config/config.js';
 import { nowUs } from '../kernel/clock.js';
+import { Episodes } from '../kernel/episodes.js';
+import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
-import type { MarketEvent } from '../kernel/market-record.js';
-import type { MarketIngest, RejectReason } from '../kernel/market-source.js';
-import type { RiskControlReply, RiskRejectReason, SignalMessage } from '../kernel/messages.js';
-import { OutputKind, type OutputEvent } from '../kernel/output-record.js';
+import { RejectSamples } from '../kernel/reject-samples.js';
+import type { FromWorker } from '../kernel/worker-protocol.js';
 import { WorkerPool } from '../kernel/worker-pool.js';
 import { KernelMetrics } from './kernel-metrics.js';
 import { StoreClient } from './store-client.js';
 
 /**
- * The live kernel, wired: the composition root of `qilin start` and `qilin demo`.
+ * The live kernel, wired: the composition root of `qilin start` and `qilin
+ * demo`. Wiring only; the behaviour lives in the units it connects.
  *
  * ```
- *  NATS md.>  ─► NatsMarketSource ─► ingest ─┬─► WorkerPool (SymbolActors in workers) ─► outputs
- *                                            └─► StoreClient (store worker) ◄──────────────┤
- *                                                                                          ▼
- *        predictions, quality ─► uWS topics                       candidate signals ─► RiskActor
- *                                                                                          │ approved
- *                   WS signal/<sym> ◄─┬─ opossum breaker ─► NatsSignalSink (JetStream sig.<strategy>.<sym>)
- *                                     └─ rejected ─► risk.rejected.<sym>, store
- *  NATS fill.<account>, ctl.risk.kill|resume ─► NatsControlSource ─► RiskActor (kill state kept in Redis)
+ *  NATS md.*.*.<p> ──► WorkerPool: shard workers (own NATS connections, decode, SymbolActors,
+ *                      │          frames encoded once)
+ *                      ├─ out rings ──► OutputPipeline (main thread): frames → uWS topics;
+ *                      │                signals → RiskActor → breaker → NatsSignalSink (JetStream)
+ *                      └─ store rings ─► StoreClient's worker (ClickHouse / chdb)
+ *  NATS fill.<account>, ctl.risk.* ─► NatsControlSource ─► RiskActor / OutputPipeline.riskControl
+ *  kill switch ─► RedisKillSwitch        overload and outages ─► Episodes ─► /health/ready
  * ```
  */
 export interface KernelAppOptions {
@@ -44,51 +46,35 @@ export interface KernelAppOptions {
   strategy?: string;
   /** Account the risk actor guards (fills on fill.<account>). Default 'main'. */
   account?: string;
-  actorOptions?: Partial<SymbolActorOptions>;
-  riskLimits?: Partial<RiskLimits>;
-  /** Consume market data from a JetStream durable instead of core subjects. */
+  /** Consume market data from JetStream durables (one per partition) instead of core subjects. */
   jetstream?: { stream: string; durable: string };
-  breaker?: {
-    timeoutMs?: number;
-    errorThresholdPercentage?: number;
-    resetTimeoutMs?: number;
-    volumeThreshold?: number;
-  };
+  breaker?: BreakerOptions & { timeoutMs?: number };
   /** Status topic / metric snapshot periods. */
   statusIntervalMs?: number;
   metricsSnapshotMs?: number;
 }
 
-interface RejectSample {
-  at: number;
-  reason: RejectReason;
-  subject: string;
-  detail: string;
-  raw: string;
-}
-
-const REJECT_SAMPLE_SIZE = 200;
-const KILL_KEY_PREFIX = 'qilin:risk:kill:';
+/** A worker event-loop lag above this is an overload episode. */
+const LAG_EPISODE_MS = 1000;
 
 export class KernelApp {
   readonly metrics: KernelMetrics;
   readonly risk: RiskActor;
   readonly pool: WorkerPool;
   readonly store: StoreClient;
+  readonly rejects = new RejectSamples();
+  readonly episodes: Episodes;
   private readonly opts: KernelAppOptions;
   private readonly log: Logger;
-  private readonly decoder: OutputDecoder;
   private readonly strategy: string;
   private readonly account: string;
+  private readonly killSwitch: RedisKillSwitch;
+  private readonly sourceEvents = new Map<string, number>();
   private nc: NatsConnection | undefined;
-  private redis: Redis | undefined;
-  private source: NatsMarketSource | undefined;
+  private pipeline: OutputPipeline | undefined;
   private sink: NatsSignalSink | undefined;
   private control: NatsControlSource | undefined;
   private ws: UwsServer | undefined;
-  private breaker: CircuitBreaker<[SignalMessage, string], void> | undefined;
-  private readonly rejects: RejectSample[] = [];
-  private rejectNext = 0;
   private timers: NodeJS.Timeout[] = [];
   private state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | undefined;
@@ -96,50 +82,60 @@ export class KernelApp {
   private lastStatusTicks = 0;
   private lastStatusAt = Date.now();
   private ticksPerSec = 0;
-  private publishFailuresSinceLog = 0;
-  private lastPublishFailureLog = 0;
+  private lastDrops = { out: 0, store: 0, tooLarge: 0 };
 
   constructor(opts: KernelAppOptions) {
     this.opts = opts;
-    this.log = opts.log;
+    const { config, log } = opts;
+    this.log = log;
     this.strategy = opts.strategy ?? 'momentum';
     this.account = opts.account ?? 'main';
-    this.decoder = new OutputDecoder({
-      strategy: this.strategy,
-      account: this.account,
-      model: { name: 'baseline', version: '1' },
-    });
-    this.risk = new RiskActor(opts.riskLimits ?? {}, { log: opts.log.child({ actor: 'risk' }) });
+    this.episodes = new Episodes({ log: log.child({ part: 'health' }) });
+    this.risk = new RiskActor(config.risk, { log: log.child({ actor: 'risk' }) });
+    const source: NatsShardSourceOptions = {
+      natsUrl: config.natsUrl,
+      subject: config.marketSubject,
+      partitions: config.natsPartitions,
+      jetstream: opts.jetstream,
+    };
     this.pool = new WorkerPool({
-      workers: opts.config.workers,
-      ringCapacity: opts.config.ringCapacity,
+      workers: config.workers,
+      ringBytes: config.ringBytes,
       actorModule: new URL('../actors/symbol-actor-module.js', import.meta.url).href,
-      actorOptions: opts.actorOptions ?? {},
-      log: opts.log.child({ part: 'pool' }),
-      onOutput: (ev, _shard) => this.onOutput(ev),
+      actorOptions: { ...config.actor, strategy: this.strategy, account: this.account },
+      sourceModule: new URL('../adapters/nats/nats-shard-source.js', import.meta.url).href,
+      sourceOptions: source,
+      log: log.child({ part: 'pool' }),
+      // Workers log like the kernel's own logger (tests pass a silent one).
+      logLevel: log.level,
+      onOutput: (out) => this.pipeline?.onOutput(out),
+      onWorkerMessage: (msg, shard) => this.onWorkerMessage(msg, shard),
     });
-    this.store = new StoreClient({ config: opts.config, log: opts.log.child({ part: 'store' }) });
+    this.store = new StoreClient({
+      config,
+      log: log.child({ part: 'store' }),
+      feeds: this.pool.storeRings(),
+      decoder: this.decoderOptions(),
+    });
+    this.killSwitch = new RedisKillSwitch({ url: config.redisUrl });
     this.metrics = new KernelMetrics({
       shards: () => this.pool.stats(),
-      breakerState: () => this.breakerState(),
+      pipeline: () =>
+        this.pipeline?.counters ?? {
+          predictions: 0,
+          quality: 0,
+          signals: 0,
+          approved: 0,
+          rejected: {},
+        },
+      episodes: () => this.episodes.counts,
+      sourceEvents: () => this.sourceEvents,
+      breakerState: () => this.pipeline?.breakerState() ?? 'closed',
       wsClients: () => this.ws?.stats().clients ?? 0,
-      store: () => {
-        const s = this.store.stats();
-        return {
-          lagMs: s.lagMs,
-          spilledRows: s.spilledRows,
-          buffered: s.buffered,
-          storeUp: s.storeUp,
-          tickRingDropped: s.tickRingDropped,
-        };
-      },
+      store: () => this.store.stats(),
       killed: () => this.risk.killed,
+      feedDropped: () => 0,
     });
-  }
-
-  /** Redis hash holding this account's kill switch (survives restarts). */
-  private get killKey(): string {
-    return `${KILL_KEY_PREFIX}${this.account}`;
   }
 
   /** HTTP/WebSocket port actually bound. */
@@ -152,6 +148,7 @@ export class KernelApp {
     this.state = 'starting';
     const { config, log } = this.opts;
     assertNativeUws();
+    if (config.httpPort !== 0) await assertPortFree(config.httpPort);
     this.ws = new UwsServer({
       port: config.httpPort,
       apiKeys: parseApiKeys(config.apiKeys),
@@ -165,57 +162,35 @@ export class KernelApp {
         '/health/live': () => this.health('live'),
         '/health/ready': () => this.health('ready'),
         '/health/startup': () => this.health('startup'),
-        '/rejects': () => ({
-          status: 200,
-          contentType: 'application/json',
-          body: JSON.stringify(this.rejectSample()),
-        }),
-        '/audit': () => ({
-          status: 200,
-          contentType: 'application/json',
-          body: JSON.stringify(this.risk.audit().slice(-200)),
-        }),
+        '/rejects': () => json(200, this.rejects.list()),
+        '/audit': () => json(200, this.risk.audit().slice(-200)),
       },
     });
     this.boundPort = await this.ws.start();
-    this.redis = new Redis(config.redisUrl, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 2,
-      enableOfflineQueue: false,
-    });
-    await this.redis.connect();
-    await this.restoreKillSwitch();
+    await this.killSwitch.connect();
     this.nc = await connectNats({ servers: config.natsUrl, name: 'qilin-kernel', log });
     await this.store.start();
-    await this.pool.start();
     this.sink = new NatsSignalSink({
       nc: this.nc,
       log: log.child({ part: 'signals' }),
       ackTimeoutMs: this.opts.breaker?.timeoutMs ?? 2500,
     });
     await this.sink.ensureStream();
-    const sink = this.sink;
-    const b = this.opts.breaker ?? {};
-    this.breaker = new CircuitBreaker(
-      (sig: SignalMessage, json: string) => sink.publishSignal(sig, json),
-      {
-        // The sink enforces its own ack deadline (one sweeper for all signals);
-        // an opossum timeout would add a timer per signal.
-        timeout: false,
-        errorThresholdPercentage: b.errorThresholdPercentage ?? 50,
-        resetTimeout: b.resetTimeoutMs ?? 5000,
-        volumeThreshold: b.volumeThreshold ?? 5,
-        rollingCountTimeout: 10_000,
-        name: 'signal-publish',
-      },
-    );
-    const onBreaker = (): void => {
-      log.warn({ breaker: this.breakerState() }, 'signal publish breaker changed state');
-      this.publishStatus();
-    };
-    this.breaker.on('open', onBreaker);
-    this.breaker.on('halfOpen', onBreaker);
-    this.breaker.on('close', onBreaker);
+    this.pipeline = new OutputPipeline({
+      decoder: this.decoderOptions(),
+      risk: this.risk,
+      account: this.account,
+      fanout: this.ws as FrameFanout,
+      signals: this.sink,
+      rows: this.store,
+      killSwitch: this.killSwitch,
+      log: log.child({ part: 'pipeline' }),
+      onStages: (lat) => this.metrics.observeStages(lat),
+      onStateChange: () => this.publishStatus(),
+      ...(this.opts.breaker === undefined ? {} : { breaker: this.opts.breaker }),
+    });
+    await this.pipeline.restoreKillSwitch();
+    const pipeline = this.pipeline;
     this.control = new NatsControlSource({
       nc: this.nc,
       log: log.child({ part: 'control' }),
@@ -230,271 +205,239 @@ export class KernelApp {
           log.warn({ err, fill }, 'fill refused by the risk actor');
         }
       },
-      onRiskControl: (op, msg) => this.riskControl(op, msg.by, msg.reason),
+      onRiskControl: (op, msg) => pipeline.riskControl(op, msg.by, msg.reason),
       onBadControl: (subject, detail) => {
         this.metrics.controlRejected.inc();
         log.warn({ subject, detail }, 'bad control message');
       },
     });
-    this.source = new NatsMarketSource({
-      nc: this.nc,
-      subject: config.marketSubject,
-      log: log.child({ part: 'md' }),
-      ...(this.opts.jetstream ? { jetstream: this.opts.jetstream } : {}),
-    });
-    await this.source.start(this.ingest);
+    await this.pool.start();
     this.timers.push(setInterval(() => this.publishStatus(), this.opts.statusIntervalMs ?? 1000));
     this.timers.push(
       setInterval(() => void this.snapshotMetrics(), this.opts.metricsSnapshotMs ?? 10_000),
     );
+    this.timers.push(setInterval(() => this.checkOverload(), 1000));
     this.state = 'running';
     log.info(
-      { port: this.boundPort, workers: config.workers, strategy: this.strategy },
+      {
+        port: this.boundPort,
+        workers: config.workers,
+        partitions: config.natsPartitions,
+        strategy: this.strategy,
+      },
       'kernel running',
     );
   }
 
   /** Kill or resume all signal publication (NATS ctl.risk.*, `qilin risk`). */
-  riskControl(op: 'kill' | 'resume', by: string, reason: string): RiskControlReply {
-    const at = Date.now();
-    const reply = op === 'kill' ? this.risk.kill(by, reason, at) : this.risk.resume(by, reason, at);
-    const redis = this.redis;
-    if (redis !== undefined) {
-      const write =
-        op === 'kill'
-          ? redis.hset(this.killKey, { killed: '1', by, reason, at: String(at) })
-          : redis.hset(this.killKey, { killed: '0', by, reason, at: String(at) });
-      write.catch((err: unknown) =>
-        this.log.error({ err }, 'could not persist the kill switch to Redis'),
-      );
+  riskControl(op: 'kill' | 'resume', by: string, reason: string): ReturnType<OutputPipeline['riskControl']> {
+    if (this.pipeline === undefined) {
+      throw new QilinError(ErrorCodes.INTERNAL, `kernel is ${this.state}; risk control unavailable`);
     }
-    this.publishStatus();
-    return reply;
+    return this.pipeline.riskControl(op, by, reason);
   }
 
+  /** Graceful stop: workers hand over what they hold, the store flushes. Safe twice. */
   close(): Promise<void> {
-    this.closing ??= this.doClose();
+    this.closing ??= this.shutdown(false);
     return this.closing;
   }
 
-  private async doClose(): Promise<void> {
+  /** Immediate stop: workers terminated, buffered rows spilled by the store. Safe twice. */
+  destroy(err?: unknown): Promise<void> {
+    if (err !== undefined) this.log.error({ err }, 'kernel destroyed');
+    this.closing ??= this.shutdown(true);
+    return this.closing;
+  }
+
+  /** Resolves once close() or destroy() has finished. */
+  get closed(): Promise<void> {
+    return this.closing ?? new Promise(() => undefined);
+  }
+
+  private async shutdown(now: boolean): Promise<void> {
     this.state = 'closing';
     for (const t of this.timers) clearInterval(t);
-    await this.source?.close();
-    await this.pool.close();
+    await (now ? this.pool.destroy() : this.pool.close());
     await this.control?.close();
-    this.breaker?.shutdown();
+    this.pipeline?.close();
     await this.sink?.close();
     await this.store.close();
     await this.ws?.close();
     if (this.nc !== undefined) await drainNats(this.nc);
-    this.redis?.disconnect();
+    await this.killSwitch.close();
     this.metrics.close();
     this.state = 'closed';
   }
 
-  // ─────────────────────────────── ingest ───────────────────────────────
-
-  private readonly ingest: MarketIngest = {
-    intern: (symbol: string): number => {
-      const before = this.pool.symbols.size;
-      const id = this.pool.intern(symbol);
-      if (this.pool.symbols.size !== before) this.store.symbol(id, symbol);
-      return id;
-    },
-    accept: (ev: MarketEvent, venue: string): boolean => {
-      this.metrics.received++;
-      const queued = this.pool.submit(ev);
-      if (!queued) this.metrics.ticksDropped.inc({ ring: 'worker' });
-      if (!this.store.writeTick(ev, venue)) this.metrics.ticksDropped.inc({ ring: 'store' });
-      return queued;
-    },
-    reject: (reason: RejectReason, subject: string, detail: string, raw: Uint8Array): void => {
-      this.metrics.reject(reason);
-      const sample: RejectSample = {
-        at: Date.now(),
-        reason,
-        subject,
-        detail,
-        raw: Buffer.from(raw.buffer, raw.byteOffset, Math.min(raw.byteLength, 256)).toString(
-          'utf8',
-        ),
-      };
-      this.rejects[this.rejectNext % REJECT_SAMPLE_SIZE] = sample;
-      this.rejectNext++;
-    },
-  };
-
-  private rejectSample(): RejectSample[] {
-    const n = Math.min(this.rejectNext, REJECT_SAMPLE_SIZE);
-    const out: RejectSample[] = [];
-    for (let i = this.rejectNext - n; i < this.rejectNext; i++)
-      out.push(this.rejects[i % REJECT_SAMPLE_SIZE]!);
-    return out;
+  private decoderOptions(): { strategy: string; account: string; model: { name: string; version: string } } {
+    return {
+      strategy: this.strategy,
+      account: this.account,
+      model: { name: 'baseline', version: '1' },
+    };
   }
 
-  // ─────────────────────────────── outputs ───────────────────────────────
+  // ─────────────────────────────── workers ───────────────────────────────
 
-  private onOutput(ev: OutputEvent): void {
-    const sym = this.pool.symbols.name(ev.symId);
-    switch (ev.kind) {
-      case OutputKind.PREDICTION: {
-        this.metrics.output('prediction');
-        const msg = this.decoder.toPrediction(ev, sym);
-        this.ws?.publish(`prediction/${sym}`, msg);
-        this.store.writePrediction(msg);
-        break;
-      }
-      case OutputKind.QUALITY: {
-        this.metrics.output('quality');
-        const msg = this.decoder.toQuality(ev, sym);
-        this.ws?.publish(`quality/${sym}`, msg);
-        this.store.writeQuality(msg);
-        break;
-      }
-      case OutputKind.SIGNAL:
-        this.metrics.output('signal');
-        this.onSignal(this.decoder.toSignal(ev, sym));
-        break;
+  private onWorkerMessage(msg: FromWorker, shard: number): void {
+    if (msg.type === 'reject') {
+      this.rejects.add({
+        at: Date.now(),
+        reason: msg.reason,
+        subject: msg.subject,
+        detail: msg.detail,
+        raw: msg.raw,
+      });
+      return;
+    }
+    if (msg.type !== 'source-event') return;
+    const e = msg.event;
+    const key = `${shard}:${e.type}`;
+    this.sourceEvents.set(key, (this.sourceEvents.get(key) ?? 0) + 1);
+    const ep = `nats:shard${shard}`;
+    switch (e.type) {
+      case 'disconnected':
+        this.episodes.raise(
+          'nats_disconnect',
+          ep,
+          ErrorCodes.BUS_UNAVAILABLE,
+          `shard ${shard} lost its NATS connection (${e.detail}); core market ticks published meanwhile are lost — JetStream input (--jetstream) does not lose them`,
+          true,
+        );
+        return;
+      case 'reconnected':
+        this.episodes.end(ep);
+        this.log.info({ shard, detail: e.detail }, 'shard NATS connection back');
+        return;
+      case 'slow_consumer':
+        this.episodes.raise(
+          'nats_slow_consumer',
+          `slow:shard${shard}`,
+          ErrorCodes.BUS_UNAVAILABLE,
+          `shard ${shard} is a slow NATS consumer (${e.detail}): the server may drop its ticks`,
+        );
+        return;
+      case 'error':
+        this.episodes.raise(
+          'nats_error',
+          `error:shard${shard}`,
+          ErrorCodes.BUS_UNAVAILABLE,
+          `shard ${shard}: ${e.detail}`,
+        );
+        return;
     }
   }
 
-  private onSignal(sig: SignalMessage): void {
-    const decision = this.risk.check(sig, nowUs());
-    sig.lat.risk = nowUs();
-    if (!decision.approved) return this.rejectSignal(sig, decision.reason, decision.detail);
-    const breaker = this.breaker;
-    if (breaker === undefined || breaker.opened) {
-      return this.rejectSignal(
-        sig,
-        'breaker_open',
-        'signal publish circuit breaker is open (executors not acknowledging)',
+  /** Drops and lagging workers since the last check become episodes (logged once, in health). */
+  private checkOverload(): void {
+    const stats = this.pool.stats();
+    let out = 0;
+    let store = 0;
+    let tooLarge = 0;
+    for (const s of stats) {
+      out += s.outDropped;
+      store += s.storeDropped;
+      tooLarge += s.encodeFailed;
+      if (s.loopLagMs > LAG_EPISODE_MS) {
+        this.episodes.raise(
+          'worker_lag',
+          `lag:shard${s.shard}`,
+          ErrorCodes.RING_FULL,
+          `shard ${s.shard} is falling behind: its event loop lagged ${s.loopLagMs} ms (more ticks than it can process)`,
+        );
+      }
+    }
+    const d = this.lastDrops;
+    if (out > d.out) {
+      this.episodes.raise(
+        'outputs_dropped',
+        'drop:out',
+        ErrorCodes.RING_FULL,
+        `${out - d.out} outputs dropped in the last second: the main thread does not keep up with the workers (out rings full)`,
       );
     }
-    sig.lat.pub = nowUs();
-    this.metrics.approved();
-    this.metrics.observeStages(sig.lat);
-    const json = JSON.stringify(sig); // once, for the WebSocket and for NATS
-    this.ws?.publish(`signal/${sig.sym}`, json);
-    this.store.writeSignal({ signal: sig, status: 'approved', reason: '' });
-    breaker.fire(sig, json).catch((err: unknown) => {
-      // Subscribers saw it on the WebSocket already; executors did not get it:
-      // say so on risk.rejected so monitors can reconcile.
-      this.metrics.signals.inc({ decision: 'publish_failed', reason: 'publish_failed' });
-      this.logPublishFailure(err, sig.id);
-      const detail = err instanceof Error ? err.message : String(err);
-      this.sink?.publishRejection({ signal: sig, reason: 'publish_failed', detail, ts: nowUs() });
-    });
-  }
-
-  /**
-   * An outage fails thousands of acks at once: log the first failure, then
-   * at most one line a second with the count (the metric has them all), so
-   * logging never becomes the outage's second victim.
-   */
-  private logPublishFailure(err: unknown, id: string): void {
-    this.publishFailuresSinceLog++;
-    const now = Date.now();
-    if (now - this.lastPublishFailureLog < 1000) return;
-    this.log.warn(
-      { err, id, failures: this.publishFailuresSinceLog },
-      'signals not acknowledged by the bus',
-    );
-    this.lastPublishFailureLog = now;
-    this.publishFailuresSinceLog = 0;
-  }
-
-  private rejectSignal(sig: SignalMessage, reason: RiskRejectReason, detail: string): void {
-    this.metrics.signals.inc({ decision: 'rejected', reason });
-    const rejection = { signal: sig, reason, detail, ts: nowUs() };
-    this.sink?.publishRejection(rejection);
-    this.store.writeSignal({ signal: sig, status: 'rejected', reason });
+    if (store > d.store) {
+      this.episodes.raise(
+        'store_dropped',
+        'drop:store',
+        ErrorCodes.RING_FULL,
+        `${store - d.store} store rows dropped in the last second: the store worker does not keep up (store rings full)`,
+      );
+    }
+    if (tooLarge > d.tooLarge) {
+      this.episodes.raise(
+        'outputs_too_large',
+        'drop:too_large',
+        ErrorCodes.INTERNAL,
+        `${tooLarge - d.tooLarge} outputs did not fit a frame and were dropped`,
+      );
+    }
+    this.lastDrops = { out, store, tooLarge };
+    this.episodes.sweep();
   }
 
   // ─────────────────────────────── status & health ───────────────────────────────
 
-  private breakerState(): 'closed' | 'open' | 'half_open' {
-    const b = this.breaker;
-    if (b === undefined) return 'closed';
-    if (b.halfOpen) return 'half_open';
-    return b.opened ? 'open' : 'closed';
-  }
-
   private statusBody(): Record<string, unknown> {
     const now = Date.now();
+    const stats = this.pool.stats();
+    const received = stats.reduce((n, s) => n + s.accepted, 0);
     const dt = (now - this.lastStatusAt) / 1000;
     if (dt >= 0.5) {
-      this.ticksPerSec = Math.round((this.metrics.received - this.lastStatusTicks) / dt);
-      this.lastStatusTicks = this.metrics.received;
+      this.ticksPerSec = Math.round((received - this.lastStatusTicks) / dt);
+      this.lastStatusTicks = received;
       this.lastStatusAt = now;
     }
     const store = this.store.stats();
     return {
       ts: now * 1000,
       state: this.state,
-      breaker: this.breakerState(),
+      breaker: this.pipeline?.breakerState() ?? 'closed',
       killed: this.risk.killed,
-      ticksReceived: this.metrics.received,
+      ticksReceived: received,
       ticksPerSec: this.ticksPerSec,
-      symbols: this.pool.symbols.size,
-      workers: this.pool.stats().map((s) => ({
+      symbols: stats.reduce((n, s) => n + s.actors, 0),
+      workers: stats.map((s) => ({
         shard: s.shard,
         alive: s.alive,
         restarts: s.restarts,
-        inRing: s.in.size,
-        dropped: s.in.dropped,
+        outRingBytes: s.out.used,
+        storeRingBytes: s.store.used,
+        dropped: s.outDropped + s.storeDropped,
+        loopLagMs: s.loopLagMs,
       })),
       wsClients: this.ws?.stats().clients ?? 0,
       store: { up: store.storeUp, lagMs: store.lagMs, spilledRows: store.spilledRows },
+      degraded: this.episodes.reasons(),
     };
   }
 
   private publishStatus(): void {
-    if (this.ws === undefined) return;
+    if (this.ws === undefined || this.state !== 'running') return;
     this.ws.publish('status', this.statusBody());
   }
 
-  private health(kind: 'live' | 'ready' | 'startup'): {
-    status: number;
-    contentType: string;
-    body: string;
-  } {
+  private health(kind: 'live' | 'ready' | 'startup'): HttpRouteResult {
     const reasons: string[] = [];
-    if (kind !== 'live') {
-      if (this.state !== 'running') reasons.push(`kernel is ${this.state}`);
-    }
+    let degraded = false;
+    if (kind !== 'live' && this.state !== 'running') reasons.push(`kernel is ${this.state}`);
     if (kind === 'ready') {
       if (this.nc === undefined || this.nc.isClosed()) reasons.push('NATS connection closed');
       if (!this.pool.healthy()) reasons.push('a worker shard is down or failed');
-      if (this.redis?.status !== 'ready')
-        reasons.push(`Redis is ${this.redis?.status ?? 'not connected'}`);
+      const ks = this.killSwitch.unavailable();
+      if (ks !== undefined) reasons.push(ks);
+      const episodes = this.episodes.reasons();
+      if (episodes.length > 0 && reasons.length === 0) degraded = true;
+      reasons.push(...episodes);
     }
     const ok = reasons.length === 0;
-    return {
-      status: ok ? 200 : 503,
-      contentType: 'application/json',
-      body: JSON.stringify({
-        status: ok ? 'ok' : 'unavailable',
-        check: kind,
-        reasons,
-        store: this.store.stats().storeUp ? 'up' : 'down (spilling to disk)',
-      }),
-    };
-  }
-
-  private async restoreKillSwitch(): Promise<void> {
-    const saved = await this.redis!.hgetall(this.killKey);
-    if (saved['killed'] === '1') {
-      this.risk.kill(
-        saved['by'] ?? 'unknown',
-        `restored from Redis: ${saved['reason'] ?? ''}`,
-        Date.now(),
-      );
-      this.log.warn(
-        { by: saved['by'], reason: saved['reason'] },
-        'kill switch restored from Redis: signals stay stopped',
-      );
-    }
+    return json(ok ? 200 : 503, {
+      status: ok ? 'ok' : degraded ? 'degraded' : 'unavailable',
+      check: kind,
+      reasons,
+      store: this.store.stats().storeUp ? 'up' : 'down (spilling to disk)',
+    });
   }
 
   private async snapshotMetrics(): Promise<void> {
@@ -504,4 +447,31 @@ export class KernelApp {
       this.log.warn({ err }, 'metric snapshot failed');
     }
   }
+}
+
+function json(status: number, body: unknown): HttpRouteResult {
+  return { status, contentType: 'application/json', body: JSON.stringify(body) };
+}
+
+/**
+ * uWS listens with SO_REUSEPORT: a second kernel on the same port would
+ * start silently and share the connections. Bind the port once without it
+ * first: taken means another process is there, and start fails saying so.
+ */
+function assertPortFree(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', (err: NodeJS.ErrnoException) => {
+      reject(
+        new QilinError(
+          ErrorCodes.SERVICE_PORT_IN_USE,
+          err.code === 'EADDRINUSE'
+            ? `HTTP/WebSocket port ${port} is already in use (another qilin start?); stop it or set QILIN_HTTP_PORT`
+            : `cannot bind HTTP/WebSocket port ${port}: ${err.message}`,
+          { cause: err, details: { port } },
+        ),
+      );
+    });
+    srv.listen({ port, host: '0.0.0.0', exclusive: true }, () => srv.close(() => resolve()));
+  });
 }

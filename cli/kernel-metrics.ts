@@ -1,27 +1,30 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PipelineCounters } from '../actors/output-pipeline.js';
 import type { MetricRow } from '../kernel/event-store.js';
-import type { RejectReason } from '../kernel/market-source.js';
 import type { StageTimes } from '../kernel/messages.js';
 import type { ShardStats } from '../kernel/worker-pool.js';
 
 /**
- * prom-client metrics of a running kernel. The kernel publishes named
- * diagnostics_channel events and exposes stats(); this adapter turns them
- * into Prometheus series, so kernel code never imports prom-client.
+ * prom-client metrics of a running kernel. The kernel keeps plain counters
+ * (per-shard Float64 words the workers write, the pipeline's numbers,
+ * episode counts) and publishes diagnostics_channel events; this adapter
+ * turns them into Prometheus series at scrape time, so kernel code never
+ * imports prom-client and the hot path never touches a metric object.
  */
-export interface KernelGaugeSources {
+export interface KernelMetricSources {
   shards(): ShardStats[];
+  pipeline(): PipelineCounters;
+  /** Overload / outage occurrences by kind (kernel/episodes.ts). */
+  episodes(): ReadonlyMap<string, number>;
+  /** NATS connection events per shard worker. */
+  sourceEvents(): ReadonlyMap<string, number>;
   breakerState(): 'closed' | 'open' | 'half_open';
   wsClients(): number;
-  store(): {
-    lagMs: number;
-    spilledRows: number;
-    buffered: number;
-    storeUp: boolean;
-    tickRingDropped: number;
-  };
+  store(): { lagMs: number; spilledRows: number; storeUp: boolean };
   killed(): boolean;
+  /** Ticks the in-process feed could not queue (full in-ring). */
+  feedDropped(): number;
 }
 
 const BREAKER_CODE = { closed: 0, half_open: 1, open: 2 } as const;
@@ -31,114 +34,197 @@ const LATENCY_BUCKETS = [
   1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 0.1, 1,
 ];
 
+type Labels = Record<string, string>;
+
+/**
+ * A counter whose value lives elsewhere (a plain number that only grows):
+ * at scrape time it adds the increase since the last scrape, per label set.
+ */
+function mirrorCounter(
+  registers: Registry[],
+  name: string,
+  help: string,
+  labelNames: string[],
+  read: () => Array<[Labels, number]>,
+): void {
+  const last = new Map<string, number>();
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers,
+    collect() {
+      for (const [labels, value] of read()) {
+        const key = JSON.stringify(labels);
+        const delta = value - (last.get(key) ?? 0);
+        if (delta > 0) this.inc(labels, delta);
+        else if (!last.has(key)) this.inc(labels, 0);
+        last.set(key, value);
+      }
+    },
+  });
+}
+
 export class KernelMetrics {
   readonly registry = new Registry();
-  /** Accepted ticks: a plain number on the hot path, folded into the counter at scrape. */
-  received = 0;
-  private receivedReported = 0;
-  readonly ticksRejected: Counter<'reason'>;
-  readonly ticksDropped: Counter<'ring'>;
-  readonly signals: Counter<'decision' | 'reason'>;
-  readonly outputs: Counter<'kind'>;
-  readonly stageLatency: Histogram<'stage'>;
-  readonly controlRejected: Counter;
   readonly workerRestarts: Counter;
+  readonly controlRejected: Counter;
   private readonly unsubscribers: Array<() => void> = [];
   private readonly stages: Record<
     'recvFeat' | 'featInfer' | 'inferRisk' | 'riskPub' | 'total',
     { observe(v: number): void }
   >;
-  private readonly outputChildren: Record<'prediction' | 'signal' | 'quality', { inc(): void }>;
-  private readonly approvedChild: { inc(): void };
 
-  constructor(sources: KernelGaugeSources) {
+  constructor(src: KernelMetricSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'qilin_process_' });
     const registers = [this.registry];
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const self = this;
-    new Counter({
-      name: 'qilin_ticks_received_total',
-      help: 'Market messages accepted by the ingest stage',
+    const perShard = (f: (s: ShardStats) => number) => (): Array<[Labels, number]> =>
+      src.shards().map((s) => [{ shard: String(s.shard) }, f(s)]);
+    const sum = (f: (s: ShardStats) => number) => (): number =>
+      src.shards().reduce((n, s) => n + f(s), 0);
+
+    mirrorCounter(registers, 'qilin_ticks_received_total', 'Market messages accepted (decoded and valid)', [], () => [
+      [{}, sum((s) => s.accepted)()],
+    ]);
+    mirrorCounter(
       registers,
-      collect() {
-        this.inc(self.received - self.receivedReported);
-        self.receivedReported = self.received;
+      'qilin_ticks_rejected_total',
+      'Market messages refused, by reason',
+      ['reason'],
+      () => {
+        const by = new Map<string, number>();
+        for (const s of src.shards())
+          for (const [r, n] of Object.entries(s.rejected)) by.set(r, (by.get(r) ?? 0) + n);
+        return [...by].map(([reason, n]) => [{ reason }, n]);
       },
-    });
-    this.ticksRejected = new Counter({
-      name: 'qilin_ticks_rejected_total',
-      help: 'Market messages refused, by reason',
-      labelNames: ['reason'],
+    );
+    mirrorCounter(
       registers,
-    });
-    this.ticksDropped = new Counter({
-      name: 'qilin_ticks_dropped_total',
-      help: 'Accepted messages dropped by the full-ring policy (ring=worker|store)',
-      labelNames: ['ring'],
+      'qilin_ticks_dropped_total',
+      'Accepted ticks lost for the store (ring=store: store ring full) or never queued (ring=feed: in-process feed full)',
+      ['ring'],
+      () => [
+        [{ ring: 'store' }, sum((s) => s.storeDropped)()],
+        [{ ring: 'feed' }, src.feedDropped()],
+      ],
+    );
+    mirrorCounter(
       registers,
-    });
-    this.signals = new Counter({
-      name: 'qilin_signals_total',
-      help: 'Candidate signals by risk decision and reason',
-      labelNames: ['decision', 'reason'],
+      'qilin_ticks_refused_total',
+      'JetStream ticks handed back for redelivery because the store ring was full (not lost)',
+      [],
+      () => [[{}, sum((s) => s.refused)()]],
+    );
+    mirrorCounter(
       registers,
-    });
-    this.outputs = new Counter({
-      name: 'qilin_actor_outputs_total',
-      help: 'Actor outputs (prediction, signal, quality) received from workers',
-      labelNames: ['kind'],
+      'qilin_outputs_dropped_total',
+      'Actor outputs dropped: the out ring stayed full (reason=ring_full) or the frame did not fit (reason=too_large)',
+      ['reason'],
+      () => [
+        [{ reason: 'ring_full' }, sum((s) => s.outDropped)()],
+        [{ reason: 'too_large' }, sum((s) => s.encodeFailed)()],
+      ],
+    );
+    mirrorCounter(
       registers,
-    });
-    this.stageLatency = new Histogram({
-      name: 'qilin_stage_latency_seconds',
-      help: 'Per-stage latency of signals: recv→feat, feat→infer, infer→risk, risk→pub, and total recv→pub',
-      labelNames: ['stage'],
-      buckets: LATENCY_BUCKETS,
+      'qilin_actor_outputs_total',
+      'Actor outputs (prediction, signal, quality) routed by the main thread',
+      ['kind'],
+      () => {
+        const p = src.pipeline();
+        return [
+          [{ kind: 'prediction' }, p.predictions],
+          [{ kind: 'signal' }, p.signals],
+          [{ kind: 'quality' }, p.quality],
+        ];
+      },
+    );
+    mirrorCounter(
       registers,
-    });
-    const h = this.stageLatency;
-    this.stages = {
-      recvFeat: h.labels({ stage: 'recv_feat' }),
-      featInfer: h.labels({ stage: 'feat_infer' }),
-      inferRisk: h.labels({ stage: 'infer_risk' }),
-      riskPub: h.labels({ stage: 'risk_pub' }),
-      total: h.labels({ stage: 'total' }),
-    };
-    this.outputChildren = {
-      prediction: this.outputs.labels({ kind: 'prediction' }),
-      signal: this.outputs.labels({ kind: 'signal' }),
-      quality: this.outputs.labels({ kind: 'quality' }),
-    };
-    this.approvedChild = this.signals.labels({ decision: 'approved', reason: '' });
-    this.controlRejected = new Counter({
-      name: 'qilin_control_rejected_total',
-      help: 'Fill or control messages that failed validation',
+      'qilin_signals_total',
+      'Candidate signals by risk decision and reason',
+      ['decision', 'reason'],
+      () => {
+        const p = src.pipeline();
+        const rows: Array<[Labels, number]> = [[{ decision: 'approved', reason: '' }, p.approved]];
+        for (const [reason, n] of Object.entries(p.rejected)) {
+          rows.push([{ decision: reason === 'publish_failed' ? 'publish_failed' : 'rejected', reason }, n]);
+        }
+        return rows;
+      },
+    );
+    mirrorCounter(
       registers,
-    });
+      'qilin_actor_errors_total',
+      'Records an actor threw on (skipped), per shard',
+      ['shard'],
+      perShard((s) => s.actorErrors),
+    );
+    mirrorCounter(
+      registers,
+      'qilin_nats_disconnects_total',
+      'NATS connections of the shard workers lost (market ticks published meanwhile are lost on core subjects)',
+      ['shard'],
+      () => this.sourceCounts(src, 'disconnected'),
+    );
+    mirrorCounter(
+      registers,
+      'qilin_nats_slow_consumer_total',
+      'Slow-consumer reports on the shard workers\' NATS connections',
+      ['shard'],
+      () => this.sourceCounts(src, 'slow_consumer'),
+    );
+    mirrorCounter(
+      registers,
+      'qilin_overload_episodes_total',
+      'Occurrences of overload / outage conditions by kind (each logged once per episode)',
+      ['kind'],
+      () => [...src.episodes()].map(([kind, n]) => [{ kind }, n]),
+    );
     this.workerRestarts = new Counter({
       name: 'qilin_worker_restarts_total',
       help: 'Worker threads restarted by the supervisor',
       registers,
     });
+    this.controlRejected = new Counter({
+      name: 'qilin_control_rejected_total',
+      help: 'Fill or control messages that failed validation',
+      registers,
+    });
+    const stageLatency = new Histogram({
+      name: 'qilin_stage_latency_seconds',
+      help: 'Per-stage latency of published signals: recv→feat, feat→infer, infer→risk, risk→pub, and total recv→pub',
+      labelNames: ['stage'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.stages = {
+      recvFeat: stageLatency.labels({ stage: 'recv_feat' }),
+      featInfer: stageLatency.labels({ stage: 'feat_infer' }),
+      inferRisk: stageLatency.labels({ stage: 'infer_risk' }),
+      riskPub: stageLatency.labels({ stage: 'risk_pub' }),
+      total: stageLatency.labels({ stage: 'total' }),
+    };
     new Gauge({
-      name: 'qilin_ring_occupancy',
-      help: 'Records held in each ring (dir=in: main→worker, out: worker→main)',
-      labelNames: ['shard', 'dir'],
+      name: 'qilin_ring_used_bytes',
+      help: 'Bytes held in each shard ring (ring=in: feed → worker, out: worker → main, store: worker → store)',
+      labelNames: ['shard', 'ring'],
       registers,
       collect() {
-        for (const s of sources.shards()) {
-          this.set({ shard: String(s.shard), dir: 'in' }, s.in.size);
-          this.set({ shard: String(s.shard), dir: 'out' }, s.out.size);
+        for (const s of src.shards()) {
+          this.set({ shard: String(s.shard), ring: 'in' }, s.in.used);
+          this.set({ shard: String(s.shard), ring: 'out' }, s.out.used);
+          this.set({ shard: String(s.shard), ring: 'store' }, s.store.used);
         }
       },
     });
     new Gauge({
-      name: 'qilin_ring_capacity',
-      help: 'Capacity of each ring in records',
+      name: 'qilin_ring_capacity_bytes',
+      help: 'Capacity of each shard ring in bytes',
       registers,
       collect() {
-        const s = sources.shards()[0];
-        if (s !== undefined) this.set(s.in.capacity);
+        const s = src.shards()[0];
+        if (s !== undefined) this.set(s.out.capacity);
       },
     });
     new Gauge({
@@ -147,16 +233,25 @@ export class KernelMetrics {
       labelNames: ['shard'],
       registers,
       collect() {
-        for (const s of sources.shards()) this.set({ shard: String(s.shard) }, s.alive ? 1 : 0);
+        for (const s of src.shards()) this.set({ shard: String(s.shard) }, s.alive ? 1 : 0);
       },
     });
     new Gauge({
-      name: 'qilin_actor_errors',
-      help: 'Records an actor threw on (skipped), per shard',
+      name: 'qilin_worker_loop_lag_seconds',
+      help: 'Worst event-loop lag of each shard worker over the last second',
       labelNames: ['shard'],
       registers,
       collect() {
-        for (const s of sources.shards()) this.set({ shard: String(s.shard) }, s.actorErrors);
+        for (const s of src.shards()) this.set({ shard: String(s.shard) }, s.loopLagMs / 1000);
+      },
+    });
+    new Gauge({
+      name: 'qilin_symbols',
+      help: 'Symbols (actors) per shard',
+      labelNames: ['shard'],
+      registers,
+      collect() {
+        for (const s of src.shards()) this.set({ shard: String(s.shard) }, s.actors);
       },
     });
     new Gauge({
@@ -164,7 +259,7 @@ export class KernelMetrics {
       help: 'Outbound signal publish circuit breaker: 0 closed, 1 half-open, 2 open',
       registers,
       collect() {
-        this.set(BREAKER_CODE[sources.breakerState()]);
+        this.set(BREAKER_CODE[src.breakerState()]);
       },
     });
     new Gauge({
@@ -172,7 +267,7 @@ export class KernelMetrics {
       help: '1 while the kill switch stops all signals',
       registers,
       collect() {
-        this.set(sources.killed() ? 1 : 0);
+        this.set(src.killed() ? 1 : 0);
       },
     });
     new Gauge({
@@ -180,7 +275,7 @@ export class KernelMetrics {
       help: 'Connected WebSocket clients',
       registers,
       collect() {
-        this.set(sources.wsClients());
+        this.set(src.wsClients());
       },
     });
     new Gauge({
@@ -188,7 +283,7 @@ export class KernelMetrics {
       help: 'Age of the oldest row not yet in the store',
       registers,
       collect() {
-        this.set(sources.store().lagMs / 1000);
+        this.set(src.store().lagMs / 1000);
       },
     });
     new Gauge({
@@ -196,7 +291,7 @@ export class KernelMetrics {
       help: 'Rows spilled to disk while the store is down (replayed when it is back)',
       registers,
       collect() {
-        this.set(sources.store().spilledRows);
+        this.set(src.store().spilledRows);
       },
     });
     new Gauge({
@@ -204,16 +299,12 @@ export class KernelMetrics {
       help: '1 when the store answers',
       registers,
       collect() {
-        this.set(sources.store().storeUp ? 1 : 0);
+        this.set(src.store().storeUp ? 1 : 0);
       },
     });
     const onRestart = (): void => this.workerRestarts.inc();
     subscribe('qilin:worker:restart', onRestart);
     this.unsubscribers.push(() => unsubscribe('qilin:worker:restart', onRestart));
-  }
-
-  reject(reason: RejectReason): void {
-    this.ticksRejected.inc({ reason });
   }
 
   /** Observe the stages of one published signal (label children resolved once, not per call). */
@@ -225,16 +316,6 @@ export class KernelMetrics {
     if (lat.risk !== undefined && lat.pub !== undefined)
       st.riskPub.observe((lat.pub - lat.risk) / 1e6);
     if (lat.pub !== undefined) st.total.observe((lat.pub - lat.recv) / 1e6);
-  }
-
-  /** Count one actor output of a kind. */
-  output(kind: 'prediction' | 'signal' | 'quality'): void {
-    this.outputChildren[kind].inc();
-  }
-
-  /** Count one approved signal. */
-  approved(): void {
-    this.approvedChild.inc();
   }
 
   /** Prometheus text. */
@@ -264,5 +345,14 @@ export class KernelMetrics {
 
   close(): void {
     for (const u of this.unsubscribers) u();
+  }
+
+  private sourceCounts(src: KernelMetricSources, type: string): Array<[Labels, number]> {
+    const rows: Array<[Labels, number]> = [];
+    for (const [key, n] of src.sourceEvents()) {
+      const [shard, t] = key.split(':');
+      if (t === type) rows.push([{ shard: shard! }, n]);
+    }
+    return rows;
   }
 }

@@ -1,12 +1,10 @@
-import { Worker } from 'node:worker_threads';
+import type { OutputDecoderOptions } from '../actors/output-decoder.js';
 import type { StoreWriterOptions, StoreWriterStats } from '../actors/store-writer.js';
 import type { QilinConfig } from '../config/config.js';
 import { ErrorCodes, QilinError, invalidArgument, type ErrorCode } from '../kernel/errors.js';
 import type { MetricRow, SignalRow } from '../kernel/event-store.js';
 import type { Logger } from '../kernel/logger.js';
-import { MARKET_RECORD_BYTES, encodeMarket, type MarketEvent } from '../kernel/market-record.js';
-import type { PredictionMessage, QualityMessage } from '../kernel/messages.js';
-import { SpscRing } from '../kernel/spsc-ring.js';
+import { WorkerThread } from '../kernel/worker-thread.js';
 import { TABLES, type TableName } from '../adapters/clickhouse/row-format.js';
 import { storeKind } from './store-factory.js';
 
@@ -14,18 +12,11 @@ import { storeKind } from './store-factory.js';
  * StoreClient: the main thread's handle on the store worker
  * (cli/store-worker-entry.ts has the topology diagram).
  *
- * - Ticks go through a SpscRing of 64-byte market records: `writeTick` is
- *   `encodeMarket` into a claimed slot, no allocation. The venue id rides in
- *   the upper 16 bits of the record's first word (kind and side use the low
- *   16; decodeMarket ignores the rest).
- * - Full-ring policy: the main thread never blocks. When the ring is full the
- *   tick is dropped, counted (`stats().dropped`, the ring's `dropped`) and
- *   `writeTick` returns false. The ring (default 2^18 records × 64 B = 16 MiB)
- *   is what bounds the memory between the kernel and a slow store; behind it
- *   the StoreWriter spills to disk, so the ring only fills when the worker
- *   itself cannot keep up.
- * - Predictions, signals, quality events and metrics are rare next to ticks:
- *   they are buffered here and posted as one message every `postIntervalMs`.
+ * - Ticks, predictions and quality events never pass through the main
+ *   thread: each shard worker writes them into its store ring (a FrameRing,
+ *   kernel/shard-frames.ts) and the store worker drains those rings.
+ * - Signals (stored with the risk decision taken here) and metric snapshots
+ *   are buffered here and posted as one message every `postIntervalMs`.
  * - With the embedded store the chdb addon is imported on this thread before
  *   the worker starts: a worker that is the only holder of that native
  *   library crashes the process when it exits. Importing only maps the
@@ -36,11 +27,11 @@ import { storeKind } from './store-factory.js';
 export interface StoreClientOptions {
   config: QilinConfig;
   log: Logger;
-  /** Tick ring records, a power of two. Default 2^18 (16 MiB). */
-  ringCapacity?: number;
-  /** Name of a symbol id, asked once per id on its first tick (else call `symbol()`). */
-  symbolName?: (symId: number) => string | undefined;
-  /** Rows other than ticks are posted to the worker this often. Default 100. */
+  /** The shards' store rings (FrameRing buffers) the worker drains. */
+  feeds: SharedArrayBuffer[];
+  /** What the binary prediction records do not carry (model name, …). */
+  decoder: OutputDecoderOptions;
+  /** Signal and metric rows are posted to the worker this often. Default 100. */
   postIntervalMs?: number;
   /** The worker reports its StoreWriter stats this often. Default 500. */
   statsIntervalMs?: number;
@@ -63,15 +54,10 @@ export type StoreWriterTuning = Partial<
   >
 >;
 
-/** StoreWriter stats from the worker plus the tick ring's state. */
+/** StoreWriter stats from the worker plus the state of the feeds. */
 export interface StoreClientStats extends StoreWriterStats {
-  /** Ticks in the ring, not yet taken by the worker. */
-  ringSize: number;
-  ringCapacity: number;
-  /** Ticks dropped because the ring was full (or the client was not running). */
-  dropped: number;
-  /** Same as `dropped` (name used by the kernel's metrics). */
-  tickRingDropped: number;
+  /** Bytes waiting in the feed rings. */
+  feedBytes: number;
   /** False before start, after close, or if the worker died. */
   workerUp: boolean;
 }
@@ -79,9 +65,8 @@ export interface StoreClientStats extends StoreWriterStats {
 /** workerData of the store worker. */
 export interface StoreWorkerInit {
   config: QilinConfig;
-  ring: SharedArrayBuffer;
-  symbols: Array<[number, string]>;
-  venues: Array<[number, string]>;
+  feeds: SharedArrayBuffer[];
+  decoder: OutputDecoderOptions;
   statsIntervalMs: number;
   writer: StoreWriterTuning;
   spillDir: string | undefined;
@@ -89,31 +74,17 @@ export interface StoreWorkerInit {
 
 /** Main thread → store worker. */
 export type StoreToWorker =
-  | { type: 'symbol'; id: number; name: string }
-  | { type: 'venue'; id: number; name: string }
-  | {
-      type: 'rows';
-      predictions: PredictionMessage[];
-      signals: SignalRow[];
-      quality: QualityMessage[];
-      metrics: MetricRow[];
-    }
+  | { type: 'rows'; signals: SignalRow[]; metrics: MetricRow[] }
   | { type: 'flush'; id: number }
   | { type: 'query'; id: number; sql: string }
   | { type: 'stop' };
 
-/** Store worker → main thread. */
+/** Store worker → main thread (besides ready / fatal / stopped). */
 export type StoreFromWorker =
-  | { type: 'ready' }
-  | { type: 'error'; code: string; message: string }
-  | { type: 'stats'; stats: StoreWriterStats }
+  | { type: 'stats'; stats: StoreWriterStats; feedBytes: number }
   | { type: 'flushed'; id: number }
   | { type: 'result'; id: number; rows: Array<Record<string, unknown>> }
-  | { type: 'result'; id: number; error: { code: string; message: string } }
-  | { type: 'stopped' };
-
-/** Venue ids live in 16 bits of the record's first word. */
-const MAX_VENUES = 0xffff;
+  | { type: 'result'; id: number; error: { code: string; message: string } };
 
 const EMPTY_STATS: StoreWriterStats = {
   buffered: 0,
@@ -126,44 +97,56 @@ const EMPTY_STATS: StoreWriterStats = {
   storeUp: false,
 };
 
+interface Waiter<T> {
+  resolve: (v: T) => void;
+  reject: (e: Error) => void;
+}
+
 export class StoreClient {
   private readonly opts: StoreClientOptions;
-  private readonly ring: SpscRing;
-  private worker: Worker | undefined;
+  private readonly thread: WorkerThread<StoreToWorker, StoreFromWorker>;
   private state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
-  /** 1 at index symId once the worker was told the name. */
-  private knownSyms = new Uint8Array(1024);
-  private readonly symNames: Array<[number, string]> = [];
-  private readonly venueIds = new Map<string, number>();
-  private readonly venueNames: Array<[number, string]> = [];
-  private dropped = 0;
   private rows: Extract<StoreToWorker, { type: 'rows' }> = emptyRows();
   private rowsPending = 0;
   private postTimer: NodeJS.Timeout | undefined;
   private lastStats: StoreWriterStats = EMPTY_STATS;
-  private flushSeq = 0;
-  private readonly flushWaiters = new Map<
-    number,
-    { resolve: () => void; reject: (e: Error) => void }
-  >();
-  private readonly queryWaiters = new Map<
-    number,
-    { resolve: (rows: Array<Record<string, unknown>>) => void; reject: (e: Error) => void }
-  >();
-  private exited: Promise<void> = Promise.resolve();
+  private lastFeedBytes = 0;
+  private seq = 0;
+  private readonly waiters = new Map<number, Waiter<Array<Record<string, unknown>>>>();
   private closing: Promise<void> | undefined;
 
   constructor(opts: StoreClientOptions) {
-    const cap = opts.ringCapacity ?? 1 << 18;
-    if (!Number.isInteger(cap) || cap < 2 || cap > 1 << 24 || (cap & (cap - 1)) !== 0)
-      invalidArgument('ringCapacity', cap, 'a power of two from 2 to 2^24');
     for (const k of ['postIntervalMs', 'statsIntervalMs'] as const) {
       const v = opts[k];
       if (v !== undefined && (!Number.isInteger(v) || v < 1))
         invalidArgument(k, v, 'a positive integer');
     }
     this.opts = opts;
-    this.ring = SpscRing.create(cap, MARKET_RECORD_BYTES);
+    const init: StoreWorkerInit = {
+      config: opts.config,
+      feeds: opts.feeds,
+      decoder: opts.decoder,
+      statsIntervalMs: opts.statsIntervalMs ?? 500,
+      writer: opts.writer ?? {},
+      spillDir: opts.spillDir,
+    };
+    this.thread = new WorkerThread({
+      url: new URL('./store-worker-entry.js', import.meta.url),
+      name: 'qilin-store',
+      workerData: init,
+      log: opts.log,
+      stopMessage: { type: 'stop' },
+      closeTimeoutMs: 60_000,
+    });
+    this.thread.onMessage = (msg) => this.onMessage(msg);
+    this.thread.onExit = (code, err) => {
+      this.failWaiters(
+        new QilinError(ErrorCodes.STORE_FAILED, `store worker exited (code ${code})`, {
+          cause: err,
+        }),
+      );
+      this.opts.log.error({ code, err }, 'store worker exited unexpectedly');
+    };
   }
 
   /**
@@ -178,145 +161,19 @@ export class StoreClient {
       // Pin the native library on this thread (see the class comment).
       await import('chdb');
     }
-    const init: StoreWorkerInit = {
-      config: this.opts.config,
-      ring: this.ring.buffer,
-      symbols: this.symNames.slice(),
-      venues: this.venueNames.slice(),
-      statsIntervalMs: this.opts.statsIntervalMs ?? 500,
-      writer: this.opts.writer ?? {},
-      spillDir: this.opts.spillDir,
-    };
-    const worker = new Worker(new URL('./store-worker-entry.js', import.meta.url), {
-      workerData: init,
-      name: 'qilin-store',
-    });
-    this.worker = worker;
-    let lastError: unknown;
-    worker.on('error', (err) => {
-      lastError = err;
-      this.opts.log.error({ err }, 'store worker failed');
-    });
-    this.exited = new Promise<void>((resolve) => {
-      worker.once('exit', (code) => {
-        this.worker = undefined;
-        const err = new QilinError(
-          ErrorCodes.STORE_FAILED,
-          `store worker exited (code ${code}) with ${this.flushWaiters.size} flush(es) pending`,
-          { cause: lastError },
-        );
-        for (const w of this.flushWaiters.values()) w.reject(err);
-        this.flushWaiters.clear();
-        for (const w of this.queryWaiters.values()) w.reject(err);
-        this.queryWaiters.clear();
-        if (this.state === 'running') {
-          this.opts.log.error({ code, err: lastError }, 'store worker exited unexpectedly');
-        }
-        resolve();
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      const onStartExit = (): void =>
-        reject(
-          new QilinError(ErrorCodes.STORE_FAILED, 'store worker exited before it was ready', {
-            cause: lastError,
-          }),
-        );
-      worker.once('exit', onStartExit);
-      worker.on('message', (msg: StoreFromWorker) => {
-        switch (msg.type) {
-          case 'ready':
-            worker.off('exit', onStartExit);
-            resolve();
-            break;
-          case 'error':
-            worker.off('exit', onStartExit);
-            reject(new QilinError(msg.code as ErrorCode, msg.message));
-            break;
-          case 'stats':
-            this.lastStats = msg.stats;
-            break;
-          case 'flushed':
-            this.flushWaiters.get(msg.id)?.resolve();
-            this.flushWaiters.delete(msg.id);
-            break;
-          case 'result': {
-            const q = this.queryWaiters.get(msg.id);
-            this.queryWaiters.delete(msg.id);
-            if ('rows' in msg) q?.resolve(msg.rows);
-            else q?.reject(new QilinError(msg.error.code as ErrorCode, msg.error.message));
-            break;
-          }
-          case 'stopped':
-            break;
-        }
-      });
-    }).catch(async (err: unknown) => {
+    try {
+      await this.thread.start();
+    } catch (err) {
       this.state = 'closed';
-      await this.exited;
+      await this.thread.closed;
       throw err;
-    });
+    }
     this.state = 'running';
     this.postTimer = setInterval(() => this.postRows(), this.opts.postIntervalMs ?? 100);
   }
 
-  /** Tell the worker the name of a symbol id (before its first tick, or use `symbolName`). */
-  symbol(id: number, name: string): void {
-    if (!Number.isInteger(id) || id < 0 || id > 0xffffffff)
-      invalidArgument('symbol id', id, 'a u32');
-    if (id >= this.knownSyms.length) {
-      const grown = new Uint8Array(Math.max(id + 1, this.knownSyms.length * 2));
-      grown.set(this.knownSyms);
-      this.knownSyms = grown;
-    }
-    this.knownSyms[id] = 1;
-    this.symNames.push([id, name]);
-    this.worker?.postMessage({ type: 'symbol', id, name } satisfies StoreToWorker);
-  }
-
-  /**
-   * Queue a tick for the `ticks` table. Returns false (and counts) when the
-   * ring is full or the client is not running. No allocation once the
-   * symbol and the venue have been seen.
-   */
-  writeTick(ev: MarketEvent, venue: string): boolean {
-    if (this.state !== 'running') {
-      this.dropped++;
-      return false;
-    }
-    if (this.knownSyms[ev.symId] !== 1) {
-      const name = this.opts.symbolName?.(ev.symId);
-      if (name === undefined)
-        invalidArgument('symId', ev.symId, 'an id named by symbol(id, name) or options.symbolName');
-      this.symbol(ev.symId, name);
-    }
-    let venueId = this.venueIds.get(venue);
-    if (venueId === undefined) venueId = this.newVenue(venue);
-    const ring = this.ring;
-    const at = ring.claim();
-    if (at === -1) {
-      ring.countDropped();
-      this.dropped++;
-      return false;
-    }
-    encodeMarket(ev, ring.f64, ring.u32, at);
-    ring.u32[at * 2] = (ring.u32[at * 2]! & 0xffff) | (venueId << 16);
-    ring.publish();
-    return true;
-  }
-
-  writePrediction(msg: PredictionMessage): void {
-    this.rows.predictions.push(msg);
-    this.rowsPending++;
-  }
-
   writeSignal(row: SignalRow): void {
     this.rows.signals.push(row);
-    this.rowsPending++;
-  }
-
-  writeQuality(msg: QualityMessage): void {
-    this.rows.quality.push(msg);
     this.rowsPending++;
   }
 
@@ -325,29 +182,23 @@ export class StoreClient {
     this.rowsPending += rows.length;
   }
 
-  /** Last stats the worker reported, plus the ring's state now. */
+  /** Last stats the worker reported. */
   stats(): StoreClientStats {
-    const r = this.ring.stats();
     return {
       ...this.lastStats,
-      ringSize: r.size,
-      ringCapacity: r.capacity,
-      dropped: this.dropped,
-      tickRingDropped: this.dropped,
-      workerUp: this.worker !== undefined && this.state === 'running',
+      feedBytes: this.lastFeedBytes,
+      workerUp: this.thread.alive && this.state === 'running',
     };
   }
 
-  /** Resolves when everything written so far is inserted (or spilled while the store is down). */
-  flush(): Promise<void> {
-    const worker = this.worker;
-    if (this.state !== 'running' || worker === undefined) return Promise.resolve();
+  /**
+   * Resolves when everything in the feeds and written here so far is
+   * inserted (or spilled while the store is down).
+   */
+  async flush(): Promise<void> {
+    if (this.state !== 'running' || !this.thread.alive) return;
     this.postRows();
-    const id = ++this.flushSeq;
-    return new Promise<void>((resolve, reject) => {
-      this.flushWaiters.set(id, { resolve, reject });
-      worker.postMessage({ type: 'flush', id } satisfies StoreToWorker);
-    });
+    await this.request({ type: 'flush', id: ++this.seq });
   }
 
   /**
@@ -355,17 +206,12 @@ export class StoreClient {
    * live nowhere else in this process). Rows as JSON objects.
    */
   query(sql: string): Promise<Array<Record<string, unknown>>> {
-    const worker = this.worker;
-    if (this.state !== 'running' || worker === undefined) {
+    if (this.state !== 'running' || !this.thread.alive) {
       return Promise.reject(
         new QilinError(ErrorCodes.STORE_FAILED, `store client is ${this.state}; cannot query`),
       );
     }
-    const id = ++this.flushSeq;
-    return new Promise((resolve, reject) => {
-      this.queryWaiters.set(id, { resolve, reject });
-      worker.postMessage({ type: 'query', id, sql } satisfies StoreToWorker);
-    });
+    return this.request({ type: 'query', id: ++this.seq, sql });
   }
 
   /** Rows in one of the store's tables (`ticks`, `signals`, …). */
@@ -376,47 +222,63 @@ export class StoreClient {
     return Number(rows[0]?.['n'] ?? 0);
   }
 
-  /** Drain the ring, flush, stop the worker. Safe twice. */
+  /** Drain the feeds, insert what is buffered, stop the worker. Safe twice. */
   close(): Promise<void> {
-    this.closing ??= this.doClose();
+    this.closing ??= (async () => {
+      if (this.postTimer !== undefined) clearInterval(this.postTimer);
+      this.postTimer = undefined;
+      if (this.state === 'running') {
+        this.postRows();
+        this.state = 'closing';
+      }
+      await this.thread.close();
+      this.state = 'closed';
+    })();
     return this.closing;
   }
 
-  private async doClose(): Promise<void> {
-    if (this.state === 'new') {
-      this.state = 'closed';
-      return;
-    }
-    if (this.postTimer !== undefined) clearInterval(this.postTimer);
-    this.postTimer = undefined;
-    if (this.state === 'running') {
-      this.postRows();
-      this.state = 'closing';
-      this.worker?.postMessage({ type: 'stop' } satisfies StoreToWorker);
-      this.ring.wakeConsumer();
-    }
-    await this.exited;
-    this.state = 'closed';
+  private request(
+    msg: Extract<StoreToWorker, { id: number }>,
+  ): Promise<Array<Record<string, unknown>>> {
+    return new Promise((resolve, reject) => {
+      this.waiters.set(msg.id, { resolve, reject });
+      this.thread.post(msg);
+    });
   }
 
-  private newVenue(venue: string): number {
-    const id = this.venueIds.size;
-    if (id > MAX_VENUES)
-      invalidArgument('venue', venue, `at most ${MAX_VENUES + 1} distinct venues`);
-    this.venueIds.set(venue, id);
-    this.venueNames.push([id, venue]);
-    this.worker?.postMessage({ type: 'venue', id, name: venue } satisfies StoreToWorker);
-    return id;
+  private onMessage(msg: StoreFromWorker): void {
+    switch (msg.type) {
+      case 'stats':
+        this.lastStats = msg.stats;
+        this.lastFeedBytes = msg.feedBytes;
+        return;
+      case 'flushed':
+        this.waiters.get(msg.id)?.resolve([]);
+        this.waiters.delete(msg.id);
+        return;
+      case 'result': {
+        const w = this.waiters.get(msg.id);
+        this.waiters.delete(msg.id);
+        if ('rows' in msg) w?.resolve(msg.rows);
+        else w?.reject(new QilinError(msg.error.code as ErrorCode, msg.error.message));
+        return;
+      }
+    }
+  }
+
+  private failWaiters(err: Error): void {
+    for (const w of this.waiters.values()) w.reject(err);
+    this.waiters.clear();
   }
 
   private postRows(): void {
-    if (this.rowsPending === 0 || this.worker === undefined) return;
-    this.worker.postMessage(this.rows satisfies StoreToWorker);
+    if (this.rowsPending === 0 || !this.thread.alive) return;
+    this.thread.post(this.rows);
     this.rows = emptyRows();
     this.rowsPending = 0;
   }
 }
 
 function emptyRows(): Extract<StoreToWorker, { type: 'rows' }> {
-  return { type: 'rows', predictions: [], signals: [], quality: [], metrics: [] };
+  return { type: 'rows', signals: [], metrics: [] };
 }

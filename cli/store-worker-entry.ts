@@ -3,129 +3,142 @@
  * engine) and the StoreWriter, off the kernel's main thread.
  *
  * ```
- *   main thread (StoreClient)                      this worker
- *   ─────────────────────────                      ───────────
- *   writeTick ─► tick SpscRing (64 B records) ───► drain ─► TickRow ─► StoreWriter ─► store
- *   symbol / venue names ─► postMessage ─────────► id → name maps
- *   rows (every 100 ms) ──► postMessage ─────────► StoreWriter.add*
- *   flush {id} ───────────► postMessage ─────────► drain ring, writer.flush() ─► flushed {id}
- *   query {id, sql} ──────► postMessage ─────────► store.query ─► result {id, rows | error}
- *   stats ◄──────────────── postMessage (every statsIntervalMs and after each flush)
+ *   shard worker k (ShardHost)                         this worker
+ *   ──────────────────────────                         ───────────
+ *   SYMBOL, VENUE, TICK, OUTPUT ─► store ring k ─────► drain ─► TickRow / PredictionMessage /
+ *                                                      QualityMessage ─► StoreWriter ─► store
+ *   main thread (StoreClient)
+ *   signals + metrics (every 100 ms) ─► postMessage ─► StoreWriter.add*
+ *   flush {id} ─────────────────────► postMessage ─► drain every ring, writer.flush() ─► flushed
+ *   query {id, sql} ────────────────► postMessage ─► store.query ─► result {id, rows | error}
+ *   stats ◄──────────────────────── postMessage (every statsIntervalMs and after each flush)
  * ```
  * Start-up: create the store, `migrate()`, `writer.start()` (replays spill
- * files a previous run left), then `ready`; a failure is posted as `error`
- * (code + message, matched on code across the thread boundary) and the worker
- * exits.
- *
- * Ordering: the client posts a symbol's or venue's name before it publishes
- * the first tick that uses it, and a flush after the ticks it covers, and a
- * ring publish is visible before any later postMessage. The drain loop may
- * still see a tick before the name message was handled (the loop runs between
- * messages); it then stops, lets the message queue run, and retries.
+ * files a previous run left), then `ready`; a failure is posted as `fatal`
+ * (code + message, matched on code across the thread boundary) and the
+ * worker exits. Names come in-band: each ring carries a SYMBOL (or VENUE)
+ * frame before the first frame that uses it. Symbol ids are process-wide;
+ * venue ids are per ring (per shard).
  *
  * The worker stays alive while parked on `Atomics.waitAsync` (which holds no
  * event-loop reference) because it listens on its parent port.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { OutputDecoder } from '../actors/output-decoder.js';
 import { StoreWriter } from '../actors/store-writer.js';
-import type { EventStore, TickRow } from '../kernel/event-store.js';
+import type { EventStore } from '../kernel/event-store.js';
+import { FrameRing } from '../kernel/frame-ring.js';
 import { createLogger } from '../kernel/logger.js';
-import { MarketKind, Side, decodeMarket, newMarketEvent } from '../kernel/market-record.js';
-import { SpscRing } from '../kernel/spsc-ring.js';
+import { MarketKind, Side, newMarketEvent } from '../kernel/market-record.js';
+import { OutputKind, newOutputEvent } from '../kernel/output-record.js';
+import {
+  FrameType,
+  nameFrameId,
+  nameFrameText,
+  readOutputRecord,
+  readTickFrame,
+} from '../kernel/shard-frames.js';
+import type { LifecycleMessage } from '../kernel/worker-thread.js';
 import type { StoreFromWorker, StoreToWorker, StoreWorkerInit } from './store-client.js';
 import { createStore, spillDir } from './store-factory.js';
 
 const BATCH = 4096;
 const IDLE_WAIT_MS = 1000;
-/** How long a tick may wait for its symbol's name before it is stored as `#<id>`. */
-const NAME_WAIT_MS = 2000;
 
 const init = workerData as StoreWorkerInit;
 const port = parentPort;
 if (port === null) throw new Error('store-worker-entry must run in a worker thread');
 
 const log = createLogger('qilin-store', init.config.logLevel);
-const ring = SpscRing.attach(init.ring);
-const symbols = new Map<number, string>(init.symbols);
-const venues = new Map<number, string>(init.venues);
+const decoder = new OutputDecoder(init.decoder);
+const symbols: string[] = [];
 const ev = newMarketEvent();
+const out = newOutputEvent();
 let stopping = false;
+let stopRequested: () => void = () => undefined;
+const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
 let store: EventStore | undefined;
 let writer: StoreWriter | undefined;
-let nameWaitSince = 0;
 
-function post(msg: StoreFromWorker): void {
+/** One shard's store ring and the venue names it announced. */
+interface Feed {
+  ring: FrameRing;
+  venues: string[];
+}
+const feeds: Feed[] = init.feeds.map((b) => ({ ring: FrameRing.attach(b), venues: [] }));
+
+function post(msg: StoreFromWorker | LifecycleMessage): void {
   port!.postMessage(msg);
 }
 
-/**
- * Move every record in the ring into the writer. Returns false when it had
- * to stop at a tick whose symbol name has not arrived yet.
- */
-function drain(max: number): { n: number; blocked: boolean } {
+/** Move up to `max` frames of one ring into the writer; returns how many. */
+function drain(feed: Feed, max: number): number {
+  const ring = feed.ring;
+  const w = writer!;
   let n = 0;
   let at: number;
   while (n < max && (at = ring.peek()) !== -1) {
-    decodeMarket(ring.f64, ring.u32, at, ev);
-    const venueId = ring.u32[at * 2]! >>> 16;
-    let sym = symbols.get(ev.symId);
-    if (sym === undefined) {
-      const now = Date.now();
-      if (nameWaitSince === 0) nameWaitSince = now;
-      if (now - nameWaitSince < NAME_WAIT_MS) return { n, blocked: true };
-      sym = `#${ev.symId}`;
-      log.warn({ symId: ev.symId }, 'no name for a symbol id; storing it as #<id>');
-      symbols.set(ev.symId, sym);
+    switch (ring.type()) {
+      case FrameType.SYMBOL:
+        symbols[nameFrameId(ring, at)] = nameFrameText(ring, at);
+        break;
+      case FrameType.VENUE:
+        feed.venues[nameFrameId(ring, at)] = nameFrameText(ring, at);
+        break;
+      case FrameType.TICK: {
+        const venue = feed.venues[readTickFrame(ring, at, ev)] ?? '';
+        const trade = ev.kind === MarketKind.TRADE;
+        w.addTick({
+          type: trade ? 'trade' : 'quote',
+          sym: symbols[ev.symId] ?? `#${ev.symId}`,
+          venue,
+          seq: ev.seq,
+          tsUs: ev.ts,
+          recvUs: ev.recv,
+          px: ev.px,
+          qty: ev.qty,
+          side: ev.side === Side.BUY ? 1 : ev.side === Side.SELL ? -1 : 0,
+          bid: ev.bid,
+          bidQty: ev.bidQty,
+          ask: ev.ask,
+          askQty: ev.askQty,
+        });
+        break;
+      }
+      case FrameType.OUTPUT: {
+        readOutputRecord(ring, at, out, false);
+        const sym = symbols[out.symId] ?? `#${out.symId}`;
+        if (out.kind === OutputKind.PREDICTION) w.addPrediction(decoder.toPrediction(out, sym));
+        else if (out.kind === OutputKind.QUALITY) w.addQuality(decoder.toQuality(out, sym));
+        break;
+      }
     }
-    nameWaitSince = 0;
-    const trade = ev.kind === MarketKind.TRADE;
-    const row: TickRow = {
-      type: trade ? 'trade' : 'quote',
-      sym,
-      venue: venues.get(venueId) ?? '',
-      seq: ev.seq,
-      tsUs: ev.ts,
-      recvUs: ev.recv,
-      px: ev.px,
-      qty: ev.qty,
-      side: ev.side === Side.BUY ? 1 : ev.side === Side.SELL ? -1 : 0,
-      bid: ev.bid,
-      bidQty: ev.bidQty,
-      ask: ev.ask,
-      askQty: ev.askQty,
-    };
-    writer!.addTick(row);
     ring.release();
     n++;
   }
-  return { n, blocked: false };
+  return n;
+}
+
+function feedBytes(): number {
+  let n = 0;
+  for (const f of feeds) n += f.ring.used();
+  return n;
 }
 
 function postStats(): void {
-  if (writer !== undefined) post({ type: 'stats', stats: writer.stats() });
+  if (writer !== undefined) post({ type: 'stats', stats: writer.stats(), feedBytes: feedBytes() });
 }
 
 async function onMessage(msg: StoreToWorker): Promise<void> {
   switch (msg.type) {
-    case 'symbol':
-      symbols.set(msg.id, msg.name);
-      return;
-    case 'venue':
-      venues.set(msg.id, msg.name);
-      return;
     case 'rows': {
       const w = writer!;
-      for (const p of msg.predictions) w.addPrediction(p);
       for (const s of msg.signals) w.addSignal(s);
-      for (const q of msg.quality) w.addQuality(q);
       w.addMetrics(msg.metrics);
       return;
     }
     case 'flush':
-      while (drain(Number.MAX_SAFE_INTEGER).blocked) {
-        // Names are posted before their ticks, so this only waits out NAME_WAIT_MS for an unnamed id.
-        await new Promise<void>((r) => setTimeout(r, 5));
-      }
+      for (const f of feeds) drain(f, Number.MAX_SAFE_INTEGER);
       await writer!.flush();
       postStats();
       post({ type: 'flushed', id: msg.id });
@@ -135,21 +148,37 @@ async function onMessage(msg: StoreToWorker): Promise<void> {
       try {
         post({ type: 'result', id: msg.id, rows: await store!.query(msg.sql) });
       } catch (err) {
-        const e = err as { code?: unknown; message?: unknown };
-        post({
-          type: 'result',
-          id: msg.id,
-          error: {
-            code: typeof e?.code === 'string' ? e.code : 'QLN_STORE_FAILED',
-            message: typeof e?.message === 'string' ? e.message : String(err),
-          },
-        });
+        post({ type: 'result', id: msg.id, error: describe(err) });
       }
       return;
     case 'stop':
       stopping = true;
-      ring.wakeConsumer();
+      stopRequested();
+      for (const f of feeds) f.ring.wakeConsumer();
       return;
+  }
+}
+
+function describe(err: unknown): { code: string; message: string } {
+  const e = err as { code?: unknown; message?: unknown };
+  return {
+    code: typeof e?.code === 'string' ? e.code : 'QLN_STORE_FAILED',
+    message: typeof e?.message === 'string' ? e.message : String(err),
+  };
+}
+
+/** Drain one ring until stopped: batches, then park on the ring. */
+async function drainLoop(feed: Feed): Promise<void> {
+  for (;;) {
+    const n = drain(feed, BATCH);
+    if (n === BATCH) {
+      // Let control messages (rows, flush, stop) run between batches.
+      await new Promise<void>((r) => setImmediate(r));
+      continue;
+    }
+    if (stopping && feed.ring.peek() === -1) return;
+    const wait = feed.ring.waitForData(stopping ? 10 : IDLE_WAIT_MS);
+    if (wait !== null) await wait;
   }
 }
 
@@ -165,12 +194,7 @@ async function main(): Promise<void> {
     });
     await writer.start();
   } catch (err) {
-    const e = err as { code?: unknown; message?: unknown };
-    post({
-      type: 'error',
-      code: typeof e?.code === 'string' ? e.code : 'QLN_STORE_FAILED',
-      message: typeof e?.message === 'string' ? e.message : String(err),
-    });
+    post({ type: 'fatal', ...describe(err) });
     await store?.close().catch(() => undefined);
     port!.close();
     return;
@@ -184,23 +208,7 @@ async function main(): Promise<void> {
   });
   const statsTimer = setInterval(postStats, init.statsIntervalMs);
   post({ type: 'ready' });
-
-  for (;;) {
-    const { n, blocked } = drain(BATCH);
-    if (n === BATCH) {
-      // Let control messages (names, flush, stop) run between batches.
-      await new Promise<void>((r) => setImmediate(r));
-      continue;
-    }
-    if (blocked) {
-      // A name message is on its way: give the queue a turn without spinning.
-      await new Promise<void>((r) => setTimeout(r, 1));
-      continue;
-    }
-    if (stopping && ring.peek() === -1) break;
-    const wait = ring.waitForData(stopping ? 10 : IDLE_WAIT_MS);
-    if (wait !== null) await wait;
-  }
+  await Promise.all([stopped, ...feeds.map((f) => drainLoop(f))]);
   await chain;
   clearInterval(statsTimer);
   await writer.close();

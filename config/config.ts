@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { resolveRiskLimits } from '../actors/risk-rules.js';
+import { resolveSymbolActorOptions } from '../actors/symbol-actor-module.js';
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
 
 /**
@@ -35,6 +37,38 @@ const apiKeyScope = /^(read|admin|read=[A-Za-z0-9_*/.-]+)$/;
 const apiKeysAllowed =
   'comma-separated key:scope pairs, key [A-Za-z0-9_-]{8,}, scope read | admin | read=<topic pattern>';
 
+/**
+ * An object option checked by the resolver of its owner (the one place that
+ * knows its keys and bounds), given as an object in a file or as JSON text in
+ * the environment; the result has every default filled in.
+ */
+function jsonObject<T>(resolve: (raw: unknown) => T, key: string) {
+  return z
+    .unknown()
+    .optional()
+    .transform((raw, ctx): T => {
+      let value = raw;
+      if (typeof raw === 'string') {
+        try {
+          value = JSON.parse(raw) as unknown;
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: `JSON text of an object (${(err as Error).message})` });
+          return z.NEVER;
+        }
+      }
+      try {
+        return resolve(value);
+      } catch (err) {
+        const e = err as { message?: string; details?: { name?: string } };
+        ctx.addIssue({
+          code: 'custom',
+          message: `${key}.${e.details?.name ?? '?'}: ${e.message ?? String(err)}`,
+        });
+        return z.NEVER;
+      }
+    });
+}
+
 export const ConfigSchema = z.object({
   /** NATS server URL(s) for market data in and signals out. */
   natsUrl: url(['nats', 'tls', 'ws', 'wss']).default('nats://127.0.0.1:14222'),
@@ -63,14 +97,26 @@ export const ConfigSchema = z.object({
     .min(1, { error: 'an integer from 1 to 64' })
     .max(64, { error: 'an integer from 1 to 64' })
     .default(() => availableParallelism()),
-  /** Records per ring (each direction, each worker); a power of two. */
-  ringCapacity: z.coerce
-    .number({ error: 'a power of two from 64 to 1048576' })
-    .int({ error: 'a power of two from 64 to 1048576' })
-    .refine((n) => n >= 64 && n <= 1 << 20 && (n & (n - 1)) === 0, {
-      error: 'a power of two from 64 to 1048576',
+  /**
+   * Bytes of each frame ring (per worker: market in, outputs to the main
+   * thread, rows to the store worker); a power of two. 4 MiB holds ~6,000
+   * encoded outputs or ~50,000 ticks.
+   */
+  ringBytes: z.coerce
+    .number({ error: 'a power of two from 65536 to 1073741824 (bytes)' })
+    .int({ error: 'a power of two from 65536 to 1073741824 (bytes)' })
+    .refine((n) => n >= 1 << 16 && n <= 1 << 30 && (n & (n - 1)) === 0, {
+      error: 'a power of two from 65536 to 1073741824 (bytes)',
     })
-    .default(1 << 16),
+    .default(1 << 22),
+  /**
+   * SymbolActor options (window sizes, feature periods, quality checks,
+   * model weights, strategy thresholds): actors/symbol-actor.ts
+   * SymbolActorOptions; unset keys keep their defaults. Env: JSON text.
+   */
+  actor: jsonObject(resolveSymbolActorOptions, 'actor'),
+  /** Risk limits of the account (actors/risk-rules.ts RiskLimits). Env: JSON text. */
+  risk: jsonObject(resolveRiskLimits, 'risk'),
   /** API keys for the WebSocket server, `key:scope` pairs. */
   apiKeys: z
     .string({ error: apiKeysAllowed })

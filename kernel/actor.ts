@@ -1,5 +1,6 @@
 import type { MarketEvent } from './market-record.js';
 import type { OutputEvent } from './output-record.js';
+import type { FrameInfo } from './shard-frames.js';
 
 /**
  * Actors are plain classes: a message in, effects out. The worker host, the
@@ -27,11 +28,29 @@ export interface ShardContext {
 }
 
 /**
+ * Turns an actor's output into the bytes the fan-out sends as they are: the
+ * WebSocket frame `{"topic":"<kind>/<sym>","data":<message>}`, whose `data`
+ * is also the NATS payload. Runs in the worker, so the main thread only
+ * routes bytes. `symbol()` runs once per symbol (it may allocate and cache
+ * pre-encoded pieces); `encode()` runs per output and should not allocate.
+ */
+export interface OutputEncoder<S = unknown> {
+  symbol(name: string): S;
+  /**
+   * Write the frame of `ev` into `buf[off, end)`; fill `info` with absolute
+   * offsets. False (nothing usable written) when it does not fit.
+   */
+  encode(ev: OutputEvent, sym: S, buf: Buffer, off: number, end: number, info: FrameInfo): boolean;
+}
+
+/**
  * An actor module (loaded by the worker host from a URL) exports
  * `createActorFactory(ctx)`, returning a function that builds the actor of one
- * interned symbol. The kernel never imports actor code directly.
+ * interned symbol, and `createOutputEncoder(ctx)`. The kernel never imports
+ * actor code directly.
  */
-export type ActorFactory = (symId: number, symbol: string | undefined) => MarketActor;
+export type ActorFactory = (symId: number, symbol: string) => MarketActor;
 export interface ActorModule {
   createActorFactory(ctx: ShardContext): ActorFactory | Promise<ActorFactory>;
+  createOutputEncoder(ctx: ShardContext): OutputEncoder | Promise<OutputEncoder>;
 }

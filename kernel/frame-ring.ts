@@ -275,6 +275,32 @@ export class FrameRing {
 
   // ───────────────────────────── either side ─────────────────────────────
 
+  /**
+   * Skip the oldest frame (and PADs before it). Only for a supervisor while
+   * no consumer thread is attached (a frame that killed its worker twice is
+   * quarantined). False when the ring is empty.
+   */
+  skipOldest(): boolean {
+    let tail = Atomics.load(this.ctl, RingWord.TAIL);
+    const head = Atomics.load(this.ctl, RingWord.HEAD);
+    while (tail !== head) {
+      const w = (tail & this.mask) >>> 2;
+      const length = this.u32[w]!;
+      const type = this.u32[w + 1]!;
+      tail = (tail + align8(FRAME_HEADER + length)) | 0;
+      if (type !== FRAME_PAD) {
+        Atomics.store(this.ctl, RingWord.TAIL, tail);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Shared tail counter (the supervisor uses it to spot a poison frame). */
+  tailCounter(): number {
+    return Atomics.load(this.ctl, RingWord.TAIL);
+  }
+
   /** Wake a parked consumer without publishing (it re-checks, e.g. for stop). */
   wakeConsumer(): void {
     wakeConsumer(this.ctl);

@@ -1,3 +1,4 @@
+import type { Logger } from './logger.js';
 import type { MarketEvent } from './market-record.js';
 
 /**
@@ -21,6 +22,7 @@ export const RejectReasons = [
   'bad_timestamp',
   'bad_seq',
   'symbol_table_full',
+  'unpartitioned',
 ] as const;
 export type RejectReason = (typeof RejectReasons)[number];
 
@@ -38,11 +40,54 @@ export interface MarketIngest {
   accept(event: MarketEvent, venue: string): boolean;
   /** Record a refused message: counted by reason, sampled for inspection. */
   reject(reason: RejectReason, subject: string, detail: string, raw: Uint8Array): void;
+  /**
+   * Make everything accepted so far visible downstream now, instead of at
+   * the end of the current task. A source that must not release its input
+   * before the outputs are out (the in-ring feed) calls it per message.
+   */
+  flush?(): void;
 }
 
 /** A market data source (NATS core or JetStream, a replay file, a test feed). */
 export interface MarketSource {
+  /**
+   * True when a message refused by `accept` (returned false) comes back later
+   * (JetStream: nak and redelivery). The ingest then refuses a tick it cannot
+   * store instead of processing it without its store row.
+   */
+  readonly redelivers?: boolean;
   start(ingest: MarketIngest): Promise<void>;
   /** Drain and stop; safe to call twice. */
   close(): Promise<void>;
+}
+
+/**
+ * What happened to a source's connection or flow: the kernel counts each,
+ * logs once per episode and turns `/health/ready` degraded while it lasts.
+ */
+export type SourceEvent =
+  | { type: 'disconnected'; detail: string }
+  | { type: 'reconnected'; detail: string }
+  /** Messages piled up on the client, or the server cut us off as a slow consumer. */
+  | { type: 'slow_consumer'; detail: string }
+  | { type: 'error'; detail: string };
+
+/** What a shard worker hands the source it runs (see SourceModule). */
+export interface SourceContext {
+  shard: number;
+  shards: number;
+  /** Structured-clone-able options from the composition root. */
+  options: unknown;
+  log: Logger;
+  /** Report a connection or flow event (never throws). */
+  report(event: SourceEvent): void;
+}
+
+/**
+ * A market source module, loaded by a shard worker from a URL so that each
+ * worker takes its own share of the market directly (kernel code never
+ * imports an adapter): `createMarketSource(ctx)`.
+ */
+export interface SourceModule {
+  createMarketSource(ctx: SourceContext): MarketSource | Promise<MarketSource>;
 }

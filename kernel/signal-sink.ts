@@ -10,10 +10,12 @@ import type {
 export interface SignalSink {
   /**
    * Publish an approved signal; resolves when the bus acknowledged it
-   * (JetStream ack), rejects on failure or timeout. The caller wraps this in
-   * a circuit breaker.
+   * (JetStream ack), rejects on failure or timeout. `payload` is the
+   * signal's JSON as encoded by the worker (the sink keeps it until sent);
+   * without it the sink serialises `signal`. The caller wraps this in a
+   * circuit breaker.
    */
-  publishSignal(signal: SignalMessage, json?: string): Promise<void>;
+  publishSignal(signal: SignalMessage, payload?: Uint8Array): Promise<void>;
   /** Publish a risk rejection (fire and forget). */
   publishRejection(rejection: RiskRejection): void;
   close(): Promise<void>;

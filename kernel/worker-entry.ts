@@ -1,140 +1,129 @@
 /**
- * Worker host: one per shard, runs the shard's symbol actors.
+ * Shard worker: one per shard. It takes its own share of the market (its
+ * NATS partitions, through the source module it is given), runs the shard's
+ * symbol actors, and writes their output, already encoded, into its rings.
  *
  * ```
- *   main thread                          worker k (this file)
- *   ──────────                           ────────────────────
- *   pool.submit ──► inRing (SAB) ──────► drain ─► actor[symId].onMarket ─┐
- *   pool drain  ◄── outRing (SAB) ◄────── sink.emit ◄────────────────────┘
- *   pool ── postMessage ─► symbol names, stop      (rare control only)
+ *   NATS md.*.*.<p> (p ≡ shard mod shards) ──► source ──┐
+ *   main thread ── in-ring (tests, replay) ──► feed ────┤
+ *                                                      ▼
+ *                                   ShardHost: decode → actors → encode
+ *                                      ├──► out ring   ──► main thread (WebSocket, risk)
+ *                                      └──► store ring ──► store worker (ClickHouse / chdb)
+ *   main thread ◄── postMessage: ready, actor errors, source events, reject samples (rare)
  * ```
- * The loop drains up to BATCH records, then either continues (after a
- * setImmediate so control messages get a turn) or parks in Atomics.waitAsync
- * until the main thread publishes. The tail is released after each record is
- * handled, so a worker that dies mid-record gets that record again on restart
- * (the supervisor quarantines a record that kills its worker twice).
+ * Stop: the source drains and closes (JetStream acks flushed), the feed
+ * handles what is queued, both rings are flushed, then the thread exits.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { ActorFactory, ActorModule, MarketActor, OutputSink } from './actor.js';
-import { nowUs } from './clock.js';
+import type { ActorModule } from './actor.js';
 import { ErrorCodes } from './errors.js';
-import { decodeMarket, newMarketEvent } from './market-record.js';
-import { encodeOutput, type OutputEvent } from './output-record.js';
-import { SpscRing } from './spsc-ring.js';
-import {
-  WorkerCounter,
-  type FromWorker,
-  type ToWorker,
-  type WorkerInit,
-} from './worker-protocol.js';
-
-const BATCH = 1024;
-const IDLE_WAIT_MS = 1000;
+import { FrameRing } from './frame-ring.js';
+import { createLogger } from './logger.js';
+import type { MarketSource, SourceModule } from './market-source.js';
+import { RingFeedSource } from './ring-feed.js';
+import { ShardHost } from './shard-host.js';
+import { WorkerCounter, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort;
 if (port === null) throw new Error('worker-entry must run in a worker thread');
-
-const inRing = SpscRing.attach(init.inRing);
-const outRing = SpscRing.attach(init.outRing);
-const counters = new Int32Array(init.counters);
-const names = new Map<number, string>(init.symbols);
-const actors: Array<MarketActor | undefined> = [];
-let stopping = false;
-let lastErrorReport = 0;
+const log = createLogger(`qilin-shard-${init.shard}`, init.logLevel);
+const counters = new Float64Array(init.counters);
 
 function post(msg: FromWorker): void {
   port!.postMessage(msg);
 }
 
-const sink: OutputSink = {
-  emit(event: OutputEvent): void {
-    let at = outRing.claim();
-    if (at === -1) {
-      outRing.flush();
-      if (!outRing.waitForSpace(init.outFullWaitMs)) {
-        outRing.countDropped();
-        Atomics.add(counters, WorkerCounter.OUT_DROPPED, 1);
-        return;
-      }
-      at = outRing.claim();
-    }
-    event.emit = nowUs();
-    encodeOutput(event, outRing.f64, outRing.u32, at);
-    outRing.commit();
-  },
-};
-
-function reportActorError(symId: number, err: unknown): void {
-  Atomics.add(counters, WorkerCounter.ACTOR_ERRORS, 1);
-  const now = Date.now();
-  if (now - lastErrorReport < 1000) return; // at most one report a second; the counter has them all
-  lastErrorReport = now;
+function describe(err: unknown): { code: string; message: string } {
   const e = err as { code?: unknown; message?: unknown };
-  post({
-    type: 'actor-error',
-    symId,
-    code: typeof e?.code === 'string' ? e.code : ErrorCodes.ACTOR_FAILED,
+  return {
+    code: typeof e?.code === 'string' ? e.code : ErrorCodes.INTERNAL,
     message: typeof e?.message === 'string' ? e.message : String(err),
-  });
+  };
+}
+
+/** Worst event-loop lag over the last second, for health and metrics. */
+function watchLoopLag(): NodeJS.Timeout {
+  const every = 100;
+  let expected = Date.now() + every;
+  let worst = 0;
+  let windowStart = Date.now();
+  const timer = setInterval(() => {
+    const now = Date.now();
+    worst = Math.max(worst, now - expected);
+    expected = now + every;
+    if (now - windowStart >= 1000) {
+      counters[WorkerCounter.LOOP_LAG_MS] = worst;
+      worst = 0;
+      windowStart = now;
+    }
+  }, every);
+  timer.unref();
+  return timer;
 }
 
 async function main(): Promise<void> {
   const mod = (await import(init.actorModule)) as ActorModule;
-  const factory: ActorFactory = await mod.createActorFactory({
+  const ctx = { shard: init.shard, shards: init.shards, options: init.actorOptions };
+  const host = new ShardHost({
     shard: init.shard,
     shards: init.shards,
-    options: init.actorOptions,
+    out: FrameRing.attach(init.outRing),
+    store: FrameRing.attach(init.storeRing),
+    counters,
+    factory: await mod.createActorFactory(ctx),
+    encoder: await mod.createOutputEncoder(ctx),
+    outFullWaitMs: init.outFullWaitMs,
+    onActorError: (symId, err) => post({ type: 'actor-error', symId, ...describe(err) }),
+    onRejectSample: (reason, subject, detail, raw) =>
+      post({
+        type: 'reject',
+        reason,
+        subject,
+        detail,
+        raw: Buffer.from(raw.buffer, raw.byteOffset, Math.min(raw.byteLength, 256)).toString(),
+      }),
   });
-  const actorFor = (symId: number): MarketActor => {
-    let a = actors[symId];
-    if (a === undefined) {
-      a = factory(symId, names.get(symId));
-      actors[symId] = a;
-      Atomics.add(counters, WorkerCounter.ACTORS, 1);
-    }
-    return a;
-  };
-  for (const [id] of init.symbols) actorFor(id);
-
-  port!.on('message', (msg: ToWorker) => {
-    if (msg.type === 'symbol') names.set(msg.id, msg.name);
-    else if (msg.type === 'stop') stopping = true;
-  });
-  post({ type: 'ready' });
-
-  const ev = newMarketEvent();
-  for (;;) {
-    let n = 0;
-    let at: number;
-    while (n < BATCH && (at = inRing.peek()) !== -1) {
-      decodeMarket(inRing.f64, inRing.u32, at, ev);
-      try {
-        actorFor(ev.symId).onMarket(ev, sink);
-      } catch (err) {
-        reportActorError(ev.symId, err);
-      }
-      outRing.flush();
-      inRing.release();
-      n++;
-    }
-    Atomics.add(counters, WorkerCounter.PROCESSED, n);
-    if (stopping && inRing.peek() === -1) break;
-    if (n === BATCH) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      continue;
-    }
-    const wait = inRing.waitForData(stopping ? 10 : IDLE_WAIT_MS);
-    if (wait !== null) await wait;
+  const sources: MarketSource[] = [new RingFeedSource(FrameRing.attach(init.inRing), init.feed)];
+  if (init.sourceModule !== undefined) {
+    const smod = (await import(init.sourceModule)) as SourceModule;
+    sources.push(
+      await smod.createMarketSource({
+        shard: init.shard,
+        shards: init.shards,
+        options: init.sourceOptions,
+        log,
+        report: (event) => post({ type: 'source-event', event }),
+      }),
+    );
   }
-  outRing.flush();
-  post({ type: 'stopped' });
-  port!.close();
+  host.redelivers = sources.some((s) => s.redelivers === true);
+  let stopping: Promise<void> | undefined;
+  const stop = async (): Promise<void> => {
+    for (const s of sources) {
+      try {
+        await s.close();
+      } catch (err) {
+        log.warn({ err }, 'market source close failed');
+      }
+    }
+    host.flush();
+    post({ type: 'stopped' });
+    port!.close();
+  };
+  // The port listener also keeps the thread alive while the feed is parked
+  // in Atomics.waitAsync (which holds no event-loop reference).
+  port!.on('message', (msg: ToWorker) => {
+    if (msg.type === 'stop') stopping ??= stop();
+  });
+  for (const s of sources) await s.start(host);
+  watchLoopLag();
+  post({ type: 'ready' });
 }
 
 main().catch((err: unknown) => {
-  // Fatal to this worker: surface it to the supervisor through the 'error' event.
-  queueMicrotask(() => {
-    throw err;
-  });
+  log.error({ err }, 'shard worker failed to start');
+  post({ type: 'fatal', ...describe(err) });
+  port.close();
 });

@@ -1,73 +1,92 @@
 import { channel } from 'node:diagnostics_channel';
-import { Worker } from 'node:worker_threads';
 import { ErrorCodes, QilinError, invalidArgument } from './errors.js';
+import { FrameRing, type FrameRingStats } from './frame-ring.js';
 import type { Logger } from './logger.js';
-import { MARKET_RECORD_BYTES, encodeMarket, type MarketEvent } from './market-record.js';
-import {
-  OUTPUT_RECORD_BYTES,
-  decodeOutput,
-  newOutputEvent,
-  type OutputEvent,
-} from './output-record.js';
+import type { MarketEvent } from './market-record.js';
+import { RejectReasons } from './market-source.js';
+import { newOutputEvent, type OutputEvent } from './output-record.js';
+import { RingFeedWriter } from './ring-feed.js';
 import { ShardRouter } from './shard-router.js';
-import { SpscRing, type SpscRingStats } from './spsc-ring.js';
-import { SymbolTable } from './symbol-table.js';
 import {
-  WORKER_COUNTER_BYTES,
+  FrameType,
+  nameFrameId,
+  nameFrameText,
+  newOutputFrameView,
+  readOutputFrame,
+  readOutputRecord,
+  type OutputFrameView,
+} from './shard-frames.js';
+import {
+  WORKER_COUNTER_WORDS,
   WorkerCounter,
   type FromWorker,
   type ToWorker,
   type WorkerInit,
 } from './worker-protocol.js';
+import { WorkerThread } from './worker-thread.js';
 
 /**
- * WorkerPool: the actor runtime's main-thread half, and its supervisor.
+ * WorkerPool: the shard workers, their rings, and their supervisor.
  *
  * ```
- *            submit(event)                       ┌── worker 0: actors of shard 0
- *  adapters ───────────► router ─► inRing[0] ───►┤
- *                          │                     └─► outRing[0] ─┐
- *                          └──────► inRing[1] ───► worker 1 ─► outRing[1] ─┤
- *                                                                          ▼
- *                                                      drain loops ─► onOutput(event, shard)
+ *                 ┌─ worker 0: its NATS partitions ─► actors ─┬─► out ring 0 ──┐
+ *  NATS md.> ─────┤                                           └─► store ring 0 ─┼─► store worker
+ *  (partitioned)  └─ worker 1: …                    ─► actors ─┬─► out ring 1 ──┤
+ *                                                              └─► store ring 1 ─┘
+ *  submit() ─► in ring k (tests, replay)                   out rings ─► drain ─► onOutput(frame)
  * ```
- * Rings belong to the pool, not to a worker: when a worker dies the rings (and
- * every record not yet consumed) survive, the supervisor starts a new worker on
- * the same rings, hands it the shard's symbols so it recreates their actors,
- * and processing resumes where the dead one stopped.
+ * Each worker owns its share of the market (the source module it is given);
+ * the main thread does no per-tick work: it drains the out rings (encoded
+ * predictions, signals, quality events) and hands each frame to `onOutput`.
  *
- * Full-ring policy (docs/adr/0001-ring-full-policy.md): the main thread never
- * blocks. A record for a worker whose input ring is full is dropped, counted
- * (ring `dropped`, `qilin:ring:drop` channel) and shows up downstream as a
- * sequence gap. A worker whose output ring is full blocks up to
- * `outFullWaitMs` (back-pressure into its input ring), then drops and counts.
+ * Rings belong to the pool, not to a worker (docs/adr/0002-worker-supervision.md):
+ * a worker that dies is restarted on the same rings; what the dead one
+ * flushed survives, the in-ring frame it died on is handed to the new one,
+ * and a frame that kills two workers in a row is quarantined.
  */
 
 /** Diagnostics channels; the metrics adapter subscribes, the kernel does not log metrics. */
 export const poolChannels = {
   restart: channel('qilin:worker:restart'),
-  drop: channel('qilin:ring:drop'),
   quarantine: channel('qilin:worker:quarantine'),
   actorError: channel('qilin:actor:error'),
 };
 
+/** One output frame, as `onOutput` sees it (the same object every time: copy what you keep). */
+export interface PoolOutput {
+  /** The binary event (kind, symbol id, src, lat, payload). */
+  event: OutputEvent;
+  /** Symbol name. */
+  symbol: string;
+  /** Where the frame's parts are in `ring.u8` / `ring.buf`. */
+  view: OutputFrameView;
+  /** The out ring holding the frame (valid until onOutput returns). */
+  ring: FrameRing;
+}
+
 export interface WorkerPoolOptions {
   /** Number of worker threads (shards). */
   workers: number;
-  /** Records per ring, a power of two. */
-  ringCapacity: number;
-  /** URL of the actor module (exports createActorFactory). */
+  /** Bytes of each frame ring (in, out, store; per shard), a power of two ≥ 32 KiB. */
+  ringBytes: number;
+  /** URL of the actor module (exports createActorFactory, createOutputEncoder). */
   actorModule: string;
   actorOptions?: unknown;
+  /** URL of a market source module each worker runs (exports createMarketSource). */
+  sourceModule?: string;
+  sourceOptions?: unknown;
   log: Logger;
-  /** Called on the main thread for every output record (the event is reused). */
-  onOutput: (event: OutputEvent, shard: number) => void;
+  /** Log level of the workers (default info). */
+  logLevel?: string;
+  /** Every output frame, on the main thread. */
+  onOutput: (out: PoolOutput, shard: number) => void;
+  /** Control messages of a worker other than the lifecycle (source events, reject samples). */
+  onWorkerMessage?: (msg: FromWorker, shard: number) => void;
   /** Restarts allowed per shard within restartWindowMs before the shard is failed. */
   maxRestarts?: number;
   restartWindowMs?: number;
   /** See the full-ring policy. */
   outFullWaitMs?: number;
-  symbols?: SymbolTable;
 }
 
 export interface ShardStats {
@@ -77,159 +96,172 @@ export interface ShardStats {
   restarts: number;
   quarantined: number;
   processed: number;
+  accepted: number;
   actorErrors: number;
   actors: number;
-  in: SpscRingStats;
-  out: SpscRingStats;
+  outDropped: number;
+  storeDropped: number;
+  refused: number;
+  encodeFailed: number;
+  loopLagMs: number;
+  rejected: Partial<Record<(typeof RejectReasons)[number], number>>;
+  in: FrameRingStats;
+  out: FrameRingStats;
+  store: FrameRingStats;
 }
 
 interface Shard {
   index: number;
-  inRing: SpscRing;
-  outRing: SpscRing;
-  counters: Int32Array;
-  worker: Worker | undefined;
-  symbols: Array<[number, string]>;
+  inRing: FrameRing;
+  outRing: FrameRing;
+  storeRing: FrameRing;
+  feed: RingFeedWriter;
+  counters: Float64Array;
+  thread: WorkerThread<ToWorker, FromWorker> | undefined;
+  ready: Promise<void>;
   restarts: number;
   restartTimes: number[];
   quarantined: number;
-  /** Input tail when the worker last died (poison-record detection). */
+  /** In-ring tail when the worker last died (poison-frame detection). */
   lastDeathTail: number | undefined;
   failed: boolean;
-  ready: Promise<void>;
+  /** Symbol names by id, from the SYMBOL frames of the out ring. */
+  names: string[];
 }
 
 export class WorkerPool {
-  readonly symbols: SymbolTable;
   readonly router: ShardRouter;
   private readonly shards: Shard[] = [];
-  private readonly opts: Required<Omit<WorkerPoolOptions, 'symbols' | 'actorOptions'>> & {
-    actorOptions: unknown;
-  };
-  private readonly outEvent = newOutputEvent();
+  private readonly o: WorkerPoolOptions;
+  private readonly maxRestarts: number;
+  private readonly restartWindowMs: number;
+  private readonly out: PoolOutput;
   private state: 'new' | 'running' | 'closing' | 'closed' = 'new';
   private drains: Array<Promise<void>> = [];
-  private closedPromise: Promise<void> | undefined;
-  private flushScheduled = false;
+  private closing: Promise<void> | undefined;
+  private flushQueued = false;
 
   constructor(options: WorkerPoolOptions) {
     if (!Number.isInteger(options.workers) || options.workers < 1 || options.workers > 64) {
       invalidArgument('workers', options.workers, 'an integer from 1 to 64');
     }
-    this.opts = {
-      maxRestarts: 5,
-      restartWindowMs: 60_000,
-      outFullWaitMs: 250,
-      ...options,
-      actorOptions: options.actorOptions ?? {},
-    };
-    this.symbols = options.symbols ?? new SymbolTable();
+    const rb = options.ringBytes;
+    if (!Number.isInteger(rb) || rb < 1 << 15 || rb > 1 << 30 || (rb & (rb - 1)) !== 0) {
+      invalidArgument('ringBytes', rb, 'a power of two from 32 KiB to 1 GiB');
+    }
+    this.o = options;
+    this.maxRestarts = options.maxRestarts ?? 5;
+    this.restartWindowMs = options.restartWindowMs ?? 60_000;
     this.router = new ShardRouter(options.workers);
     for (let i = 0; i < options.workers; i++) {
+      const inRing = FrameRing.create(rb);
       this.shards.push({
         index: i,
-        inRing: SpscRing.create(options.ringCapacity, MARKET_RECORD_BYTES),
-        outRing: SpscRing.create(options.ringCapacity, OUTPUT_RECORD_BYTES),
-        counters: new Int32Array(new SharedArrayBuffer(WORKER_COUNTER_BYTES)),
-        worker: undefined,
-        symbols: [],
+        inRing,
+        outRing: FrameRing.create(rb),
+        storeRing: FrameRing.create(rb),
+        feed: new RingFeedWriter(inRing),
+        counters: new Float64Array(new SharedArrayBuffer(WORKER_COUNTER_WORDS * 8)),
+        thread: undefined,
+        ready: Promise.resolve(),
         restarts: 0,
         restartTimes: [],
         quarantined: 0,
         lastDeathTail: undefined,
         failed: false,
-        ready: Promise.resolve(),
+        names: [],
       });
     }
+    const first = this.shards[0]!;
+    this.out = {
+      event: newOutputEvent(),
+      symbol: '',
+      view: newOutputFrameView(),
+      ring: first.outRing,
+    };
   }
 
-  /** Start every worker; resolves when all have built their actors. */
+  /** The store rings, one per shard, for the store worker. */
+  storeRings(): SharedArrayBuffer[] {
+    return this.shards.map((s) => s.storeRing.buffer);
+  }
+
+  /** Start every worker; resolves when all are ready (their sources subscribed). */
   async start(): Promise<void> {
     if (this.state !== 'new') return;
     this.state = 'running';
     for (const s of this.shards) this.spawn(s);
     this.drains = this.shards.map((s) => this.drainLoop(s));
-    await Promise.all(this.shards.map((s) => s.ready));
-  }
-
-  /**
-   * Intern `symbol` and return its id (routing it to its shard on first
-   * sight). Adapters call this once per new symbol, then `submit` by id.
-   */
-  intern(symbol: string): number {
-    const before = this.symbols.size;
-    const id = this.symbols.intern(symbol);
-    if (this.symbols.size !== before) {
-      const shard = this.shards[this.router.shardOfId(id, symbol)]!;
-      shard.symbols.push([id, symbol]);
-      this.send(shard, { type: 'symbol', id, name: symbol });
+    try {
+      await Promise.all(this.shards.map((s) => s.ready));
+    } catch (err) {
+      await this.destroy();
+      throw err;
     }
-    return id;
-  }
-
-  /** Shard index of an interned symbol. */
-  shardOf(symId: number): number {
-    return this.router.shardOfId(symId, this.symbols.name(symId));
   }
 
   /**
-   * Hand a market event (with `symId` from `intern`) to its shard. Returns
-   * false when the shard's input ring is full and the record was dropped
-   * (counted). Never blocks, never allocates.
+   * Feed a tick through a shard's in-ring (tests, replay): routed by symbol
+   * (FNV-1a + jump hash), visible to the worker at the end of the current
+   * task. False when that ring is full (the tick is not queued). Never blocks.
    */
-  submit(event: MarketEvent): boolean {
+  submit(ev: MarketEvent, symbol: string, venue: string): boolean {
     if (this.state !== 'running') {
       throw new QilinError(ErrorCodes.POOL_CLOSED, `worker pool is ${this.state}; cannot submit`);
     }
-    const shardIndex = this.router.shardOfId(event.symId, this.symbols.name(event.symId));
-    const ring = this.shards[shardIndex]!.inRing;
-    const at = ring.claim();
-    if (at === -1) {
-      ring.countDropped();
-      if (poolChannels.drop.hasSubscribers)
-        poolChannels.drop.publish({ shard: shardIndex, ring: 'in' });
-      return false;
+    const shard = this.shards[this.router.shardOf(symbol)]!;
+    const ok = shard.feed.submit(ev, symbol, venue);
+    if (ok && !this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushFeeds);
     }
-    encodeMarket(event, ring.f64, ring.u32, at);
-    ring.commit();
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      queueMicrotask(this.flushRings);
-    }
-    return true;
+    return ok;
   }
 
-  /**
-   * Publish every committed record at the end of the current task. A source
-   * delivers a socket read's worth of messages in one synchronous loop; one
-   * flush (and at most one wake-up per worker) per loop instead of one per
-   * record.
-   */
-  private readonly flushRings = (): void => {
-    this.flushScheduled = false;
+  private readonly flushFeeds = (): void => {
+    this.flushQueued = false;
     for (const s of this.shards) s.inRing.flush();
   };
 
+  /** Name of a symbol id seen in an output frame. */
+  symbolName(symId: number): string | undefined {
+    return this.shards[symId % this.shards.length]?.names[symId];
+  }
+
   stats(): ShardStats[] {
-    return this.shards.map((s) => ({
-      shard: s.index,
-      alive: s.worker !== undefined,
-      failed: s.failed,
-      restarts: s.restarts,
-      quarantined: s.quarantined,
-      processed: Atomics.load(s.counters, WorkerCounter.PROCESSED),
-      actorErrors: Atomics.load(s.counters, WorkerCounter.ACTOR_ERRORS),
-      actors: Atomics.load(s.counters, WorkerCounter.ACTORS),
-      in: s.inRing.stats(),
-      out: s.outRing.stats(),
-    }));
+    return this.shards.map((s) => {
+      const c = s.counters;
+      const rejected: ShardStats['rejected'] = {};
+      RejectReasons.forEach((r, i) => {
+        const n = c[WorkerCounter.REJECTED_BASE + i]!;
+        if (n > 0) rejected[r] = n;
+      });
+      return {
+        shard: s.index,
+        alive: s.thread?.alive === true,
+        failed: s.failed,
+        restarts: s.restarts,
+        quarantined: s.quarantined,
+        processed: c[WorkerCounter.PROCESSED]!,
+        accepted: c[WorkerCounter.ACCEPTED]!,
+        actorErrors: c[WorkerCounter.ACTOR_ERRORS]!,
+        actors: c[WorkerCounter.ACTORS]!,
+        outDropped: c[WorkerCounter.OUT_DROPPED]!,
+        storeDropped: c[WorkerCounter.STORE_DROPPED]!,
+        refused: c[WorkerCounter.REFUSED]!,
+        encodeFailed: c[WorkerCounter.ENCODE_FAILED]!,
+        loopLagMs: c[WorkerCounter.LOOP_LAG_MS]!,
+        rejected,
+        in: s.inRing.stats(),
+        out: s.outRing.stats(),
+        store: s.storeRing.stats(),
+      };
+    });
   }
 
   /** True when every shard has a live worker and none has exhausted its restarts. */
   healthy(): boolean {
-    return (
-      this.state === 'running' && this.shards.every((s) => s.worker !== undefined && !s.failed)
-    );
+    return this.state === 'running' && this.shards.every((s) => s.thread?.alive === true && !s.failed);
   }
 
   /** Resolves once the shard's current worker is ready (after a restart too). */
@@ -239,123 +271,111 @@ export class WorkerPool {
 
   /** Kill a shard's worker as a crash would (tests and chaos drills). */
   async killWorker(shard: number): Promise<void> {
-    const w = this.shards[shard]?.worker;
-    if (w !== undefined) await w.terminate();
+    const s = this.shards[shard];
+    const t = s?.thread;
+    if (s === undefined || t === undefined) return;
+    // Not destroy(): the supervisor must see an unexpected exit and restart it.
+    await t.terminateAsCrash();
   }
 
   /**
-   * Graceful stop: workers finish what is in their input rings, the pool
-   * drains their output, then threads exit. Safe to call twice.
+   * Graceful stop: workers close their sources and hand over what they hold,
+   * the pool drains their output, then threads exit. Safe to call twice.
    */
   close(): Promise<void> {
-    this.closedPromise ??= this.doClose();
-    return this.closedPromise;
+    this.closing ??= this.doClose(false);
+    return this.closing;
   }
 
-  /** Immediate stop: terminate threads, drop what is in flight. */
-  async destroy(): Promise<void> {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    await Promise.all(this.shards.map((s) => s.worker?.terminate() ?? Promise.resolve(0)));
-    for (const s of this.shards) s.outRing.wakeConsumer();
-    await Promise.all(this.drains);
+  /** Immediate stop: terminate threads, drop what is in flight. Safe to call twice. */
+  destroy(): Promise<void> {
+    this.closing ??= this.doClose(true);
+    return this.closing;
   }
 
-  private async doClose(): Promise<void> {
-    if (this.state !== 'running') {
+  private async doClose(now: boolean): Promise<void> {
+    if (this.state === 'new') {
       this.state = 'closed';
       return;
     }
     this.state = 'closing';
     await Promise.all(
-      this.shards.map(
-        (s) =>
-          new Promise<void>((resolve) => {
-            const w = s.worker;
-            if (w === undefined) return resolve();
-            w.once('exit', () => resolve());
-            this.send(s, { type: 'stop' });
-            s.inRing.wakeConsumer();
-          }),
-      ),
+      this.shards.map((s) => (now ? s.thread?.destroy() : s.thread?.close()) ?? undefined),
     );
     this.state = 'closed';
     for (const s of this.shards) s.outRing.wakeConsumer();
     await Promise.all(this.drains);
   }
 
-  private send(shard: Shard, msg: ToWorker): void {
-    shard.worker?.postMessage(msg);
-  }
-
-  private spawn(shard: Shard): void {
+  /** `restart`: a death before ready is a death too (the poison frame may kill it at once). */
+  private spawn(shard: Shard, restart = false): void {
     const init: WorkerInit = {
       shard: shard.index,
       shards: this.shards.length,
       inRing: shard.inRing.buffer,
+      feed: shard.feed.tables(),
       outRing: shard.outRing.buffer,
+      storeRing: shard.storeRing.buffer,
       counters: shard.counters.buffer as SharedArrayBuffer,
-      actorModule: this.opts.actorModule,
-      actorOptions: this.opts.actorOptions,
-      symbols: shard.symbols.slice(),
-      outFullWaitMs: this.opts.outFullWaitMs,
+      actorModule: this.o.actorModule,
+      actorOptions: this.o.actorOptions ?? {},
+      sourceModule: this.o.sourceModule,
+      sourceOptions: this.o.sourceOptions,
+      outFullWaitMs: this.o.outFullWaitMs ?? 250,
+      logLevel: this.o.logLevel ?? 'info',
     };
-    const worker = new Worker(new URL('./worker-entry.js', import.meta.url), {
-      workerData: init,
+    const thread = new WorkerThread<ToWorker, FromWorker>({
+      url: new URL('./worker-entry.js', import.meta.url),
       name: `qilin-shard-${shard.index}`,
+      workerData: init,
+      log: this.o.log,
+      stopMessage: { type: 'stop' },
     });
-    shard.worker = worker;
-    let lastError: unknown;
-    shard.ready = new Promise<void>((resolve) => {
-      const onMessage = (msg: FromWorker): void => {
-        if (msg.type === 'ready') resolve();
-        else if (msg.type === 'actor-error') {
-          const symbol = this.symbols.lookupName(msg.symId);
-          this.opts.log.warn(
-            { shard: shard.index, symbol, code: msg.code, err: msg.message },
-            'actor failed on a record (skipped)',
-          );
-          if (poolChannels.actorError.hasSubscribers)
-            poolChannels.actorError.publish({ shard: shard.index, code: msg.code });
-        }
-      };
-      worker.on('message', onMessage);
-      worker.once('exit', () => resolve());
-    });
-    worker.on('error', (err) => {
-      lastError = err;
-    });
-    worker.once('exit', (code) => {
-      if (shard.worker === worker) shard.worker = undefined;
-      if (this.state !== 'running') return;
-      this.onWorkerDeath(shard, code, lastError);
-    });
+    thread.onMessage = (msg) => this.onWorkerMessage(shard, msg);
+    thread.onExit = (code, err, wasReady) => {
+      if (this.state === 'running' && (wasReady || restart)) this.onWorkerDeath(shard, code, err);
+    };
+    shard.thread = thread;
+    shard.ready = thread.start();
+  }
+
+  private onWorkerMessage(shard: Shard, msg: FromWorker): void {
+    if (msg.type === 'actor-error') {
+      this.o.log.warn(
+        { shard: shard.index, symbol: this.symbolName(msg.symId), code: msg.code, err: msg.message },
+        'actor failed on a record (skipped)',
+      );
+      if (poolChannels.actorError.hasSubscribers)
+        poolChannels.actorError.publish({ shard: shard.index, code: msg.code });
+      return;
+    }
+    this.o.onWorkerMessage?.(msg, shard.index);
   }
 
   private onWorkerDeath(shard: Shard, exitCode: number, err: unknown): void {
     const now = Date.now();
     shard.restarts++;
-    shard.restartTimes = shard.restartTimes.filter((t) => now - t < this.opts.restartWindowMs);
+    shard.restartTimes = shard.restartTimes.filter((t) => now - t < this.restartWindowMs);
     shard.restartTimes.push(now);
     const tail = shard.inRing.tailCounter();
-    this.opts.log.error(
+    this.o.log.error(
       {
         code: ErrorCodes.WORKER_DIED,
         shard: shard.index,
         exitCode,
         err,
         restarts: shard.restarts,
-        inRingSize: shard.inRing.size(),
+        inRingBytes: shard.inRing.used(),
       },
       'worker died; restarting it on the same rings',
     );
     if (poolChannels.restart.hasSubscribers)
       poolChannels.restart.publish({ shard: shard.index, exitCode });
-    if (shard.lastDeathTail === tail && shard.inRing.size() > 0) {
-      // Died twice on the same record: quarantine it so the shard can move on.
+    if (shard.lastDeathTail === tail && shard.inRing.used() > 0) {
+      // Died twice on the same frame: quarantine it so the shard can move on.
       shard.inRing.skipOldest();
       shard.quarantined++;
-      this.opts.log.error(
+      this.o.log.error(
         { shard: shard.index, tail },
         'record killed its worker twice; quarantined (skipped)',
       );
@@ -365,14 +385,14 @@ export class WorkerPool {
     } else {
       shard.lastDeathTail = tail;
     }
-    if (shard.restartTimes.length > this.opts.maxRestarts) {
+    if (shard.restartTimes.length > this.maxRestarts) {
       shard.failed = true;
-      this.opts.log.fatal(
+      this.o.log.fatal(
         {
           code: ErrorCodes.WORKER_RESTART_BUDGET,
           shard: shard.index,
           restarts: shard.restartTimes.length,
-          windowMs: this.opts.restartWindowMs,
+          windowMs: this.restartWindowMs,
         },
         'worker keeps dying; shard failed, not restarting',
       );
@@ -381,24 +401,36 @@ export class WorkerPool {
     // Back off a little more on each death inside the window: 0, 50, 100, … ms.
     const delay = Math.min(1000, (shard.restartTimes.length - 1) * 50);
     setTimeout(() => {
-      if (this.state === 'running') this.spawn(shard);
+      if (this.state === 'running') {
+        this.spawn(shard, true);
+        // A death before ready went through onWorkerDeath already; this only keeps it handled.
+        shard.ready.catch(() => undefined);
+      }
     }, delay);
   }
 
   private async drainLoop(shard: Shard): Promise<void> {
     const ring = shard.outRing;
-    const ev = this.outEvent;
+    const out = this.out;
     for (;;) {
       let at: number;
       let n = 0;
       while ((at = ring.peek()) !== -1) {
-        decodeOutput(ring.f64, ring.u32, at, ev);
-        ring.release();
-        try {
-          this.opts.onOutput(ev, shard.index);
-        } catch (err) {
-          this.opts.log.error({ err, shard: shard.index }, 'output handler failed');
+        const type = ring.type();
+        if (type === FrameType.SYMBOL) {
+          shard.names[nameFrameId(ring, at)] = nameFrameText(ring, at);
+        } else {
+          readOutputFrame(ring, at, out.view);
+          readOutputRecord(ring, at, out.event, true);
+          out.symbol = shard.names[out.view.symId] ?? '';
+          out.ring = ring;
+          try {
+            this.o.onOutput(out, shard.index);
+          } catch (err) {
+            this.o.log.error({ err, shard: shard.index }, 'output handler failed');
+          }
         }
+        ring.release();
         if (++n === 4096) {
           n = 0;
           await new Promise<void>((resolve) => setImmediate(resolve));

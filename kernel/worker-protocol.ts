@@ -1,38 +1,70 @@
+import type { RejectReason, SourceEvent } from './market-source.js';
+import type { FeedTables } from './ring-feed.js';
+
 /**
- * Control messages between the pool (main thread) and a worker host. Market
+ * Control messages between the pool (main thread) and a shard worker. Market
  * data and actor output never travel here: they go through the rings. These
- * are rare (start-up, symbol names, stop), so structured clone is fine.
+ * are rare (start-up, stop, error reports, samples), so structured clone is
+ * fine.
  */
 export interface WorkerInit {
   shard: number;
   shards: number;
+  /** Main → worker feed (FrameRing: SYMBOL, VENUE, TICK): tests and replay. */
   inRing: SharedArrayBuffer;
+  /** Names announced on the in-ring before this worker started (after a restart). */
+  feed: FeedTables;
+  /** Worker → main outputs (FrameRing). */
   outRing: SharedArrayBuffer;
-  /** Int32 counters the worker updates (see WorkerCounter). */
+  /** Worker → store worker rows (FrameRing). */
+  storeRing: SharedArrayBuffer;
+  /** Float64 counters the worker updates (see WorkerCounter). */
   counters: SharedArrayBuffer;
   actorModule: string;
   actorOptions: unknown;
-  /** Symbols already routed to this shard: recreated eagerly on (re)start. */
-  symbols: Array<[id: number, name: string]>;
+  /** A market source module (kernel/market-source.ts SourceModule) the worker runs itself. */
+  sourceModule?: string | undefined;
+  sourceOptions?: unknown;
   /** Max milliseconds the worker blocks on a full output ring before dropping. */
   outFullWaitMs: number;
+  logLevel: string;
 }
 
+/**
+ * Per-shard counters, Float64 words written by the worker only (plain
+ * stores: one writer, whole 8-byte words) and read by the main thread at
+ * scrape time. Float64 so they never wrap.
+ */
 export const WorkerCounter = {
-  /** Market records handled. */
+  /** Market events handed to the actors. */
   PROCESSED: 0,
   /** Exceptions thrown by actors (the record is skipped, the actor kept). */
   ACTOR_ERRORS: 1,
-  /** Output records dropped because the output ring stayed full. */
+  /** Outputs dropped because the out ring stayed full. */
   OUT_DROPPED: 2,
-  /** Actors created. */
+  /** Actors (symbols) of the shard. */
   ACTORS: 3,
+  /** Ticks accepted (decoded, validated). */
+  ACCEPTED: 4,
+  /** Store rows dropped because the store ring was full (core input). */
+  STORE_DROPPED: 5,
+  /** Ticks refused for a full store ring and left for redelivery (JetStream input). */
+  REFUSED: 6,
+  /** Event-loop lag of the worker, worst in the last second, ms. */
+  LOOP_LAG_MS: 7,
+  /** Outputs the encoder could not fit in MAX_OUTPUT_FRAME_BYTES. */
+  ENCODE_FAILED: 8,
+  /** Rejected ticks by reason: REJECTED_BASE + RejectReasons.indexOf(reason). */
+  REJECTED_BASE: 16,
 } as const;
-export const WORKER_COUNTER_BYTES = 64;
+export const WORKER_COUNTER_WORDS = 64;
 
-export type ToWorker = { type: 'symbol'; id: number; name: string } | { type: 'stop' };
+export type ToWorker = { type: 'stop' };
 
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'actor-error'; symId: number; code: string; message: string }
+  | { type: 'source-event'; event: SourceEvent }
+  | { type: 'reject'; reason: RejectReason; subject: string; detail: string; raw: string }
+  | { type: 'fatal'; code: string; message: string }
   | { type: 'stopped' };

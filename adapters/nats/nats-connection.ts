@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection, type Status } from '@nats-io/transport-node';
 import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/logger.js';
 
@@ -25,6 +25,8 @@ export interface NatsConnectOptions {
    * fails fast; once connected, reconnects never stop).
    */
   waitOnFirstConnect?: boolean;
+  /** Every status the client reports (disconnect, reconnect, slow consumer, …), after logging. */
+  onStatus?: (status: Status) => void;
 }
 
 /**
@@ -59,7 +61,7 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
     );
   }
   log.info({ server: nc.getServer() }, 'nats connected');
-  void watchStatus(nc, log);
+  void watchStatus(nc, log, opts.onStatus);
   void nc.closed().then((err) => {
     if (err) log.error({ err }, 'nats connection closed with an error');
     else log.info('nats connection closed');
@@ -68,9 +70,18 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
 }
 
 /** Log what the client reports; pings and heartbeats are too chatty for info. */
-async function watchStatus(nc: NatsConnection, log: Logger): Promise<void> {
+async function watchStatus(
+  nc: NatsConnection,
+  log: Logger,
+  onStatus: ((s: Status) => void) | undefined,
+): Promise<void> {
   try {
     for await (const s of nc.status()) {
+      try {
+        onStatus?.(s);
+      } catch (err) {
+        log.error({ err }, 'nats status handler threw');
+      }
       switch (s.type) {
         case 'disconnect':
           log.warn({ server: s.server }, 'nats disconnected');

@@ -23,14 +23,23 @@ import type { Logger } from '../../kernel/logger.js';
 import { newMarketEvent } from '../../kernel/market-record.js';
 import type { MarketIngest, MarketSource, RejectReason } from '../../kernel/market-source.js';
 import { TICK_BINARY_CONTENT_TYPE, TickBinaryCodec } from './tick-binary-codec.js';
-import { TickJsonDecoder, type DecodeResult } from './tick-json-decoder.js';
+import {
+  TickJsonDecoder,
+  parseMarketSubject,
+  type DecodeResult,
+} from './tick-json-decoder.js';
 
 /** JetStream mode: replay/backfill or partitioned consumption with redelivery. */
 export interface NatsMarketJetStreamOptions {
   /** Stream holding the market subjects; created (file storage, limits) when missing. */
   stream: string;
-  /** Durable pull consumer name; a restarted source resumes where it left off. */
+  /**
+   * Durable pull consumer name; a restarted source resumes where it left off.
+   * With several subjects, one consumer each: `durables[i]`, or `<durable>-<i>`.
+   */
   durable: string;
+  /** Consumer name per subject (same order as `subjects`). */
+  durables?: string[];
   /** Redelivery delay for a tick the ring could not take, ms (default 50). */
   nakDelayMs?: number;
   /** Server waits this long for an ack before redelivering, ms (default 30000). */
@@ -49,8 +58,18 @@ export interface NatsMarketJetStreamOptions {
 export interface NatsMarketSourceOptions {
   /** A connected client (see connectNats); the source never closes it. */
   nc: NatsConnection;
-  /** Subject filter, default `md.>` (a partition may use `md.*.<part>` style filters). */
+  /** Subject filter, default `md.>`. */
   subject?: string;
+  /** Several filters (a worker's partitions, `md.*.*.<p>`); overrides `subject`. */
+  subjects?: string[];
+  /**
+   * Keep only these symbols (evaluated once per subject and cached): a worker
+   * sharing an unpartitioned subject with the others takes its own symbols.
+   * Others' messages are skipped before decoding and not counted.
+   */
+  keep?: (symbol: string) => boolean;
+  /** Stream subjects when the source creates the JetStream stream (default: the filters). */
+  streamSubjects?: string[];
   /** Consume from a JetStream durable instead of a core subscription. */
   jetstream?: NatsMarketJetStreamOptions;
   log: Logger;
@@ -72,7 +91,7 @@ export interface NatsMarketSourceStats {
 }
 
 /** What happened to one message (plain numbers: no allocation per tick). */
-const Outcome = { ACCEPTED: 0, REJECTED: 1, FULL: 2 } as const;
+const Outcome = { ACCEPTED: 0, REJECTED: 1, FULL: 2, SKIPPED: 3 } as const;
 type Outcome = (typeof Outcome)[keyof typeof Outcome];
 
 const JSON_TYPE = 'application/json';
@@ -93,7 +112,10 @@ const JSON_TYPE = 'application/json';
  */
 export class NatsMarketSource implements MarketSource {
   private readonly nc: NatsConnection;
-  private readonly subject: string;
+  private readonly subjects: string[];
+  private readonly keep: ((symbol: string) => boolean) | undefined;
+  private readonly kept = new Map<string, boolean>();
+  private readonly streamSubjects: string[];
   private readonly js: NatsMarketJetStreamOptions | undefined;
   private readonly log: Logger;
   private readonly queue: string | undefined;
@@ -108,34 +130,48 @@ export class NatsMarketSource implements MarketSource {
     naked: 0,
   };
   private ingest: MarketIngest | undefined;
-  private sub: Subscription | undefined;
-  private messages: ConsumerMessages | undefined;
+  private readonly subs: Subscription[] = [];
+  private readonly messages: ConsumerMessages[] = [];
   private closing: Promise<void> | undefined;
 
   constructor(opts: NatsMarketSourceOptions) {
     this.nc = opts.nc;
-    this.subject = opts.subject ?? 'md.>';
-    if (!/^md(\.([A-Za-z0-9_-]+|\*))*(\.>)?$/.test(this.subject)) {
-      invalidArgument(
-        'subject',
-        opts.subject,
-        'md.> or a filter under md. (tokens, * or a final >)',
-      );
+    this.subjects = opts.subjects ?? [opts.subject ?? 'md.>'];
+    for (const subject of this.subjects) {
+      if (!/^md(\.([A-Za-z0-9_-]+|\*))*(\.>)?$/.test(subject)) {
+        invalidArgument('subject', subject, 'md.> or a filter under md. (tokens, * or a final >)');
+      }
     }
+    if (this.subjects.length === 0) invalidArgument('subjects', '[]', 'one or more filters');
+    this.keep = opts.keep;
+    this.streamSubjects = opts.streamSubjects ?? this.subjects;
     this.js = opts.jetstream;
     if (this.js !== undefined) {
       if (!/^[A-Za-z0-9_-]+$/.test(this.js.stream)) {
         invalidArgument('jetstream.stream', this.js.stream, 'a stream name [A-Za-z0-9_-]+');
       }
-      if (!/^[A-Za-z0-9_-]+$/.test(this.js.durable)) {
-        invalidArgument('jetstream.durable', this.js.durable, 'a consumer name [A-Za-z0-9_-]+');
+      for (const d of [this.js.durable, ...(this.js.durables ?? [])]) {
+        if (!/^[A-Za-z0-9_-]+$/.test(d)) {
+          invalidArgument('jetstream.durable', d, 'a consumer name [A-Za-z0-9_-]+');
+        }
+      }
+      if (this.js.durables !== undefined && this.js.durables.length !== this.subjects.length) {
+        invalidArgument('jetstream.durables', this.js.durables.length, 'one name per subject');
       }
     }
-    this.log = opts.log.child({ source: 'nats-market', subject: this.subject });
+    this.log = opts.log.child({
+      source: 'nats-market',
+      subject: this.subjects.length === 1 ? this.subjects[0] : `${this.subjects.length} subjects`,
+    });
     this.queue = opts.queue;
     const maxBytes = opts.maxPayload ?? 4096;
     this.json = new TickJsonDecoder({ maxBytes });
     this.binary = new TickBinaryCodec({ maxBytes });
+  }
+
+  /** JetStream redelivers what `accept` refuses (nak); a core subscription does not. */
+  get redelivers(): boolean {
+    return this.js !== undefined;
   }
 
   /** Live counters (the same object on every call). */
@@ -148,18 +184,22 @@ export class NatsMarketSource implements MarketSource {
     if (this.ingest !== undefined) invalidArgument('start', 'twice', 'start() once per source');
     this.ingest = ingest;
     if (this.js === undefined) {
-      this.sub = this.nc.subscribe(this.subject, {
-        ...(this.queue === undefined ? {} : { queue: this.queue }),
-        callback: (err, msg) => {
-          if (err !== null) {
-            this.log.error({ err }, 'market subscription error');
-            return;
-          }
-          const out = this.handle(msg.subject, msg.headers, msg.data);
-          if (out === Outcome.FULL) this.counters.dropped++;
-        },
-      });
-      // The subscription is live once the server has processed SUB.
+      for (const subject of this.subjects) {
+        this.subs.push(
+          this.nc.subscribe(subject, {
+            ...(this.queue === undefined ? {} : { queue: this.queue }),
+            callback: (err, msg) => {
+              if (err !== null) {
+                this.log.error({ err }, 'market subscription error');
+                return;
+              }
+              const out = this.handle(msg.subject, msg.headers, msg.data);
+              if (out === Outcome.FULL) this.counters.dropped++;
+            },
+          }),
+        );
+      }
+      // The subscriptions are live once the server has processed SUB.
       await this.nc.flush();
       this.log.info('market source subscribed (core)');
       return;
@@ -173,59 +213,77 @@ export class NatsMarketSource implements MarketSource {
       await jsm.streams.info(o.stream);
     } catch (err) {
       if (!isApiCode(err, JetStreamApiCodes.StreamNotFound)) throw err;
-      await jsm.streams.add({
-        name: o.stream,
-        subjects: [this.subject],
-        storage: StorageType.File,
-        retention: RetentionPolicy.Limits,
-        discard: DiscardPolicy.Old,
-        max_age: nanos(o.maxAgeMs ?? 86_400_000),
-        max_bytes: o.maxBytes ?? 1 << 30,
-      });
-      this.log.info({ stream: o.stream }, 'created market stream');
+      try {
+        await jsm.streams.add({
+          name: o.stream,
+          subjects: this.streamSubjects,
+          storage: StorageType.File,
+          retention: RetentionPolicy.Limits,
+          discard: DiscardPolicy.Old,
+          max_age: nanos(o.maxAgeMs ?? 86_400_000),
+          max_bytes: o.maxBytes ?? 1 << 30,
+        });
+        this.log.info({ stream: o.stream }, 'created market stream');
+      } catch (addErr) {
+        // Another worker or kernel created it between our info and add: fine.
+        await jsm.streams.info(o.stream).catch(() => {
+          throw addErr;
+        });
+      }
     }
-    try {
-      await jsm.consumers.info(o.stream, o.durable);
-    } catch (err) {
-      if (!isApiCode(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
-      await jsm.consumers.add(o.stream, {
-        durable_name: o.durable,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        filter_subject: this.subject,
-        ack_wait: nanos(o.ackWaitMs ?? 30_000),
-        max_ack_pending: o.maxAckPending ?? 20_000,
-      });
-      this.log.info({ stream: o.stream, durable: o.durable }, 'created market consumer');
-    }
-    const consumer = await jetstream(this.nc).consumers.get(o.stream, o.durable);
+    const js = jetstream(this.nc);
     const nakDelay = o.nakDelayMs ?? 50;
-    this.messages = await consumer.consume({
-      max_messages: o.batch ?? 1000,
-      callback: (m: JsMsg) => {
-        if (this.closing !== undefined) {
-          // Pulled while closing: hand it straight back for the next consumer.
-          m.nak();
-          return;
-        }
-        const out = this.handle(m.subject, m.headers, m.data);
-        if (out === Outcome.ACCEPTED) m.ack();
-        else if (out === Outcome.REJECTED) m.term('rejected');
-        else {
-          this.counters.naked++;
-          m.nak(nakDelay);
-        }
-      },
-    });
-    void this.messages.closed().then((err) => {
-      if (err) this.log.error({ err }, 'market consumer stopped with an error');
-    });
-    this.log.info({ stream: o.stream, durable: o.durable }, 'market source consuming (JetStream)');
+    for (let i = 0; i < this.subjects.length; i++) {
+      const subject = this.subjects[i]!;
+      const durable =
+        o.durables?.[i] ?? (this.subjects.length === 1 ? o.durable : `${o.durable}-${i}`);
+      try {
+        await jsm.consumers.info(o.stream, durable);
+      } catch (err) {
+        if (!isApiCode(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
+        await jsm.consumers.add(o.stream, {
+          durable_name: durable,
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.All,
+          filter_subject: subject,
+          ack_wait: nanos(o.ackWaitMs ?? 30_000),
+          max_ack_pending: o.maxAckPending ?? 20_000,
+        });
+        this.log.info({ stream: o.stream, durable, subject }, 'created market consumer');
+      }
+      const consumer = await js.consumers.get(o.stream, durable);
+      const messages = await consumer.consume({
+        max_messages: o.batch ?? 1000,
+        callback: (m: JsMsg) => {
+          if (this.closing !== undefined) {
+            // Pulled while closing: hand it straight back for the next consumer.
+            m.nak();
+            return;
+          }
+          const out = this.handle(m.subject, m.headers, m.data);
+          if (out === Outcome.ACCEPTED || out === Outcome.SKIPPED) m.ack();
+          else if (out === Outcome.REJECTED) m.term('rejected');
+          else {
+            this.counters.naked++;
+            m.nak(nakDelay);
+          }
+        },
+      });
+      void messages.closed().then((err) => {
+        if (err) this.log.error({ err, durable }, 'market consumer stopped with an error');
+      });
+      this.messages.push(messages);
+    }
+    this.log.info(
+      { stream: o.stream, consumers: this.subjects.length },
+      'market source consuming (JetStream)',
+    );
   }
 
   /** Decode, stamp, intern, hand over. Never throws. */
   private handle(subject: string, headers: MsgHdrs | undefined, data: Uint8Array): Outcome {
     const ingest = this.ingest!;
+    if (this.keep !== undefined && !this.keeps(subject)) return Outcome.SKIPPED;
     this.counters.received++;
     const ev = this.ev;
     ev.recv = nowUs();
@@ -275,6 +333,18 @@ export class NatsMarketSource implements MarketSource {
     return Outcome.ACCEPTED;
   }
 
+  /** Whether `keep` takes the symbol of `subject` (cached; unparsable subjects are kept to be rejected). */
+  private keeps(subject: string): boolean {
+    let k = this.kept.get(subject);
+    if (k === undefined) {
+      const parsed = parseMarketSubject(subject);
+      k = parsed === undefined || this.keep!(parsed[1]);
+      if (this.kept.size >= 1 << 17) this.kept.clear();
+      this.kept.set(subject, k);
+    }
+    return k;
+  }
+
   private reject(reason: RejectReason, subject: string, detail: string, data: Uint8Array): Outcome {
     this.counters.rejected++;
     try {
@@ -292,16 +362,17 @@ export class NatsMarketSource implements MarketSource {
   }
 
   private async doClose(): Promise<void> {
-    if (this.sub !== undefined && !this.sub.isClosed()) {
+    for (const sub of this.subs) {
+      if (sub.isClosed()) continue;
       try {
-        await this.sub.drain();
+        await sub.drain();
       } catch (err) {
         this.log.debug({ err }, 'market subscription drain failed (connection closing)');
       }
     }
-    if (this.messages !== undefined) {
+    for (const m of this.messages) {
       try {
-        await this.messages.close();
+        await m.close();
       } catch (err) {
         this.log.debug({ err }, 'market consumer close failed (connection closing)');
       }

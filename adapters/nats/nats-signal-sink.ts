@@ -202,7 +202,7 @@ export class NatsSignalSink implements SignalSink {
   }
 
   /** Publish and wait for the JetStream ack; a duplicate ack (same id) counts as stored. */
-  async publishSignal(signal: SignalMessage, json?: string): Promise<void> {
+  async publishSignal(signal: SignalMessage, payload?: Uint8Array): Promise<void> {
     if (!isToken(signal.strategy) || !isToken(signal.sym)) {
       invalidArgument(
         'signal strategy/sym',
@@ -228,7 +228,7 @@ export class NatsSignalSink implements SignalSink {
     h.set('Nats-Msg-Id', signal.id);
     try {
       this.ensureAckSubscription();
-      this.nc.publish(subject, text.encode(json ?? JSON.stringify(signal)), {
+      this.nc.publish(subject, payload ?? text.encode(JSON.stringify(signal)), {
         reply: `${this.ackPrefix}.${n}`,
         headers: h,
       });

@@ -105,14 +105,21 @@ interface Client {
   closed: boolean;
 }
 
-/** Per exact topic: the serialised frame prefix and the last frame (snapshot). */
-interface TopicEntry {
+/**
+ * Per exact topic: the serialised frame prefix and the last frame (snapshot).
+ * Callers on the hot path hold it as an opaque handle (`topic()`), so a
+ * publish does no lookup.
+ */
+export interface TopicEntry {
+  readonly topic: string;
   /** `{"topic":"<topic>","data":` — built once per topic. */
   readonly prefix: string;
   /** The kind's wildcard uWS topic (`signal/*`), undefined for `status`. */
   readonly wildcard: string | undefined;
   readonly pattern: TopicPattern;
-  last: Buffer | undefined;
+  /** Snapshot buffer (reused, grown as needed) and the length of the last frame in it. */
+  snap: Buffer | undefined;
+  snapLen: number;
 }
 
 const EMPTY_HEADER = '';
@@ -293,15 +300,38 @@ export class UwsServer {
    */
   publish(topic: string, data: unknown): void {
     if (this.closing !== undefined) return;
-    let entry = this.topics.get(topic);
-    if (entry === undefined) entry = this.addTopic(topic);
+    const entry = this.topic(topic);
     const body = typeof data === 'string' ? data : JSON.stringify(data);
     if (body === undefined)
       invalidArgument(`data for ${topic}`, String(data), 'a JSON-serialisable value');
-    const frame = Buffer.from(entry.prefix + body + '}', 'utf8');
-    if (entry.last !== undefined || this.topics.size <= this.maxSnapshotTopics) entry.last = frame;
+    this.publishFrame(entry, Buffer.from(entry.prefix + body + '}', 'utf8'));
+  }
+
+  /**
+   * The handle of an exact topic (created on first use), for publishFrame.
+   * Throws QLN_INVALID_ARGUMENT for a topic that is not an exact topic.
+   */
+  topic(topic: string): TopicEntry {
+    return this.topics.get(topic) ?? this.addTopic(topic);
+  }
+
+  /**
+   * Publish a frame that is already serialised, `{"topic":"<topic>","data":…}`
+   * exactly (the shard workers encode them): no parsing, no copy but the
+   * snapshot's. `frame` may be a view of a SharedArrayBuffer that is reused
+   * after the call: uWS copies it into each socket's buffer.
+   */
+  publishFrame(entry: TopicEntry, frame: Uint8Array): void {
+    if (this.closing !== undefined) return;
+    if (entry.snap !== undefined || this.topics.size <= this.maxSnapshotTopics) {
+      if (entry.snap === undefined || entry.snap.length < frame.length) {
+        entry.snap = Buffer.allocUnsafe(Math.max(256, frame.length * 2));
+      }
+      entry.snap.set(frame);
+      entry.snapLen = frame.length;
+    }
     this.counters.published++;
-    this.app.publish(topic, frame, false);
+    this.app.publish(entry.topic, frame, false);
     if (entry.wildcard !== undefined) this.app.publish(entry.wildcard, frame, false);
     this.app.publish(ALL_TOPICS, frame, false);
     this.bytesSinceSweep += frame.length;
@@ -321,10 +351,12 @@ export class UwsServer {
     }
     const kind = TopicPattern.kindOf(topic);
     const entry: TopicEntry = {
+      topic,
       prefix: `{"topic":${JSON.stringify(topic)},"data":`,
       wildcard: kind === 'status' ? undefined : TopicPattern.wildcardOf(kind),
       pattern: TopicPattern.parse(topic)!,
-      last: undefined,
+      snap: undefined,
+      snapLen: 0,
     };
     // Entries are tiny; only the snapshot buffers are capped (see publish).
     this.topics.set(topic, entry);
@@ -609,9 +641,9 @@ export class UwsServer {
     for (const [topic, entry] of this.topics) {
       // uWS closes a socket inside send() at its hard backpressure ceiling.
       if (c.closed) return;
-      if (entry.last === undefined) continue;
+      if (entry.snap === undefined || entry.snapLen === 0) continue;
       if (!UwsServer.covered(c.patterns, topic) || UwsServer.covered(before, topic)) continue;
-      ws.send(entry.last, false);
+      ws.send(entry.snap.subarray(0, entry.snapLen), false);
     }
     this.applySubscriptions(ws, c);
   }

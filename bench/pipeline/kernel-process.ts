@@ -38,15 +38,18 @@ function send(msg: FromKernel): void {
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig();
+  const config = loadConfig({
+    overrides: {
+      actor: { emitEveryTick: true, warmup: 0, minQuality: 0 },
+      risk: { maxSignalsPerSec: 5000, maxPosition: 1e15, maxNotional: 1e300, minQuality: 0 },
+    },
+  });
   const log = createLogger('qilin-bench-kernel', config.logLevel);
   const app = new KernelApp({
     config,
     log,
     strategy: process.env['QILIN_BENCH_STRATEGY'] ?? 'bench',
     account: 'bench',
-    actorOptions: { emitEveryTick: true, warmup: 0, minQuality: 0 },
-    riskLimits: { maxSignalsPerSec: 5000, maxPosition: 1e15, maxNotional: 1e300, minQuality: 0 },
     statusIntervalMs: 1000,
   });
   let stopping: Promise<void> | undefined;

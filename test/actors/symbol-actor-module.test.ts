@@ -57,7 +57,7 @@ void t.test('a bad or unknown option is rejected naming the key', (t) => {
 void t.test(
   'runs in a real worker pool: every trade yields a signal (emitEveryTick)',
   async (t) => {
-    const signals = new Map<number, number>();
+    const signals = new Map<string, number>();
     const decoder = new OutputDecoder({
       strategy: 'mom',
       account: 'acc',
@@ -69,32 +69,38 @@ void t.test(
     const allSeen = new Promise<void>((resolve) => (done = resolve));
     const pool = new WorkerPool({
       workers: 2,
-      ringCapacity: 1024,
+      ringBytes: 1 << 16,
       actorModule: new URL('../../actors/symbol-actor-module.js', import.meta.url).href,
-      actorOptions: { emitEveryTick: true, warmup: 0 },
+      actorOptions: { emitEveryTick: true, warmup: 0, strategy: 'mom', account: 'acc' },
       log: createLogger('test', 'silent'),
-      onOutput: (ev) => {
+      onOutput: (o) => {
+        const ev = o.event;
         if (ev.kind !== OutputKind.SIGNAL) return;
-        const msg = decoder.toSignal(ev, pool.symbols.name(ev.symId) ?? '?');
+        const msg = decoder.toSignal(ev, o.symbol);
         if (msg.id !== `mom:${msg.sym}:${ev.srcSeq}`) t.fail(`bad id ${msg.id}`);
-        signals.set(ev.symId, (signals.get(ev.symId) ?? 0) + 1);
+        const frame = JSON.parse(o.ring.buf.toString('utf8', o.view.frameStart, o.view.frameEnd)) as {
+          topic: string;
+          data: { id: string };
+        };
+        if (frame.topic !== `signal/${o.symbol}` || frame.data.id !== msg.id)
+          t.fail(`frame ${JSON.stringify(frame)} does not match ${msg.id}`);
+        signals.set(o.symbol, (signals.get(o.symbol) ?? 0) + 1);
         if (++seen === want) done();
       },
     });
     await pool.start();
     t.teardown(() => pool.destroy());
     const ev = newMarketEvent();
-    const syms = ['AAA', 'BBB', 'CCC', 'DDD'].map((s) => pool.intern(s));
+    const syms = ['AAA', 'BBB', 'CCC', 'DDD'];
     for (let i = 1; i <= 100; i++) {
-      for (const id of syms) {
+      for (const sym of syms) {
         ev.kind = MarketKind.TRADE;
-        ev.symId = id;
         ev.seq = i;
         ev.ts = 1_700_000_000_000_000 + i * 1000;
         ev.recv = ev.ts + 100;
         ev.px = 100 + Math.sin(i);
         ev.qty = 1;
-        if (pool.submit(ev)) want++;
+        if (pool.submit(ev, sym, 'sim')) want++;
       }
     }
     t.equal(want, 400, 'all submitted');

@@ -7,7 +7,16 @@ import { createClient } from '@clickhouse/client';
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import { loadConfig } from '../../config/config.js';
+import { OutputLayout, QualityIssue } from '../../actors/output-layout.js';
+import { FrameRing } from '../../kernel/frame-ring.js';
 import { MarketKind, Side, newMarketEvent } from '../../kernel/market-record.js';
+import { OutputKind, newOutputEvent } from '../../kernel/output-record.js';
+import {
+  FrameType,
+  writeNameFrame,
+  writeOutputRecordFrame,
+  writeTickFrame,
+} from '../../kernel/shard-frames.js';
 import { StoreClient } from '../../cli/store-client.js';
 import { runSql } from '../../cli/store-factory.js';
 import { ensureServices } from '../helpers/services.js';
@@ -21,8 +30,15 @@ function config(overrides: Record<string, unknown>, t: Test): ReturnType<typeof 
   return loadConfig({ env: {}, overrides: { stateDir, logLevel: 'warn', ...overrides } });
 }
 
-/** Write n ticks over 3 symbols and 2 venues, trades and quotes alternating. */
-function writeTicks(client: StoreClient, n: number): number {
+/**
+ * A shard's store ring as the ShardHost fills it: SYMBOL and VENUE frames
+ * first, then n TICK frames over 3 symbols and 2 venues, trades and quotes
+ * alternating. Flushed in chunks (the ring holds ~3,000 tick frames).
+ */
+async function writeTicks(ring: FrameRing, n: number): Promise<number> {
+  names.forEach((name, id) => writeNameFrame(ring, FrameType.SYMBOL, id, name));
+  writeNameFrame(ring, FrameType.VENUE, 0, 'sim');
+  writeNameFrame(ring, FrameType.VENUE, 1, 'venue-b');
   const ev = newMarketEvent();
   let ok = 0;
   for (let i = 0; i < n; i++) {
@@ -42,10 +58,17 @@ function writeTicks(client: StoreClient, n: number): number {
       ev.ask = 101;
       ev.askQty = 2;
     }
-    if (client.writeTick(ev, i % 5 === 0 ? 'venue-b' : 'sim')) ok++;
+    while (!writeTickFrame(ring, ev, i % 5 === 0 ? 1 : 0)) {
+      ring.flush();
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    ok++;
   }
+  ring.flush();
   return ok;
 }
+
+const decoder = { strategy: 'mom', account: 'acc', model: { name: 'baseline', version: '1' } };
 
 const names = ['AAA', 'BBB', 'CCC'];
 
@@ -60,19 +83,22 @@ void t.test(
       await admin.close();
     });
     const cfg = config({ clickhouseUrl, clickhouseDb: db }, t);
-    const client = new StoreClient({ config: cfg, log, symbolName: (id) => names[id] });
+    const ring = FrameRing.create(1 << 18);
+    const client = new StoreClient({ config: cfg, log, feeds: [ring.buffer], decoder });
     await client.start();
-    t.equal(writeTicks(client, 10_000), 10_000, 'ring took every tick');
+    t.equal(await writeTicks(ring, 10_000), 10_000, 'ring took every tick');
     client.writeMetrics([{ tsUs: T0, name: 'qilin_ticks_total', labels: '', value: 10_000 }]);
-    client.writeQuality({
-      sym: 'AAA',
-      ts: T0,
-      score: 0.9,
-      issues: ['stale'],
-      window: { ticks: 5, gaps: 0, crossed: 0, outOfOrder: 0, stale: 1, spikes: 0 },
-      src: { seq: 1, ts: T0 },
-      lat: { recv: 1, feat: 2, infer: 0 },
-    });
+    const q = newOutputEvent();
+    q.kind = OutputKind.QUALITY;
+    q.symId = 0;
+    q.srcSeq = 1;
+    q.srcTs = T0;
+    q.payload[OutputLayout.quality.SCORE] = 0.9;
+    q.payload[OutputLayout.quality.TICKS] = 5;
+    q.payload[OutputLayout.quality.STALE] = 1;
+    q.payload[OutputLayout.quality.ISSUE_BITS] = QualityIssue.STALE;
+    t.ok(writeOutputRecordFrame(ring, q));
+    ring.flush();
     await client.flush();
 
     const rows = await runSql(
@@ -105,41 +131,15 @@ void t.test(
     await t.rejects(client.query('SELECT nope'), { code: 'QLN_STORE_FAILED' });
     const s = client.stats();
     t.equal(s.inserted.ticks, 10_000);
-    t.equal(s.ringSize, 0);
-    t.equal(s.dropped, 0);
+    t.equal(s.inserted.quality, 1);
+    t.equal(s.feedBytes, 0, 'the feed is drained');
     t.equal(s.workerUp, true);
     await client.close();
     await client.close();
     t.equal(client.stats().workerUp, false);
-    t.equal(client.writeTick(newMarketEvent(), 'sim'), false, 'closed client refuses ticks');
+    await t.rejects(client.query('SELECT 1'), { code: 'QLN_STORE_FAILED' }, 'closed client refuses');
   },
 );
-
-void t.test('a full ring drops and counts instead of blocking', async (t) => {
-  const { clickhouseUrl } = await ensureServices();
-  const db = `qilin_test_${randomBytes(4).toString('hex')}`;
-  const admin = createClient({ url: clickhouseUrl });
-  t.teardown(async () => {
-    await admin.command({ query: `DROP DATABASE IF EXISTS ${db}` });
-    await admin.close();
-  });
-  const cfg = config({ clickhouseUrl, clickhouseDb: db }, t);
-  const client = new StoreClient({
-    config: cfg,
-    log,
-    ringCapacity: 64,
-    symbolName: (id) => names[id],
-  });
-  await client.start();
-  // One synchronous burst: the worker cannot drain while this thread runs.
-  const ok = writeTicks(client, 1000);
-  t.equal(ok, 64, 'ring capacity taken');
-  t.equal(client.stats().dropped, 1000 - 64);
-  t.equal(client.stats().tickRingDropped, 1000 - 64);
-  await client.flush();
-  t.same(await runSql(cfg, 'SELECT count() AS n FROM ticks'), [{ n: 64 }]);
-  await client.close();
-});
 
 void t.test('start rejects with QLN_STORE_FAILED when the store cannot migrate', async (t) => {
   const srv = createServer();
@@ -147,16 +147,17 @@ void t.test('start rejects with QLN_STORE_FAILED when the store cannot migrate',
   const port = (srv.address() as { port: number }).port;
   await new Promise<void>((r) => srv.close(() => r()));
   const cfg = config({ clickhouseUrl: `http://127.0.0.1:${port}` }, t);
-  const client = new StoreClient({ config: cfg, log });
+  const client = new StoreClient({ config: cfg, log, feeds: [], decoder });
   await t.rejects(client.start(), { code: 'QLN_STORE_FAILED', message: /migration/ });
   await client.close();
 });
 
 void t.test('embedded chdb store through the worker, then qilin sql on it', async (t) => {
   const cfg = config({}, t);
-  const client = new StoreClient({ config: cfg, log, symbolName: (id) => names[id] });
+  const ring = FrameRing.create(1 << 16);
+  const client = new StoreClient({ config: cfg, log, feeds: [ring.buffer], decoder });
   await client.start();
-  t.equal(writeTicks(client, 3000), 3000);
+  t.equal(await writeTicks(ring, 3000), 3000);
   await client.flush();
   t.equal(client.stats().inserted.ticks, 3000);
   t.equal(await client.count('ticks'), 3000, 'chdb queried in the worker');

@@ -152,13 +152,12 @@ function publishRisingTrend(nc: NatsConnection, sym: string, n: number, firstSeq
 
 void t.test('examples: executor and ws-subscriber against a live kernel', async (t) => {
   const urls = await ensureServices();
-  const config = await testKernelConfig(urls, `qilin_ex_${run}`, READ_KEY);
+  const config = await testKernelConfig(urls, `qilin_ex_${run}`, READ_KEY, SIGNAL_EVERY_TRADE);
   const app = new KernelApp({
     config,
     log: pino({ level: 'silent' }),
     strategy,
     account,
-    ...SIGNAL_EVERY_TRADE,
   });
   await app.start(); // creates QILIN_SIGNALS if it is missing, keeps it as it is otherwise
   const nc = await connect({ servers: urls.natsUrl, name: 'examples-test' });

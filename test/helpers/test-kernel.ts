@@ -25,8 +25,10 @@ export async function testKernelConfig(
   urls: ServiceUrls,
   database: string,
   readKey: string,
+  overrides: Partial<Record<keyof QilinConfig, unknown>> = {},
 ): Promise<QilinConfig> {
   return loadConfig({
+    overrides,
     env: {
       QILIN_NATS_URL: urls.natsUrl,
       QILIN_REDIS_URL: urls.redisUrl,
@@ -40,8 +42,8 @@ export async function testKernelConfig(
   });
 }
 
-/** Actor and risk settings that make every trade a signal (tests, benches). */
+/** Config overrides (actor, risk) that make every trade a signal (tests). */
 export const SIGNAL_EVERY_TRADE = {
-  actorOptions: { warmup: 5, emitEveryTick: true },
-  riskLimits: { maxSignalsPerSec: 100_000, maxPosition: 1_000_000, maxNotional: 1e12 },
+  actor: { warmup: 5, emitEveryTick: true },
+  risk: { maxSignalsPerSec: 100_000, maxPosition: 1_000_000, maxNotional: 1e12 },
 } as const;

@@ -109,13 +109,12 @@ function collect<T>(nc: NatsConnection, subject: string): Collected<T> {
 void t.test('live pipeline', async (t) => {
   const urls = await ensureServices();
   const db = `qilin_e2e_${run}`;
-  const config = await testKernelConfig(urls, db, READ_KEY);
+  const config = await testKernelConfig(urls, db, READ_KEY, SIGNAL_EVERY_TRADE);
   const app = new KernelApp({
     config,
     log: pino({ level: 'silent' }),
     strategy,
     account,
-    ...SIGNAL_EVERY_TRADE,
     breaker: {
       timeoutMs: 1000,
       resetTimeoutMs: 300,

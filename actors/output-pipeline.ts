@@ -1,0 +1,275 @@
+import CircuitBreaker from 'opossum';
+import { nowUs } from '../kernel/clock.js';
+import type { SignalRow } from '../kernel/event-store.js';
+import type { Logger } from '../kernel/logger.js';
+import type {
+  RiskControlReply,
+  RiskRejectReason,
+  SignalMessage,
+  StageTimes,
+} from '../kernel/messages.js';
+import { OutputKind } from '../kernel/output-record.js';
+import type { SignalSink } from '../kernel/signal-sink.js';
+import type { PoolOutput } from '../kernel/worker-pool.js';
+import type { KillSwitchStore } from './kill-switch.js';
+import { OutputDecoder, type OutputDecoderOptions } from './output-decoder.js';
+import { patchStageTime } from './output-encoder.js';
+import type { RiskActor } from './risk-actor.js';
+
+/**
+ * Where encoded frames go to subscribers (the uWS server implements it).
+ * `topic()` is called once per topic; `publishFrame` per message, with a
+ * view that is only valid during the call.
+ */
+export interface FrameFanout<H = unknown> {
+  topic(name: string): H;
+  publishFrame(topic: H, frame: Uint8Array): void;
+}
+
+/** Where signals are stored with their risk decision (the store client). */
+export interface SignalRowSink {
+  writeSignal(row: SignalRow): void;
+}
+
+/** Plain counters of the pipeline, read by the metrics adapter at scrape time. */
+export interface PipelineCounters {
+  predictions: number;
+  quality: number;
+  signals: number;
+  approved: number;
+  /** Rejected signals by reason (risk rules, breaker, publish failures). */
+  rejected: Partial<Record<RiskRejectReason, number>>;
+}
+
+export interface BreakerOptions {
+  /** Failing share of calls (≥ volumeThreshold in 10 s) that opens it, %. Default 50. */
+  errorThresholdPercentage?: number;
+  /** Open → half-open after this long, ms. Default 5000. */
+  resetTimeoutMs?: number;
+  /** Calls in the rolling window before it may open. Default 5. */
+  volumeThreshold?: number;
+}
+
+export interface OutputPipelineOptions {
+  decoder: OutputDecoderOptions;
+  risk: RiskActor;
+  /** The account the risk actor guards (kill switch key). */
+  account: string;
+  fanout: FrameFanout;
+  signals: SignalSink;
+  rows: SignalRowSink;
+  killSwitch: KillSwitchStore;
+  breaker?: BreakerOptions;
+  log: Logger;
+  /** Stage latencies of each published signal (metrics). */
+  onStages?: (lat: StageTimes) => void;
+  /** Something subscribers see in `status` changed (breaker, kill switch). */
+  onStateChange?: () => void;
+}
+
+interface SymbolTopics {
+  prediction: unknown;
+  signal: unknown;
+  quality: unknown;
+}
+
+/**
+ * The main thread's share of the hot path: route the frames the shard
+ * workers encoded, and take the risk decision on candidate signals.
+ *
+ * ```
+ *  out frame ─┬─ PREDICTION, QUALITY ─► fanout: the frame bytes as they are
+ *             └─ SIGNAL ─► RiskActor.check ─rejected─► risk.rejected.<sym>, store (rejected)
+ *                               │ approved
+ *                         breaker open? ──yes──► rejected: breaker_open
+ *                               │ no: stamp lat.risk / lat.pub into the frame in place
+ *                               ├─► fanout signal/<sym>     (WebSocket subscribers)
+ *                               ├─► store (approved)
+ *                               └─► opossum breaker ─► SignalSink (JetStream sig.<strategy>.<sym>)
+ * ```
+ * No I/O of its own: every effect goes through an interface, so it runs in
+ * a unit test with fakes. Allocation per prediction or quality event: one
+ * view of the frame; per signal: the signal object, the NATS payload copy.
+ */
+export class OutputPipeline {
+  readonly counters: PipelineCounters = {
+    predictions: 0,
+    quality: 0,
+    signals: 0,
+    approved: 0,
+    rejected: {},
+  };
+  private readonly o: OutputPipelineOptions;
+  private readonly decoder: OutputDecoder;
+  private readonly topics: Array<SymbolTopics | undefined> = [];
+  private readonly breaker: CircuitBreaker<[SignalMessage, Uint8Array], void>;
+  private publishFailuresSinceLog = 0;
+  private lastPublishFailureLog = 0;
+
+  constructor(opts: OutputPipelineOptions) {
+    this.o = opts;
+    this.decoder = new OutputDecoder(opts.decoder);
+    const b = opts.breaker ?? {};
+    const sink = opts.signals;
+    this.breaker = new CircuitBreaker(
+      (sig: SignalMessage, payload: Uint8Array) => sink.publishSignal(sig, payload),
+      {
+        // The sink enforces its own ack deadline (one sweeper for all signals);
+        // an opossum timeout would add a timer per signal.
+        timeout: false,
+        errorThresholdPercentage: b.errorThresholdPercentage ?? 50,
+        resetTimeout: b.resetTimeoutMs ?? 5000,
+        volumeThreshold: b.volumeThreshold ?? 5,
+        rollingCountTimeout: 10_000,
+        name: 'signal-publish',
+      },
+    );
+    const onBreaker = (): void => {
+      opts.log.warn({ breaker: this.breakerState() }, 'signal publish breaker changed state');
+      opts.onStateChange?.();
+    };
+    this.breaker.on('open', onBreaker);
+    this.breaker.on('halfOpen', onBreaker);
+    this.breaker.on('close', onBreaker);
+  }
+
+  /** One output frame from a shard worker (the PoolOutput is reused after return). */
+  onOutput(out: PoolOutput): void {
+    const ev = out.event;
+    const t = this.topicsOf(out);
+    switch (ev.kind) {
+      case OutputKind.PREDICTION:
+        this.counters.predictions++;
+        this.o.fanout.publishFrame(t.prediction, frameOf(out));
+        return;
+      case OutputKind.QUALITY:
+        this.counters.quality++;
+        this.o.fanout.publishFrame(t.quality, frameOf(out));
+        return;
+      case OutputKind.SIGNAL:
+        this.counters.signals++;
+        this.onSignal(out, t);
+        return;
+    }
+  }
+
+  breakerState(): 'closed' | 'open' | 'half_open' {
+    const b = this.breaker;
+    if (b.halfOpen) return 'half_open';
+    return b.opened ? 'open' : 'closed';
+  }
+
+  /** Restore the kill switch saved for the account (at start). */
+  async restoreKillSwitch(): Promise<void> {
+    const saved = await this.o.killSwitch.load(this.o.account);
+    if (saved?.killed !== true) return;
+    this.o.risk.kill(saved.by, `restored: ${saved.reason}`, Date.now());
+    this.o.log.warn(
+      { by: saved.by, reason: saved.reason },
+      'kill switch restored from the state store: signals stay stopped',
+    );
+  }
+
+  /** Kill or resume all signal publication (NATS ctl.risk.*, `qilin risk`); saved for restarts. */
+  riskControl(op: 'kill' | 'resume', by: string, reason: string): RiskControlReply {
+    const at = Date.now();
+    const risk = this.o.risk;
+    const reply = op === 'kill' ? risk.kill(by, reason, at) : risk.resume(by, reason, at);
+    this.o.killSwitch
+      .save(this.o.account, { killed: op === 'kill', by, reason, at })
+      .catch((err: unknown) => this.o.log.error({ err }, 'could not save the kill switch'));
+    this.o.onStateChange?.();
+    return reply;
+  }
+
+  /** Stop the breaker's timers. */
+  close(): void {
+    this.breaker.shutdown();
+  }
+
+  private topicsOf(out: PoolOutput): SymbolTopics {
+    const id = out.view.symId;
+    let t = this.topics[id];
+    if (t === undefined) {
+      const f = this.o.fanout;
+      t = {
+        prediction: f.topic(`prediction/${out.symbol}`),
+        signal: f.topic(`signal/${out.symbol}`),
+        quality: f.topic(`quality/${out.symbol}`),
+      };
+      this.topics[id] = t;
+    }
+    return t;
+  }
+
+  private onSignal(out: PoolOutput, t: SymbolTopics): void {
+    const sig = this.decoder.toSignal(out.event, out.symbol);
+    const decision = this.o.risk.check(sig, nowUs());
+    sig.lat.risk = nowUs();
+    if (!decision.approved) return this.reject(sig, decision.reason, decision.detail);
+    if (this.breaker.opened) {
+      return this.reject(
+        sig,
+        'breaker_open',
+        'signal publish circuit breaker is open (executors not acknowledging)',
+      );
+    }
+    sig.lat.pub = nowUs();
+    const v = out.view;
+    const buf = out.ring.buf;
+    // The slots hold whole µs; keep the stored object equal to the bytes.
+    sig.lat.risk = Math.round(sig.lat.risk);
+    sig.lat.pub = Math.round(sig.lat.pub);
+    if (v.riskAt !== 0) patchStageTime(buf, v.riskAt, sig.lat.risk);
+    if (v.pubAt !== 0) patchStageTime(buf, v.pubAt, sig.lat.pub);
+    this.counters.approved++;
+    this.o.onStages?.(sig.lat);
+    this.o.fanout.publishFrame(t.signal, frameOf(out));
+    this.o.rows.writeSignal({ signal: sig, status: 'approved', reason: '' });
+    // A copy: the NATS client keeps a reference until its next write, and the
+    // ring slot is reused as soon as this returns.
+    const payload = out.ring.u8.slice(v.dataStart, v.dataEnd);
+    this.breaker.fire(sig, payload).catch((err: unknown) => {
+      // Subscribers saw it on the WebSocket already; executors did not get it:
+      // say so on risk.rejected so monitors can reconcile.
+      this.count('publish_failed');
+      this.logPublishFailure(err, sig.id);
+      const detail = err instanceof Error ? err.message : String(err);
+      this.o.signals.publishRejection({ signal: sig, reason: 'publish_failed', detail, ts: nowUs() });
+    });
+  }
+
+  private reject(sig: SignalMessage, reason: RiskRejectReason, detail: string): void {
+    this.count(reason);
+    this.o.signals.publishRejection({ signal: sig, reason, detail, ts: nowUs() });
+    this.o.rows.writeSignal({ signal: sig, status: 'rejected', reason });
+  }
+
+  private count(reason: RiskRejectReason): void {
+    const r = this.counters.rejected;
+    r[reason] = (r[reason] ?? 0) + 1;
+  }
+
+  /**
+   * An outage fails thousands of acks at once: log the first failure, then
+   * at most one line a second with the count (the counter has them all), so
+   * logging never becomes the outage's second victim.
+   */
+  private logPublishFailure(err: unknown, id: string): void {
+    this.publishFailuresSinceLog++;
+    const now = Date.now();
+    if (now - this.lastPublishFailureLog < 1000) return;
+    this.o.log.warn(
+      { err, id, failures: this.publishFailuresSinceLog },
+      'signals not acknowledged by the bus',
+    );
+    this.lastPublishFailureLog = now;
+    this.publishFailuresSinceLog = 0;
+  }
+}
+
+/** The WebSocket bytes of an output frame, as a view of the ring (valid during the call). */
+function frameOf(out: PoolOutput): Uint8Array {
+  const u8 = out.ring.u8;
+  return new Uint8Array(u8.buffer, u8.byteOffset + out.view.frameStart, out.view.frameEnd - out.view.frameStart);
+}

@@ -1,0 +1,254 @@
+import type { ActorFactory, MarketActor, OutputEncoder, OutputSink } from './actor.js';
+import { nowUs } from './clock.js';
+import { ErrorCodes, QilinError } from './errors.js';
+import type { FrameRing } from './frame-ring.js';
+import type { MarketEvent } from './market-record.js';
+import { RejectReasons, type MarketIngest, type RejectReason } from './market-source.js';
+import { OutputKind, type OutputEvent } from './output-record.js';
+import {
+  FrameType,
+  MAX_NAME_BYTES,
+  OUTPUT_FRAME_HEAD,
+  commitOutputFrame,
+  newFrameInfo,
+  writeNameFrame,
+  writeOutputRecordFrame,
+  writeTickFrame,
+} from './shard-frames.js';
+import { WorkerCounter } from './worker-protocol.js';
+
+/**
+ * ShardHost: everything a shard worker does per tick, as a plain class (the
+ * worker entry wires it to its thread; tests drive it directly).
+ *
+ * ```
+ *  source (NATS partition, or the in-ring) ──► ingest.intern / accept / reject
+ *                                                  │
+ *      store ring ◄── TICK ────────────────────────┤  (first: refused → nak when the source redelivers)
+ *                                                  ▼
+ *                                   SymbolActor.onMarket(ev, sink)
+ *                                                  │ OutputEvent
+ *      out ring ◄── PREDICTION | SIGNAL | QUALITY: encoded once here, WebSocket bytes ready
+ *      store ring ◄── OUTPUT (predictions, quality; signals are stored by the risk stage)
+ *  one flush of both rings per task (a socket read's worth of messages): one wake-up each
+ * ```
+ * Symbols get process-wide ids without coordination: shard k numbers its
+ * n-th symbol `k + n × shards`. A SYMBOL frame goes into both rings before
+ * the first frame that uses the id.
+ *
+ * Full rings (docs/adr/0001-ring-full-policy.md): the out ring blocks this
+ * thread up to `outFullWaitMs` (pushing back into the source), then drops
+ * and counts. A full store ring refuses the tick when the source redelivers
+ * (JetStream naks it: stored and processed later, exactly once); otherwise
+ * the store row is dropped and counted and the live path goes on.
+ */
+export interface ShardHostOptions {
+  shard: number;
+  shards: number;
+  out: FrameRing;
+  store: FrameRing;
+  /** Per-shard counters (WorkerCounter), read by the main thread. */
+  counters: Float64Array;
+  factory: ActorFactory;
+  encoder: OutputEncoder;
+  /** How long an emit may block on a full out ring before the output is dropped. */
+  outFullWaitMs: number;
+  /** Most symbols this shard takes; past it ticks are refused `symbol_table_full`. */
+  maxSymbols?: number;
+  /** An actor threw (the record is skipped, the actor kept). */
+  onActorError?: (symId: number, err: unknown) => void;
+  /** A refused message (rate-limited sample; the counter has them all). */
+  onRejectSample?: (reason: RejectReason, subject: string, detail: string, raw: Uint8Array) => void;
+}
+
+/** Largest WebSocket frame an output may take (its encoder writes less). */
+export const MAX_OUTPUT_FRAME_BYTES = 4096;
+/** Reject samples handed to onRejectSample, per second. */
+const REJECT_SAMPLES_PER_SEC = 20;
+
+interface SymbolSlot {
+  actor: MarketActor;
+  enc: unknown;
+}
+
+export class ShardHost implements MarketIngest, OutputSink {
+  /** True when the source redelivers what `accept` refuses (set before the source starts). */
+  redelivers = false;
+  private readonly o: ShardHostOptions;
+  private readonly ids = new Map<string, number>();
+  private readonly slots: SymbolSlot[] = [];
+  private readonly venues = new Map<string, number>();
+  private readonly info = newFrameInfo();
+  private readonly c: Float64Array;
+  private readonly maxSymbols: number;
+  private flushQueued = false;
+  private sampleWindow = 0;
+  private samples = 0;
+  private lastActorError = 0;
+
+  constructor(opts: ShardHostOptions) {
+    this.o = opts;
+    this.c = opts.counters;
+    this.maxSymbols = opts.maxSymbols ?? 1 << 20;
+    if (opts.out.maxPayload < OUTPUT_FRAME_HEAD + MAX_OUTPUT_FRAME_BYTES) {
+      throw new QilinError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `out ring of ${opts.out.capacity} bytes is too small for ${MAX_OUTPUT_FRAME_BYTES}-byte frames (needs ≥ 32 KiB)`,
+      );
+    }
+  }
+
+  /** Symbols this shard has seen. */
+  get symbols(): number {
+    return this.slots.length;
+  }
+
+  // ─────────────────────────────── MarketIngest ───────────────────────────────
+
+  intern(symbol: string): number {
+    const id = this.ids.get(symbol);
+    if (id !== undefined) return id;
+    return this.addSymbol(symbol);
+  }
+
+  accept(ev: MarketEvent, venue: string): boolean {
+    let venueId = this.venues.get(venue);
+    if (venueId === undefined) venueId = this.addVenue(venue);
+    if (!writeTickFrame(this.o.store, ev, venueId)) {
+      if (this.redelivers) {
+        this.c[WorkerCounter.REFUSED]!++;
+        return false;
+      }
+      this.o.store.countDropped();
+      this.c[WorkerCounter.STORE_DROPPED]!++;
+    }
+    this.c[WorkerCounter.ACCEPTED]!++;
+    const local = ((ev.symId - this.o.shard) / this.o.shards) | 0;
+    const slot = this.slots[local];
+    if (slot !== undefined) {
+      try {
+        slot.actor.onMarket(ev, this);
+      } catch (err) {
+        this.actorError(ev.symId, err);
+      }
+    }
+    this.c[WorkerCounter.PROCESSED]!++;
+    this.scheduleFlush();
+    return true;
+  }
+
+  reject(reason: RejectReason, subject: string, detail: string, raw: Uint8Array): void {
+    const i = RejectReasons.indexOf(reason);
+    this.c[WorkerCounter.REJECTED_BASE + (i < 0 ? 0 : i)]!++;
+    const sample = this.o.onRejectSample;
+    if (sample === undefined) return;
+    const sec = Math.floor(Date.now() / 1000);
+    if (sec !== this.sampleWindow) {
+      this.sampleWindow = sec;
+      this.samples = 0;
+    }
+    if (this.samples++ < REJECT_SAMPLES_PER_SEC) sample(reason, subject, detail, raw);
+  }
+
+  // ─────────────────────────────── OutputSink ───────────────────────────────
+
+  emit(ev: OutputEvent): void {
+    const out = this.o.out;
+    const slot = this.slots[((ev.symId - this.o.shard) / this.o.shards) | 0];
+    if (slot === undefined) return;
+    ev.emit = nowUs();
+    const max = OUTPUT_FRAME_HEAD + MAX_OUTPUT_FRAME_BYTES;
+    let at = out.reserve(max);
+    if (at === -1) at = out.reserveWaiting(max, this.o.outFullWaitMs);
+    if (at === -1) {
+      out.countDropped();
+      this.c[WorkerCounter.OUT_DROPPED]!++;
+    } else {
+      const frameAt = at + OUTPUT_FRAME_HEAD;
+      if (this.o.encoder.encode(ev, slot.enc, out.buf, frameAt, at + max, this.info)) {
+        commitOutputFrame(out, at, ev, this.info);
+      } else {
+        this.c[WorkerCounter.ENCODE_FAILED]!++;
+      }
+    }
+    if (ev.kind !== OutputKind.SIGNAL && !writeOutputRecordFrame(this.o.store, ev)) {
+      this.o.store.countDropped();
+      this.c[WorkerCounter.STORE_DROPPED]!++;
+    }
+    this.scheduleFlush();
+  }
+
+  // ─────────────────────────────── flushing ───────────────────────────────
+
+  /** Publish everything written so far to both rings (one wake-up each). */
+  readonly flush = (): void => {
+    this.flushQueued = false;
+    this.o.out.flush();
+    this.o.store.flush();
+  };
+
+  private scheduleFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(this.flush);
+  }
+
+  // ─────────────────────────────── internals ───────────────────────────────
+
+  private addSymbol(symbol: string): number {
+    if (this.slots.length >= this.maxSymbols) {
+      throw new QilinError(
+        ErrorCodes.SYMBOL_TABLE_FULL,
+        `shard ${this.o.shard} holds ${this.maxSymbols} symbols; cannot add ${JSON.stringify(symbol)}`,
+        { details: { symbol, maxSymbols: this.maxSymbols } },
+      );
+    }
+    if (symbol.length > MAX_NAME_BYTES) {
+      throw new QilinError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `symbol of ${symbol.length} characters is longer than ${MAX_NAME_BYTES}`,
+      );
+    }
+    const id = this.o.shard + this.slots.length * this.o.shards;
+    // Names must reach both consumers before any frame with the id: block for room.
+    this.announce(this.o.out, FrameType.SYMBOL, id, symbol);
+    this.announce(this.o.store, FrameType.SYMBOL, id, symbol);
+    this.slots.push({ actor: this.o.factory(id, symbol), enc: this.o.encoder.symbol(symbol) });
+    this.ids.set(symbol, id);
+    this.c[WorkerCounter.ACTORS] = this.slots.length;
+    return id;
+  }
+
+  private addVenue(venue: string): number {
+    const id = this.venues.size;
+    this.announce(this.o.store, FrameType.VENUE, id, venue.slice(0, MAX_NAME_BYTES));
+    this.venues.set(venue, id);
+    return id;
+  }
+
+  private announce(
+    ring: FrameRing,
+    type: typeof FrameType.SYMBOL | typeof FrameType.VENUE,
+    id: number,
+    name: string,
+  ): void {
+    while (!writeNameFrame(ring, type, id, name)) {
+      if (ring.reserveWaiting(8 + name.length, 1000) === -1) {
+        // The consumer is gone or stuck for a second: nothing else can go in either.
+        throw new QilinError(
+          ErrorCodes.RING_FULL,
+          `cannot announce ${JSON.stringify(name)}: ring full for 1 s`,
+        );
+      }
+    }
+    this.scheduleFlush();
+  }
+
+  private actorError(symId: number, err: unknown): void {
+    this.c[WorkerCounter.ACTOR_ERRORS]!++;
+    const now = Date.now();
+    if (now - this.lastActorError < 1000) return; // one report a second; the counter has them all
+    this.lastActorError = now;
+    this.o.onActorError?.(symId, err);
+  }
+}
