@@ -20,6 +20,33 @@ export interface OutputDecoderOptions {
 }
 
 /**
+ * Validate OutputDecoder / OutputEncoder options (fail fast, naming the key)
+ * and return a private copy, so a caller mutating its object later cannot
+ * change what an encoder pre-encoded or a decoder writes.
+ */
+export function resolveOutputDecoderOptions(opts: OutputDecoderOptions): OutputDecoderOptions {
+  if (typeof opts.strategy !== 'string' || !/^[A-Za-z0-9_-]+$/.test(opts.strategy)) {
+    invalidArgument('strategy', opts.strategy, 'a NATS token [A-Za-z0-9_-]+');
+  }
+  if (typeof opts.account !== 'string' || !/^[A-Za-z0-9_-]+$/.test(opts.account)) {
+    invalidArgument('account', opts.account, 'a NATS token [A-Za-z0-9_-]+');
+  }
+  if (
+    typeof opts.model?.name !== 'string' ||
+    opts.model.name === '' ||
+    typeof opts.model.version !== 'string' ||
+    opts.model.version === ''
+  ) {
+    invalidArgument('model', opts.model, '{name, version}: non-empty strings');
+  }
+  return {
+    strategy: opts.strategy,
+    account: opts.account,
+    model: { name: opts.model.name, version: opts.model.version },
+  };
+}
+
+/**
  * Main thread: turns the binary OutputEvents of the SymbolActors into the
  * public JSON messages of kernel/messages.ts (one object per event, off the
  * worker hot path). `lat` carries recv/feat/infer from the record; the caller
@@ -33,23 +60,10 @@ export class OutputDecoder {
   private readonly model: ModelRef;
 
   constructor(opts: OutputDecoderOptions) {
-    if (typeof opts.strategy !== 'string' || !/^[A-Za-z0-9_-]+$/.test(opts.strategy)) {
-      invalidArgument('strategy', opts.strategy, 'a NATS token [A-Za-z0-9_-]+');
-    }
-    if (typeof opts.account !== 'string' || !/^[A-Za-z0-9_-]+$/.test(opts.account)) {
-      invalidArgument('account', opts.account, 'a NATS token [A-Za-z0-9_-]+');
-    }
-    if (
-      typeof opts.model?.name !== 'string' ||
-      opts.model.name === '' ||
-      typeof opts.model.version !== 'string' ||
-      opts.model.version === ''
-    ) {
-      invalidArgument('model', opts.model, '{name, version}: non-empty strings');
-    }
-    this.strategy = opts.strategy;
-    this.account = opts.account;
-    this.model = { name: opts.model.name, version: opts.model.version };
+    const o = resolveOutputDecoderOptions(opts);
+    this.strategy = o.strategy;
+    this.account = o.account;
+    this.model = o.model;
   }
 
   toPrediction(ev: OutputEvent, sym: string): PredictionMessage {

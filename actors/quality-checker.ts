@@ -9,7 +9,11 @@ export interface QualityOptions {
   staleUs: number;
   /** A trade whose |log return| exceeds spikeK × vol is a spike (after warm-up). Default 8. */
   spikeK: number;
-  /** At most one immediate (issue-triggered) QUALITY record per this much exchange time, µs. Default 100 ms. */
+  /**
+   * At most one immediate QUALITY record (raised by a change of the symbol's
+   * quality state, see QualityChecker.immediateDue) per this much exchange
+   * time, µs. Default 100 ms.
+   */
   qualityImmediateIntervalUs: number;
 }
 
@@ -50,6 +54,22 @@ const WEIGHT_SUSPICIOUS = 0.5;
  * ```
  * i.e. one minus the weighted fraction of bad ticks, the missing ticks of a
  * gap counting as fully bad. An empty window scores 1.
+ *
+ * When to emit a QUALITY record (the SymbolActor asks `immediateDue(bits)`,
+ * then `windowDue`, once per tick):
+ * - window end: every `qualityWindowTicks` ticks, unconditionally;
+ * - immediately, on a change of state. The symbol's quality state is the
+ *   issue bits of its latest tick (0 = clean). A record is due when the
+ *   state differs from the state last reported (by either kind of record),
+ *   recovery to clean included, at most once per
+ *   `qualityImmediateIntervalUs` of exchange time. A change held back by that
+ *   limit is reported on the first later tick past the interval whose state
+ *   still differs from the last reported one.
+ * ```
+ *   tick bits   0  G  G  G  G … G  0  0 …      (G = seq gap on every tick)
+ *   immediate      ▲               ▲           one on the change, one on recovery:
+ *   window end              ▲                  a persistent issue is not re-reported per tick
+ * ```
  */
 export class QualityChecker {
   readonly options: Readonly<QualityOptions>;
@@ -69,6 +89,10 @@ export class QualityChecker {
   private lastSeq = NaN;
   private maxTs = -Infinity;
   private lastImmediateTs = -Infinity;
+  /** The quality state: issue bits of the latest tick (0 = clean). */
+  private stateBits = 0;
+  /** The state the last QUALITY record (immediate or window end) reported. */
+  private reportedBits = 0;
 
   constructor(options: Partial<QualityOptions> = {}) {
     const o = { ...DEFAULT_QUALITY_OPTIONS, ...options };
@@ -153,15 +177,19 @@ export class QualityChecker {
   }
 
   /**
-   * Whether a tick with issue bits `bits` may raise an immediate QUALITY record
-   * now. Rate-limited on the newest exchange time seen, so it stays bounded
-   * even when timestamps jump backwards. Calling it with bits ≠ 0 and getting
-   * true consumes the slot.
+   * Whether the tick just checked, with issue bits `bits` (its result from
+   * checkTrade/checkQuote: the new quality state), raises an immediate QUALITY
+   * record: true when `bits` differs from the last reported state and the
+   * last immediate record is at least `qualityImmediateIntervalUs` of
+   * exchange time ago. Rate-limited on the newest exchange time seen, so it
+   * stays bounded even when timestamps jump backwards. Getting true records
+   * `bits` as reported and consumes the interval: emit the record.
    */
   immediateDue(bits: number): boolean {
-    if (bits === 0) return false;
+    if (bits === this.reportedBits) return false;
     if (this.maxTs - this.lastImmediateTs < this.options.qualityImmediateIntervalUs) return false;
     this.lastImmediateTs = this.maxTs;
+    this.reportedBits = bits;
     return true;
   }
 
@@ -180,8 +208,14 @@ export class QualityChecker {
     payload[q.BAD_VALUES] = this.badValues;
   }
 
-  /** Start a new window (stream state such as the last seq is kept). */
+  /**
+   * Start a new window (stream state such as the last seq is kept). Call it
+   * right after emitting the window-end record: that record reported the
+   * current state, so it becomes the last reported state (a change it
+   * carried is not raised again as an immediate record).
+   */
   resetWindow(): void {
+    this.reportedBits = this.stateBits;
     this.ticks = this.gaps = this.crossed = this.outOfOrder = 0;
     this.stale = this.spikes = this.badValues = this.issueBits = 0;
     this.badWeight = 0;
@@ -208,6 +242,7 @@ export class QualityChecker {
 
   private account(bits: number): number {
     this.ticks++;
+    this.stateBits = bits;
     if (bits === 0) return 0;
     this.issueBits |= bits;
     let w = 0;

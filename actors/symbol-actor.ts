@@ -61,7 +61,7 @@ const SKIP_QUOTE = SKIP_TRADE | QualityIssue.CROSSED_QUOTE;
  *                                            ▼                ▼
  *                  out.emit: PREDICTION (≤ 1 per predictionIntervalUs; a signal carries its own score)
  *                            SIGNAL     (per MomentumStrategy)
- *                            QUALITY    (window end, or an issue: ≤ 1 per 100 ms)
+ *                            QUALITY    (window end, or a change of issue state: ≤ 1 per 100 ms)
  * ```
  * Ticks that are bad values or out of order are not folded in: a duplicate
  * would count twice and a non-positive price would poison every EMA with NaN.

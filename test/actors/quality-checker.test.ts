@@ -180,17 +180,216 @@ void t.test('out of order, duplicates, stale, bad values and spikes', (t) => {
   t.end();
 });
 
-void t.test('immediate records are bounded to one per interval of exchange time', (t) => {
-  const q = new QualityChecker({ qualityImmediateIntervalUs: 100_000 });
-  const T = 1_700_000_000_000_000;
-  let n = 0;
-  // 1 000 crossed quotes, one per ms: 1 s of exchange time
-  for (let i = 0; i < 1000; i++) {
-    const bits = q.checkQuote(i + 1, T + i * 1000, T + i * 1000, 101, 1, 100, 1);
-    if (q.immediateDue(bits)) n++;
+const T0 = 1_700_000_000_000_000;
+
+/** One tick of a scripted stream: which issue it has, and its exchange-time step. */
+interface Scripted {
+  issue: 'none' | 'gap' | 'crossed' | 'stale' | 'late' | 'gap+crossed';
+  dtUs: number;
+}
+
+/**
+ * Feed quotes and ask what the SymbolActor asks per tick (immediateDue(bits),
+ * then windowDue → emit, resetWindow). Returns each tick's bits and whether an
+ * immediate and/or a window-end record was emitted on it.
+ */
+function drive(
+  q: QualityChecker,
+  script: readonly Scripted[],
+): { bits: number[]; immediate: boolean[]; windowEnd: boolean[] } {
+  const bits: number[] = [];
+  const immediate: boolean[] = [];
+  const windowEnd: boolean[] = [];
+  let seq = 1;
+  let ts = T0;
+  for (const k of script) {
+    seq += k.issue === 'gap' || k.issue === 'gap+crossed' ? 3 : 1;
+    ts += k.dtUs;
+    const tickTs = k.issue === 'late' ? ts - 1_000_000 : ts; // behind the newest time seen
+    const recv = k.issue === 'stale' ? tickTs + 6_000_000 : tickTs + 100;
+    const crossed = k.issue === 'crossed' || k.issue === 'gap+crossed';
+    const b = q.checkQuote(seq, tickTs, recv, 100, 1, crossed ? 99.9 : 100.1, 1);
+    const imm = q.immediateDue(b);
+    const win = q.windowDue;
+    if (win) q.resetWindow();
+    bits.push(b);
+    immediate.push(imm);
+    windowEnd.push(win);
   }
-  t.equal(n, 10, 'one per 100 ms over 1 s');
-  t.notOk(q.immediateDue(0), 'a clean tick never triggers one');
+  return { bits, immediate, windowEnd };
+}
+
+const count = (xs: boolean[]): number => xs.filter(Boolean).length;
+
+void t.test('a persistent issue is reported once, then only at window ends', (t) => {
+  for (const dtUs of [1_000, 1_000_000]) {
+    // tick 0 has no predecessor (clean); every later tick reveals a seq gap
+    const script: Scripted[] = Array.from({ length: 1000 }, (_, i) => ({
+      issue: i === 0 ? 'none' : 'gap',
+      dtUs,
+    }));
+    const q = new QualityChecker({ qualityWindowTicks: 100, qualityImmediateIntervalUs: 100_000 });
+    const r = drive(q, script);
+    t.ok(
+      r.bits.slice(1).every((b) => b === QualityIssue.SEQ_GAP),
+      `${dtUs} µs apart: a gap on every tick`,
+    );
+    t.equal(count(r.immediate), 1, `${dtUs} µs apart: exactly one immediate record`);
+    t.ok(r.immediate[1], 'on the first gap');
+    t.equal(count(r.windowEnd), 10, 'ten window ends');
+    t.equal(count(r.immediate.map((x, i) => x || r.windowEnd[i]!)), 11, '11 records in all');
+  }
+  t.end();
+});
+
+void t.test('alternating clean and crossed ticks: at most one immediate per interval', (t) => {
+  // 1 000 quotes 1 ms apart (1 s), crossed on every odd tick; the state changes on every tick
+  const script: Scripted[] = Array.from({ length: 1000 }, (_, i) => ({
+    issue: i % 2 === 1 ? 'crossed' : 'none',
+    dtUs: 1_000,
+  }));
+  const q = new QualityChecker({ qualityWindowTicks: 1e9, qualityImmediateIntervalUs: 100_000 });
+  const r = drive(q, script);
+  const at = r.immediate.flatMap((x, i) => (x ? [i] : []));
+  t.ok(
+    at.every((i, k) => k === 0 || i - at[k - 1]! >= 100),
+    `at least 100 ms between immediate records (ticks ${at.join(',')})`,
+  );
+  t.same(
+    at,
+    [1, 102, 203, 304, 405, 506, 607, 708, 809, 910],
+    'the first tick past each interval whose state differs from the last report',
+  );
+  t.same(
+    at.map((i) => r.bits[i]),
+    [4, 0, 4, 0, 4, 0, 4, 0, 4, 0],
+    'crossed, then clean, then crossed, … each report a real change',
+  );
+  t.end();
+});
+
+void t.test('recovery to clean is reported, also when the rate limit held it back', (t) => {
+  const q = new QualityChecker({ qualityWindowTicks: 1e9, qualityImmediateIntervalUs: 100_000 });
+  const r = drive(q, [
+    { issue: 'none', dtUs: 0 }, // 0: clean, as reported at start: nothing
+    { issue: 'crossed', dtUs: 1_000 }, // 1: change → immediate
+    { issue: 'crossed', dtUs: 200_000 }, // 2: same state, long after: nothing
+    { issue: 'none', dtUs: 200_000 }, // 3: recovery → immediate
+    { issue: 'none', dtUs: 200_000 }, // 4: still clean: nothing
+    { issue: 'stale', dtUs: 200_000 }, // 5: change → immediate
+    { issue: 'none', dtUs: 10_000 }, // 6: recovery, 10 ms later: held back
+    { issue: 'none', dtUs: 10_000 }, // 7: still within 100 ms: held back
+    { issue: 'none', dtUs: 85_000 }, // 8: 105 ms after tick 5, still clean → reported now
+    { issue: 'gap+crossed', dtUs: 200_000 }, // 9: change → immediate
+    { issue: 'crossed', dtUs: 200_000 }, // 10: a different set of issues is a change → immediate
+    { issue: 'late', dtUs: 10_000 }, // 11: change, rate-limited
+    { issue: 'crossed', dtUs: 100_000 }, // 12: back to the reported state: nothing, though the interval passed
+  ]);
+  t.same(
+    r.immediate.flatMap((x, i) => (x ? [i] : [])),
+    [1, 3, 5, 8, 9, 10],
+  );
+  t.equal(r.bits[11], QualityIssue.OUT_OF_ORDER);
+  t.end();
+});
+
+void t.test('a window-end record counts as reporting the state', (t) => {
+  // window of 5: the change on tick 4 is held back by the rate limit, then carried by the window end
+  const q = new QualityChecker({ qualityWindowTicks: 5, qualityImmediateIntervalUs: 100_000 });
+  const r = drive(q, [
+    { issue: 'none', dtUs: 0 },
+    { issue: 'crossed', dtUs: 1_000 }, // immediate
+    { issue: 'none', dtUs: 1_000 }, // held back
+    { issue: 'crossed', dtUs: 1_000 }, // same as reported: nothing pending
+    { issue: 'none', dtUs: 1_000 }, // held back … and tick 4 ends the window: reported as clean
+    { issue: 'none', dtUs: 200_000 }, // clean = last reported: nothing
+    { issue: 'crossed', dtUs: 1_000 }, // change, interval long passed → immediate
+  ]);
+  t.same(
+    r.immediate.flatMap((x, i) => (x ? [i] : [])),
+    [1, 6],
+  );
+  t.same(
+    r.windowEnd.flatMap((x, i) => (x ? [i] : [])),
+    [4],
+  );
+  t.end();
+});
+
+/** The emission rule, restated naively over plain arrays (the reference model). */
+function referenceEmissions(
+  bits: readonly number[],
+  tickTs: readonly number[],
+  windowTicks: number,
+  intervalUs: number,
+): { immediate: boolean[]; windowEnd: boolean[] } {
+  const immediate: boolean[] = [];
+  const windowEnd: boolean[] = [];
+  let reported = 0;
+  let lastImmediate = -Infinity;
+  let newest = -Infinity;
+  let inWindow = 0;
+  for (let i = 0; i < bits.length; i++) {
+    newest = Math.max(newest, tickTs[i]!);
+    const imm = bits[i] !== reported && newest - lastImmediate >= intervalUs;
+    if (imm) {
+      lastImmediate = newest;
+      reported = bits[i]!;
+    }
+    inWindow++;
+    const win = inWindow === windowTicks;
+    if (win) {
+      inWindow = 0;
+      reported = bits[i]!;
+    }
+    immediate.push(imm);
+    windowEnd.push(win);
+  }
+  return { immediate, windowEnd };
+}
+
+void t.test('emissions match a naive model of the rule exactly (property)', (t) => {
+  const scripted = fc.record({
+    issue: fc.constantFrom<Scripted['issue'][]>(
+      'none',
+      'none',
+      'none',
+      'gap',
+      'crossed',
+      'stale',
+      'late',
+      'gap+crossed',
+    ),
+    dtUs: fc.oneof(fc.integer({ min: 0, max: 5_000 }), fc.integer({ min: 0, max: 300_000 })),
+  });
+  fc.assert(
+    fc.property(
+      fc.array(scripted, { minLength: 1, maxLength: 400 }),
+      fc.integer({ min: 1, max: 60 }),
+      fc.constantFrom(0, 1, 1_000, 50_000, 100_000, 1_000_000),
+      (script, windowTicks, intervalUs) => {
+        const q = new QualityChecker({
+          qualityWindowTicks: windowTicks,
+          qualityImmediateIntervalUs: intervalUs,
+        });
+        const r = drive(q, script);
+        // the exchange time of each tick, as drive() made it
+        let ts = T0;
+        const tickTs = script.map((k) => {
+          ts += k.dtUs;
+          return k.issue === 'late' ? ts - 1_000_000 : ts;
+        });
+        const want = referenceEmissions(r.bits, tickTs, windowTicks, intervalUs);
+        const idx = (xs: boolean[]): number[] => xs.flatMap((x, i) => (x ? [i] : []));
+        return (
+          JSON.stringify(idx(r.immediate)) === JSON.stringify(idx(want.immediate)) &&
+          JSON.stringify(idx(r.windowEnd)) === JSON.stringify(idx(want.windowEnd))
+        );
+      },
+    ),
+    { numRuns: 2_000 },
+  );
+  t.pass('property held');
   t.end();
 });
 
