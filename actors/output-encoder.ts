@@ -1,5 +1,6 @@
 import { invalidArgument } from '../kernel/errors.js';
 import { OutputKind, type OutputEvent } from '../kernel/output-record.js';
+import type { FrameInfo } from '../kernel/shard-frames.js';
 import { resolveOutputDecoderOptions, type OutputDecoderOptions } from './output-decoder.js';
 import { OutputLayout, QUALITY_ISSUE_NAMES, SignalSideCode } from './output-layout.js';
 
@@ -34,27 +35,7 @@ export const STAGE_TIME_LIMIT_US = 1e18;
  */
 const NUMBER_MAX_BYTES = 24;
 
-/**
- * Where the last encoded frame lies in the buffer (absolute byte offsets).
- * Caller-owned and reused: the encoder only writes its fields, and only when
- * the encoding succeeded.
- */
-export interface FrameInfo {
-  /** Exclusive end of the frame; the frame starts at the `off` passed in. */
-  frameEnd: number;
-  /** First byte of `<message>` inside `{"topic":…,"data":<message>}`: the NATS payload. */
-  dataStart: number;
-  /** Exclusive end of `<message>` (`frameEnd − 1`). */
-  dataEnd: number;
-  /** Signals: the `lat.risk` slot (STAGE_TIME_SLOT_BYTES wide), for patchStageTime; −1 otherwise. */
-  riskAt: number;
-  /** Signals: the `lat.pub` slot (STAGE_TIME_SLOT_BYTES wide), for patchStageTime; −1 otherwise. */
-  pubAt: number;
-}
-
-export function newFrameInfo(): FrameInfo {
-  return { frameEnd: 0, dataStart: 0, dataEnd: 0, riskAt: -1, pubAt: -1 };
-}
+export { newFrameInfo, type FrameInfo } from '../kernel/shard-frames.js';
 
 /**
  * The pre-encoded, symbol-specific bytes of one encoder (`OutputEncoder.symbol`).

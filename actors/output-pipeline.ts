@@ -220,8 +220,8 @@ export class OutputPipeline {
     // The slots hold whole µs; keep the stored object equal to the bytes.
     sig.lat.risk = Math.round(sig.lat.risk);
     sig.lat.pub = Math.round(sig.lat.pub);
-    if (v.riskAt !== 0) patchStageTime(buf, v.riskAt, sig.lat.risk);
-    if (v.pubAt !== 0) patchStageTime(buf, v.pubAt, sig.lat.pub);
+    if (v.riskAt >= 0) patchStageTime(buf, v.riskAt, sig.lat.risk);
+    if (v.pubAt >= 0) patchStageTime(buf, v.pubAt, sig.lat.pub);
     this.counters.approved++;
     this.o.onStages?.(sig.lat);
     this.o.fanout.publishFrame(t.signal, frameOf(out));
@@ -235,7 +235,12 @@ export class OutputPipeline {
       this.count('publish_failed');
       this.logPublishFailure(err, sig.id);
       const detail = err instanceof Error ? err.message : String(err);
-      this.o.signals.publishRejection({ signal: sig, reason: 'publish_failed', detail, ts: nowUs() });
+      this.o.signals.publishRejection({
+        signal: sig,
+        reason: 'publish_failed',
+        detail,
+        ts: nowUs(),
+      });
     });
   }
 
@@ -271,5 +276,9 @@ export class OutputPipeline {
 /** The WebSocket bytes of an output frame, as a view of the ring (valid during the call). */
 function frameOf(out: PoolOutput): Uint8Array {
   const u8 = out.ring.u8;
-  return new Uint8Array(u8.buffer, u8.byteOffset + out.view.frameStart, out.view.frameEnd - out.view.frameStart);
+  return new Uint8Array(
+    u8.buffer,
+    u8.byteOffset + out.view.frameStart,
+    out.view.frameEnd - out.view.frameStart,
+  );
 }

@@ -7,9 +7,8 @@
  * `new WorkerPool({ actorModule: new URL('../actors/symbol-actor-module.js', import.meta.url).href,
  *                   actorOptions: { threshold: 0.3, … } })`
  */
-import type { ActorFactory, OutputEncoder, ShardContext } from '../kernel/actor.js';
-import { OutputKind } from '../kernel/output-record.js';
-import { OutputDecoder } from './output-decoder.js';
+import type { ActorFactory, OutputEncoder as FrameEncoder, ShardContext } from '../kernel/actor.js';
+import { OutputEncoder, type SymbolText } from './output-encoder.js';
 import { invalidArgument } from '../kernel/errors.js';
 import {
   DEFAULT_SYMBOL_ACTOR_OPTIONS,
@@ -104,38 +103,12 @@ export function createActorFactory(ctx: ShardContext): ActorFactory {
 
 /**
  * ActorModule entry point: the encoder that turns this module's outputs into
- * WebSocket frames in the worker.
+ * WebSocket frames in the worker (actors/output-encoder.ts).
  */
-export function createOutputEncoder(ctx: ShardContext): OutputEncoder<string> {
+export function createOutputEncoder(ctx: ShardContext): FrameEncoder<SymbolText> {
   const { strategy, account } = splitOptions(ctx.options);
-  const decoder = new OutputDecoder({
-    strategy,
-    account,
-    model: { name: 'baseline', version: '1' },
-  });
-  return {
-    symbol: (name) => name,
-    encode(ev, sym, buf, off, end, info) {
-      const kind = ev.kind === OutputKind.PREDICTION ? 'prediction' : ev.kind === OutputKind.SIGNAL ? 'signal' : 'quality';
-      const msg =
-        ev.kind === OutputKind.PREDICTION
-          ? decoder.toPrediction(ev, sym)
-          : ev.kind === OutputKind.SIGNAL
-            ? decoder.toSignal(ev, sym)
-            : decoder.toQuality(ev, sym);
-      const data = JSON.stringify(msg);
-      const head = `{"topic":"${kind}/${sym}","data":`;
-      const n = Buffer.byteLength(head) + Buffer.byteLength(data) + 1;
-      if (off + n > end) return false;
-      buf.write(head, off, 'latin1');
-      buf.write(data, off + head.length, 'latin1');
-      buf[off + n - 1] = 0x7d;
-      info.frameEnd = off + n;
-      info.dataStart = off + head.length;
-      info.dataEnd = off + n - 1;
-      info.riskAt = 0;
-      info.pubAt = 0;
-      return true;
-    },
-  };
+  return new OutputEncoder({ strategy, account, model: BASELINE_MODEL });
 }
+
+/** The model this module runs (the ONNX runtime is not wired yet). */
+export const BASELINE_MODEL = { name: 'baseline', version: '1' } as const;

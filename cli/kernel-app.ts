@@ -1,11 +1,8 @@
 import { createServer } from 'node:net';
 import type { NatsConnection } from '@nats-io/transport-node';
-import {
-  OutputPipeline,
-  type BreakerOptions,
-  type FrameFanout,
-} from '../actors/output-pipeline.js';
+import { OutputPipeline, type BreakerOptions } from '../actors/output-pipeline.js';
 import { RiskActor } from '../actors/risk-actor.js';
+import { BASELINE_MODEL } from '../actors/symbol-actor-module.js';
 import { connectNats, drainNats } from '../adapters/nats/nats-connection.js';
 import { NatsControlSource } from '../adapters/nats/nats-control-source.js';
 import type { NatsShardSourceOptions } from '../adapters/nats/nats-shard-source.js';
@@ -180,7 +177,7 @@ export class KernelApp {
       decoder: this.decoderOptions(),
       risk: this.risk,
       account: this.account,
-      fanout: this.ws as FrameFanout,
+      fanout: this.ws,
       signals: this.sink,
       rows: this.store,
       killSwitch: this.killSwitch,
@@ -230,9 +227,16 @@ export class KernelApp {
   }
 
   /** Kill or resume all signal publication (NATS ctl.risk.*, `qilin risk`). */
-  riskControl(op: 'kill' | 'resume', by: string, reason: string): ReturnType<OutputPipeline['riskControl']> {
+  riskControl(
+    op: 'kill' | 'resume',
+    by: string,
+    reason: string,
+  ): ReturnType<OutputPipeline['riskControl']> {
     if (this.pipeline === undefined) {
-      throw new QilinError(ErrorCodes.INTERNAL, `kernel is ${this.state}; risk control unavailable`);
+      throw new QilinError(
+        ErrorCodes.INTERNAL,
+        `kernel is ${this.state}; risk control unavailable`,
+      );
     }
     return this.pipeline.riskControl(op, by, reason);
   }
@@ -270,12 +274,12 @@ export class KernelApp {
     this.state = 'closed';
   }
 
-  private decoderOptions(): { strategy: string; account: string; model: { name: string; version: string } } {
-    return {
-      strategy: this.strategy,
-      account: this.account,
-      model: { name: 'baseline', version: '1' },
-    };
+  private decoderOptions(): {
+    strategy: string;
+    account: string;
+    model: { name: string; version: string };
+  } {
+    return { strategy: this.strategy, account: this.account, model: { ...BASELINE_MODEL } };
   }
 
   // ─────────────────────────────── workers ───────────────────────────────

@@ -83,9 +83,13 @@ export class KernelMetrics {
     const sum = (f: (s: ShardStats) => number) => (): number =>
       src.shards().reduce((n, s) => n + f(s), 0);
 
-    mirrorCounter(registers, 'qilin_ticks_received_total', 'Market messages accepted (decoded and valid)', [], () => [
-      [{}, sum((s) => s.accepted)()],
-    ]);
+    mirrorCounter(
+      registers,
+      'qilin_ticks_received_total',
+      'Market messages accepted (decoded and valid)',
+      [],
+      () => [[{}, sum((s) => s.accepted)()]],
+    );
     mirrorCounter(
       registers,
       'qilin_ticks_rejected_total',
@@ -148,7 +152,10 @@ export class KernelMetrics {
         const p = src.pipeline();
         const rows: Array<[Labels, number]> = [[{ decision: 'approved', reason: '' }, p.approved]];
         for (const [reason, n] of Object.entries(p.rejected)) {
-          rows.push([{ decision: reason === 'publish_failed' ? 'publish_failed' : 'rejected', reason }, n]);
+          rows.push([
+            { decision: reason === 'publish_failed' ? 'publish_failed' : 'rejected', reason },
+            n,
+          ]);
         }
         return rows;
       },
@@ -170,7 +177,7 @@ export class KernelMetrics {
     mirrorCounter(
       registers,
       'qilin_nats_slow_consumer_total',
-      'Slow-consumer reports on the shard workers\' NATS connections',
+      "Slow-consumer reports on the shard workers' NATS connections",
       ['shard'],
       () => this.sourceCounts(src, 'slow_consumer'),
     );

@@ -52,7 +52,10 @@ function jsonObject<T>(resolve: (raw: unknown) => T, key: string) {
         try {
           value = JSON.parse(raw) as unknown;
         } catch (err) {
-          ctx.addIssue({ code: 'custom', message: `JSON text of an object (${(err as Error).message})` });
+          ctx.addIssue({
+            code: 'custom',
+            message: `JSON text of an object (${(err as Error).message})`,
+          });
           return z.NEVER;
         }
       }

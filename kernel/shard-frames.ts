@@ -61,13 +61,13 @@ export interface FrameInfo {
   /** The message JSON (the `data` of the frame; a NATS payload as is). */
   dataStart: number;
   dataEnd: number;
-  /** Signals: the fixed-width slots of `lat.risk` and `lat.pub`; 0 otherwise. */
+  /** Signals: the fixed-width slots of `lat.risk` and `lat.pub`; −1 otherwise. */
   riskAt: number;
   pubAt: number;
 }
 
 export function newFrameInfo(): FrameInfo {
-  return { frameEnd: 0, dataStart: 0, dataEnd: 0, riskAt: 0, pubAt: 0 };
+  return { frameEnd: 0, dataStart: 0, dataEnd: 0, riskAt: -1, pubAt: -1 };
 }
 
 /**
@@ -156,8 +156,9 @@ export function commitOutputFrame(
   u32[w + 1] = info.frameEnd - frameStart;
   u32[w + 2] = info.dataStart - frameStart;
   u32[w + 3] = info.dataEnd - frameStart;
-  u32[w + 4] = info.riskAt === 0 ? 0 : info.riskAt - frameStart;
-  u32[w + 5] = info.pubAt === 0 ? 0 : info.pubAt - frameStart;
+  // Relative offsets; 0 means no slot (a frame never starts with one).
+  u32[w + 4] = info.riskAt < 0 ? 0 : info.riskAt - frameStart;
+  u32[w + 5] = info.pubAt < 0 ? 0 : info.pubAt - frameStart;
   encodeOutput(ev, ring.f64, u32, (at + 24) >>> 3);
   ring.commit(ev.kind, info.frameEnd - at);
 }
@@ -170,13 +171,13 @@ export interface OutputFrameView {
   frameEnd: number;
   dataStart: number;
   dataEnd: number;
-  /** 0 when the frame has no such slot. */
+  /** −1 when the frame has no such slot. */
   riskAt: number;
   pubAt: number;
 }
 
 export function newOutputFrameView(): OutputFrameView {
-  return { symId: 0, frameStart: 0, frameEnd: 0, dataStart: 0, dataEnd: 0, riskAt: 0, pubAt: 0 };
+  return { symId: 0, frameStart: 0, frameEnd: 0, dataStart: 0, dataEnd: 0, riskAt: -1, pubAt: -1 };
 }
 
 /** Read the head of an output frame at payload offset `at` into `v`. */
@@ -189,7 +190,7 @@ export function readOutputFrame(ring: FrameRing, at: number, v: OutputFrameView)
   v.frameEnd = start + u32[w + 1]!;
   v.dataStart = start + u32[w + 2]!;
   v.dataEnd = start + u32[w + 3]!;
-  v.riskAt = u32[w + 4] === 0 ? 0 : start + u32[w + 4]!;
-  v.pubAt = u32[w + 5] === 0 ? 0 : start + u32[w + 5]!;
+  v.riskAt = u32[w + 4] === 0 ? -1 : start + u32[w + 4]!;
+  v.pubAt = u32[w + 5] === 0 ? -1 : start + u32[w + 5]!;
   return v;
 }

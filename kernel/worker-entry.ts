@@ -23,7 +23,12 @@ import { createLogger } from './logger.js';
 import type { MarketSource, SourceModule } from './market-source.js';
 import { RingFeedSource } from './ring-feed.js';
 import { ShardHost } from './shard-host.js';
-import { WorkerCounter, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.js';
+import {
+  WorkerCounter,
+  type FromWorker,
+  type ToWorker,
+  type WorkerInit,
+} from './worker-protocol.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort;

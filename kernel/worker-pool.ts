@@ -261,7 +261,9 @@ export class WorkerPool {
 
   /** True when every shard has a live worker and none has exhausted its restarts. */
   healthy(): boolean {
-    return this.state === 'running' && this.shards.every((s) => s.thread?.alive === true && !s.failed);
+    return (
+      this.state === 'running' && this.shards.every((s) => s.thread?.alive === true && !s.failed)
+    );
   }
 
   /** Resolves once the shard's current worker is ready (after a restart too). */
@@ -300,7 +302,9 @@ export class WorkerPool {
     }
     this.state = 'closing';
     await Promise.all(
-      this.shards.map((s) => (now ? s.thread?.destroy() : s.thread?.close()) ?? undefined),
+      this.shards.map((s) =>
+        s.thread === undefined ? Promise.resolve() : now ? s.thread.destroy() : s.thread.close(),
+      ),
     );
     this.state = 'closed';
     for (const s of this.shards) s.outRing.wakeConsumer();
@@ -342,7 +346,12 @@ export class WorkerPool {
   private onWorkerMessage(shard: Shard, msg: FromWorker): void {
     if (msg.type === 'actor-error') {
       this.o.log.warn(
-        { shard: shard.index, symbol: this.symbolName(msg.symId), code: msg.code, err: msg.message },
+        {
+          shard: shard.index,
+          symbol: this.symbolName(msg.symId),
+          code: msg.code,
+          err: msg.message,
+        },
         'actor failed on a record (skipped)',
       );
       if (poolChannels.actorError.hasSubscribers)

@@ -31,9 +31,7 @@ export interface WorkerThreadOptions<In> {
 
 /** The messages every worker kind understands besides its own. */
 export type LifecycleMessage =
-  | { type: 'ready' }
-  | { type: 'fatal'; code: string; message: string }
-  | { type: 'stopped' };
+  { type: 'ready' } | { type: 'fatal'; code: string; message: string } | { type: 'stopped' };
 
 export class WorkerThread<In, Out extends { type: string }> {
   /** Messages other than the lifecycle ones. */
@@ -89,7 +87,10 @@ export class WorkerThread<In, Out extends { type: string }> {
       await Promise.race([this.exited, late]);
       clearTimeout(timer);
       if (this.worker !== undefined) {
-        this.o.log.warn({ worker: this.o.name, timeoutMs: timeout }, 'worker did not stop; terminating');
+        this.o.log.warn(
+          { worker: this.o.name, timeoutMs: timeout },
+          'worker did not stop; terminating',
+        );
         await this.worker.terminate();
       }
       await this.exited;
@@ -127,8 +128,9 @@ export class WorkerThread<In, Out extends { type: string }> {
           resolve();
         } else if (msg.type === 'fatal') {
           const m = msg as Extract<LifecycleMessage, { type: 'fatal' }>;
-          lastError = new QilinError(m.code as ErrorCode, m.message);
-          if (!ready) reject(lastError);
+          const err = new QilinError(m.code as ErrorCode, m.message);
+          lastError = err;
+          if (!ready) reject(err);
         } else if (msg.type !== 'stopped') this.onMessage(msg as Out);
       });
       worker.once('exit', (code) => {

@@ -23,11 +23,7 @@ import type { Logger } from '../../kernel/logger.js';
 import { newMarketEvent } from '../../kernel/market-record.js';
 import type { MarketIngest, MarketSource, RejectReason } from '../../kernel/market-source.js';
 import { TICK_BINARY_CONTENT_TYPE, TickBinaryCodec } from './tick-binary-codec.js';
-import {
-  TickJsonDecoder,
-  parseMarketSubject,
-  type DecodeResult,
-} from './tick-json-decoder.js';
+import { TickJsonDecoder, parseMarketSubject, type DecodeResult } from './tick-json-decoder.js';
 
 /** JetStream mode: replay/backfill or partitioned consumption with redelivery. */
 export interface NatsMarketJetStreamOptions {

@@ -16,11 +16,7 @@
  */
 import { ShardRouter } from '../../kernel/shard-router.js';
 import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js';
-import type {
-  MarketIngest,
-  MarketSource,
-  SourceContext,
-} from '../../kernel/market-source.js';
+import type { MarketIngest, MarketSource, SourceContext } from '../../kernel/market-source.js';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { connectNats, drainNats } from './nats-connection.js';
 import { NatsMarketSource, type NatsMarketJetStreamOptions } from './nats-market-source.js';
@@ -156,7 +152,7 @@ export async function createMarketSource(ctx: SourceContext): Promise<MarketSour
       );
     }
     if (ctx.shard === 0 && o.jetstream === undefined) {
-      sources.push(new UnpartitionedCanary(nc, unmappedSubject(o.subject), ctx));
+      sources.push(new Canary(nc, o.subject, ctx));
     }
   } else {
     const router = new ShardRouter(ctx.shards);
@@ -175,42 +171,66 @@ export async function createMarketSource(ctx: SourceContext): Promise<MarketSour
 
 /**
  * Listens where nothing should arrive when the server partitions market
- * data. Anything that does shows a missing mapping: it is refused with
- * `unpartitioned` (counted, sampled) and reported once, never silently lost
- * and never processed by a worker that does not own the symbol.
+ * data. A message on the unmapped `md.<venue>.<symbol>` shows a missing
+ * mapping: it is refused `unpartitioned` (counted, sampled) and reported
+ * once, never silently lost and never processed by a worker that does not
+ * own the symbol. With the default `md.>` filter it also takes the subjects
+ * of the wrong shape (`md.x`, five tokens or more), which no partition
+ * subscription sees, and refuses them `bad_subject`.
  */
-class UnpartitionedCanary implements MarketSource {
-  private sub: Subscription | undefined;
+class Canary implements MarketSource {
+  private readonly subs: Subscription[] = [];
 
   constructor(
     private readonly nc: NatsConnection,
-    private readonly subject: string,
+    private readonly filter: string,
     private readonly ctx: SourceContext,
   ) {}
 
   async start(ingest: MarketIngest): Promise<void> {
     let reported = false;
-    this.sub = this.nc.subscribe(this.subject, {
-      callback: (err, msg) => {
-        if (err !== null) return;
-        ingest.reject(
-          'unpartitioned',
-          msg.subject,
-          'delivered without a partition token: the NATS server has no md.*.* partition mapping (ops/services/nats-config.ts)',
-          msg.data,
+    this.subs.push(
+      this.nc.subscribe(unmappedSubject(this.filter), {
+        callback: (err, msg) => {
+          if (err !== null) return;
+          ingest.reject(
+            'unpartitioned',
+            msg.subject,
+            'delivered without a partition token: the NATS server has no md.*.* partition mapping (ops/services/nats-config.ts)',
+            msg.data,
+          );
+          if (reported) return;
+          reported = true;
+          this.ctx.report({
+            type: 'error',
+            detail: `market data arrives unpartitioned on ${msg.subject}: the NATS server lacks the md.*.* partition mapping, so these ticks are refused; restart NATS with the ops/ config (qilin services up) or set natsPartitions=0`,
+          });
+        },
+      }),
+    );
+    if (this.filter === 'md.>') {
+      for (const shape of ['md.*', 'md.*.*.*.*.>']) {
+        this.subs.push(
+          this.nc.subscribe(shape, {
+            callback: (err, msg) => {
+              if (err !== null) return;
+              ingest.reject(
+                'bad_subject',
+                msg.subject,
+                `subject ${JSON.stringify(msg.subject)} is not md.<venue>.<symbol>`,
+                msg.data,
+              );
+            },
+          }),
         );
-        if (reported) return;
-        reported = true;
-        this.ctx.report({
-          type: 'error',
-          detail: `market data arrives unpartitioned on ${msg.subject}: the NATS server lacks the md.*.* partition mapping, so these ticks are refused; restart NATS with the ops/ config (qilin services up) or set natsPartitions=0`,
-        });
-      },
-    });
+      }
+    }
     await this.nc.flush();
   }
 
   async close(): Promise<void> {
-    if (this.sub !== undefined && !this.sub.isClosed()) await this.sub.drain().catch(() => undefined);
+    for (const sub of this.subs) {
+      if (!sub.isClosed()) await sub.drain().catch(() => undefined);
+    }
   }
 }

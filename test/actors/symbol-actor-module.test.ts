@@ -78,7 +78,9 @@ void t.test(
         if (ev.kind !== OutputKind.SIGNAL) return;
         const msg = decoder.toSignal(ev, o.symbol);
         if (msg.id !== `mom:${msg.sym}:${ev.srcSeq}`) t.fail(`bad id ${msg.id}`);
-        const frame = JSON.parse(o.ring.buf.toString('utf8', o.view.frameStart, o.view.frameEnd)) as {
+        const frame = JSON.parse(
+          o.ring.buf.toString('utf8', o.view.frameStart, o.view.frameEnd),
+        ) as {
           topic: string;
           data: { id: string };
         };

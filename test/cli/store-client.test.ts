@@ -137,7 +137,11 @@ void t.test(
     await client.close();
     await client.close();
     t.equal(client.stats().workerUp, false);
-    await t.rejects(client.query('SELECT 1'), { code: 'QLN_STORE_FAILED' }, 'closed client refuses');
+    await t.rejects(
+      client.query('SELECT 1'),
+      { code: 'QLN_STORE_FAILED' },
+      'closed client refuses',
+    );
   },
 );
 

@@ -77,27 +77,33 @@ void t.test('environment names', (t) => {
   t.end();
 });
 
-void t.test('actor and risk options: validated by their owners, objects in files, JSON in env', (t) => {
-  const c = loadConfig({
-    env: { QILIN_ACTOR: '{"threshold":0.4,"windowCapacity":256}', QILIN_RISK: '{"maxPosition":7}' },
-  });
-  t.equal(c.actor.threshold, 0.4);
-  t.equal(c.actor.windowCapacity, 256);
-  t.equal(c.actor.emaFastPeriod, 12, 'unset keys keep their defaults');
-  t.equal(c.risk.maxPosition, 7);
-  t.equal(c.risk.maxSignalsPerSec, 50);
-  const d = loadConfig({ env: {} });
-  t.equal(d.risk.maxPosition, 100, 'defaults without any source');
-  t.equal(d.actor.windowCapacity, 1024);
-  const bad = err(() => loadConfig({ env: { QILIN_ACTOR: '{"threshold":2}' } }));
-  t.equal(bad.code, 'QLN_CONFIG_INVALID');
-  t.match(bad.message, /actor\.threshold/);
-  t.match(bad.message, /QILIN_ACTOR/);
-  t.match(err(() => loadConfig({ env: { QILIN_ACTOR: '{"nope":1}' } })).message, /actor\.nope/);
-  t.match(err(() => loadConfig({ env: { QILIN_RISK: '{not json' } })).message, /JSON text/);
-  t.match(
-    err(() => loadConfig({ env: {}, overrides: { risk: { maxSignalsPerSec: 0 } } })).message,
-    /risk\.maxSignalsPerSec/,
-  );
-  t.end();
-});
+void t.test(
+  'actor and risk options: validated by their owners, objects in files, JSON in env',
+  (t) => {
+    const c = loadConfig({
+      env: {
+        QILIN_ACTOR: '{"threshold":0.4,"windowCapacity":256}',
+        QILIN_RISK: '{"maxPosition":7}',
+      },
+    });
+    t.equal(c.actor.threshold, 0.4);
+    t.equal(c.actor.windowCapacity, 256);
+    t.equal(c.actor.emaFastPeriod, 12, 'unset keys keep their defaults');
+    t.equal(c.risk.maxPosition, 7);
+    t.equal(c.risk.maxSignalsPerSec, 50);
+    const d = loadConfig({ env: {} });
+    t.equal(d.risk.maxPosition, 100, 'defaults without any source');
+    t.equal(d.actor.windowCapacity, 1024);
+    const bad = err(() => loadConfig({ env: { QILIN_ACTOR: '{"threshold":2}' } }));
+    t.equal(bad.code, 'QLN_CONFIG_INVALID');
+    t.match(bad.message, /actor\.threshold/);
+    t.match(bad.message, /QILIN_ACTOR/);
+    t.match(err(() => loadConfig({ env: { QILIN_ACTOR: '{"nope":1}' } })).message, /actor\.nope/);
+    t.match(err(() => loadConfig({ env: { QILIN_RISK: '{not json' } })).message, /JSON text/);
+    t.match(
+      err(() => loadConfig({ env: {}, overrides: { risk: { maxSignalsPerSec: 0 } } })).message,
+      /risk\.maxSignalsPerSec/,
+    );
+    t.end();
+  },
+);

@@ -313,7 +313,7 @@ void t.test('live pipeline', async (t) => {
       t.match(metricsText, /qilin_stage_latency_seconds_bucket/, '/metrics has per-stage latency');
       t.match(
         metricsText,
-        /qilin_ring_occupancy\{shard="0",dir="in"\}/,
+        /qilin_ring_used_bytes\{shard="0",ring="out"\}/,
         '/metrics has ring occupancy',
       );
       t.match(metricsText, /qilin_breaker_state 0/, 'breaker closed');

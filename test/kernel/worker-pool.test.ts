@@ -14,7 +14,12 @@ interface Seen {
   frame: string;
 }
 
-function makePool(actorOptions: unknown, seen: Seen[], onSeen?: () => void, workers = 2): WorkerPool {
+function makePool(
+  actorOptions: unknown,
+  seen: Seen[],
+  onSeen?: () => void,
+  workers = 2,
+): WorkerPool {
   return new WorkerPool({
     workers,
     ringBytes: 1 << 16,
