@@ -4,7 +4,7 @@ import { ErrorCodes, QilinError } from './errors.js';
 import type { FrameRing } from './frame-ring.js';
 import type { MarketEvent } from './market-record.js';
 import { RejectReasons, type MarketIngest, type RejectReason } from './market-source.js';
-import { OutputKind, type OutputEvent } from './output-record.js';
+import { OUTPUT_RECORD_BYTES, OutputKind, type OutputEvent } from './output-record.js';
 import {
   FrameType,
   MAX_NAME_BYTES,
@@ -63,6 +63,8 @@ export interface ShardHostOptions {
 
 /** Largest WebSocket frame an output may take (its encoder writes less). */
 export const MAX_OUTPUT_FRAME_BYTES = 4096;
+/** Store ring room a redelivered tick needs: its TICK frame and up to 4 OUTPUT frames. */
+const STORE_HEADROOM = 80 + 4 * (OUTPUT_RECORD_BYTES + 8);
 /** Reject samples handed to onRejectSample, per second. */
 const REJECT_SAMPLES_PER_SEC = 20;
 
@@ -114,6 +116,12 @@ export class ShardHost implements MarketIngest, OutputSink {
   accept(ev: MarketEvent, venue: string): boolean {
     let venueId = this.venues.get(venue);
     if (venueId === undefined) venueId = this.addVenue(venue);
+    // A redelivering source gets no tick whose rows might not all fit: room
+    // for the tick and a few outputs first, or it goes back for later.
+    if (this.redelivers && this.o.store.reserve(STORE_HEADROOM) === -1) {
+      this.c[WorkerCounter.REFUSED]!++;
+      return false;
+    }
     if (!writeTickFrame(this.o.store, ev, venueId)) {
       if (this.redelivers) {
         this.c[WorkerCounter.REFUSED]!++;

@@ -146,7 +146,7 @@ export async function createMarketSource(ctx: SourceContext): Promise<MarketSour
           log,
           maxPayload,
           subjects: mine.map((p) => partitionSubject(o.subject, p)),
-          streamSubjects: ['md.>'],
+          streamSubjects: [o.subject],
           ...(js === undefined ? {} : { jetstream: js }),
         }),
       );

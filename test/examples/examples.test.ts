@@ -24,6 +24,7 @@ import { KernelApp } from '../../cli/kernel-app.js';
 import { dropDatabase } from '../helpers/drop-database.js';
 import { ensureServices } from '../helpers/services.js';
 import { SIGNAL_EVERY_TRADE, testKernelConfig } from '../helpers/test-kernel.js';
+import { until, within } from '../helpers/wait.js';
 
 const run = randomBytes(3).toString('hex');
 const strategy = `ex${run}`;
@@ -94,30 +95,6 @@ function startExample(name: string, args: string[], env: Record<string, string>)
     });
   };
   return { child, out, err, exited, line };
-}
-
-/** Resolve with `p`, or reject naming `what` after `ms`. */
-async function within<T>(what: string, p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out waiting for: ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Resolve when `cond()` holds (checked every 20 ms), reject after `ms`. */
-async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** A rising series of trades and quotes on md.<venue>.<sym>, +0.2 % per trade. */

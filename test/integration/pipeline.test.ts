@@ -15,26 +15,13 @@ import type { RiskRejection, SignalMessage } from '../../kernel/messages.js';
 import { dropDatabase } from '../helpers/drop-database.js';
 import { ensureServices } from '../helpers/services.js';
 import { SIGNAL_EVERY_TRADE, testKernelConfig } from '../helpers/test-kernel.js';
+import { until } from '../helpers/wait.js';
 
 const run = randomBytes(3).toString('hex');
 const strategy = `e2e${run}`;
 const account = `acct${run}`;
 const venue = `v${run}`;
 const READ_KEY = `e2e-read-${run}`;
-
-/** Resolve when `cond()` is true (checked each time `poke` runs and every 20 ms), reject after `ms`. */
-async function until(
-  what: string,
-  cond: () => boolean | Promise<boolean>,
-  ms = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const baseTs = Date.now() * 1000;
 const seqs = new Map<string, number>();

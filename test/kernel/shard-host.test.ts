@@ -126,40 +126,52 @@ void t.test('nothing is visible before the flush at the end of the task', async 
   t.not(store.peek(), -1);
 });
 
-void t.test('full store ring, core source: the row is dropped and counted, the actor still runs', (t) => {
-  const { h, out, store, c } = host({ store: FrameRing.create(1024) });
-  let accepted = 0;
-  for (let i = 0; i < 40; i++) if (h.accept(trade(h, 'AAA', i), 'sim')) accepted++;
-  h.flush();
-  t.equal(accepted, 40, 'every tick accepted');
-  t.ok(c[WorkerCounter.STORE_DROPPED]! > 0, `${c[WorkerCounter.STORE_DROPPED]} store rows dropped`);
-  t.equal(store.stats().dropped, c[WorkerCounter.STORE_DROPPED], 'ring counter agrees');
-  const predictions = frames(out).filter(([type]) => type === FrameType.PREDICTION);
-  t.equal(predictions.length, 40, 'the live path saw every tick');
-  t.end();
-});
+void t.test(
+  'full store ring, core source: the row is dropped and counted, the actor still runs',
+  (t) => {
+    const { h, out, store, c } = host({ store: FrameRing.create(1024) });
+    let accepted = 0;
+    for (let i = 0; i < 40; i++) if (h.accept(trade(h, 'AAA', i), 'sim')) accepted++;
+    h.flush();
+    t.equal(accepted, 40, 'every tick accepted');
+    t.ok(
+      c[WorkerCounter.STORE_DROPPED]! > 0,
+      `${c[WorkerCounter.STORE_DROPPED]} store rows dropped`,
+    );
+    t.equal(store.stats().dropped, c[WorkerCounter.STORE_DROPPED], 'ring counter agrees');
+    const predictions = frames(out).filter(([type]) => type === FrameType.PREDICTION);
+    t.equal(predictions.length, 40, 'the live path saw every tick');
+    t.end();
+  },
+);
 
-void t.test('full store ring, redelivering source: the tick is refused before the actor sees it', (t) => {
-  const { h, out, c } = host({ store: FrameRing.create(1024) });
-  h.redelivers = true;
-  let accepted = 0;
-  for (let i = 0; i < 40; i++) if (h.accept(trade(h, 'AAA', i), 'sim')) accepted++;
-  h.flush();
-  t.ok(accepted < 40, `${40 - accepted} refused`);
-  t.equal(c[WorkerCounter.REFUSED], 40 - accepted, 'refusals counted');
-  t.equal(c[WorkerCounter.STORE_DROPPED], 0, 'nothing dropped');
-  const predictions = frames(out).filter(([type]) => type === FrameType.PREDICTION);
-  t.equal(predictions.length, accepted, 'only accepted ticks reached the actor');
-  t.end();
-});
+void t.test(
+  'full store ring, redelivering source: the tick is refused before the actor sees it',
+  (t) => {
+    const { h, out, c } = host({ store: FrameRing.create(4096) });
+    h.redelivers = true;
+    let accepted = 0;
+    for (let i = 0; i < 40; i++) if (h.accept(trade(h, 'AAA', i), 'sim')) accepted++;
+    h.flush();
+    t.ok(accepted < 40, `${40 - accepted} refused`);
+    t.equal(c[WorkerCounter.REFUSED], 40 - accepted, 'refusals counted');
+    t.equal(c[WorkerCounter.STORE_DROPPED], 0, 'nothing dropped');
+    const predictions = frames(out).filter(([type]) => type === FrameType.PREDICTION);
+    t.equal(predictions.length, accepted, 'only accepted ticks reached the actor');
+    t.end();
+  },
+);
 
 void t.test('full out ring: waits outFullWaitMs, then drops and counts the output', (t) => {
   const { h, c } = host({ out: FrameRing.create(1 << 15) });
-  // Nobody drains the out ring: each output reserves a 4 KiB frame's room.
-  for (let i = 0; i < 40; i++) h.accept(trade(h, 'AAA', i), 'sim');
+  // Nobody drains the out ring (32 KiB; ~200 bytes per output).
+  const t0 = Date.now();
+  for (let i = 0; i < 400; i++) h.accept(trade(h, 'AAA', i), 'sim');
   h.flush();
-  t.ok(c[WorkerCounter.OUT_DROPPED]! > 0, `${c[WorkerCounter.OUT_DROPPED]} outputs dropped`);
-  t.equal(c[WorkerCounter.ACCEPTED], 40, 'ticks still accepted');
+  const dropped = c[WorkerCounter.OUT_DROPPED]!;
+  t.ok(dropped > 0, `${dropped} outputs dropped`);
+  t.ok(Date.now() - t0 >= 5, 'it waited before dropping');
+  t.equal(c[WorkerCounter.ACCEPTED], 400, 'ticks still accepted');
   t.end();
 });
 

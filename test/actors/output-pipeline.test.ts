@@ -1,0 +1,233 @@
+/**
+ * The main thread's pipeline with fakes for every effect: no NATS, Redis or
+ * ClickHouse. Frames are encoded by the real OutputEncoder into a real
+ * FrameRing, exactly as a shard worker writes them.
+ */
+import t from 'tap';
+import { pino } from 'pino';
+import type { KillSwitchState, KillSwitchStore } from '../../actors/kill-switch.js';
+import { OutputEncoder } from '../../actors/output-encoder.js';
+import { OutputLayout, SignalSideCode } from '../../actors/output-layout.js';
+import { OutputPipeline } from '../../actors/output-pipeline.js';
+import { RiskActor } from '../../actors/risk-actor.js';
+import type { SignalRow } from '../../kernel/event-store.js';
+import { FrameRing } from '../../kernel/frame-ring.js';
+import type { RiskRejection, SignalMessage } from '../../kernel/messages.js';
+import { OutputKind, newOutputEvent, type OutputKindValue } from '../../kernel/output-record.js';
+import {
+  OUTPUT_FRAME_HEAD,
+  commitOutputFrame,
+  newFrameInfo,
+  newOutputFrameView,
+  readOutputFrame,
+  readOutputRecord,
+} from '../../kernel/shard-frames.js';
+import type { PoolOutput } from '../../kernel/worker-pool.js';
+
+const log = pino({ level: 'silent' });
+const opts = { strategy: 'mom', account: 'acc', model: { name: 'baseline', version: '1' } };
+const encoder = new OutputEncoder(opts);
+const T0 = 1_732_300_000_000_000;
+
+/** One output frame written and read back through a ring, as the pool hands it over. */
+function frame(ring: FrameRing, kind: OutputKindValue, sym: string, seq: number): PoolOutput {
+  const ev = newOutputEvent();
+  ev.kind = kind;
+  ev.symId = 7;
+  ev.srcSeq = seq;
+  ev.srcTs = T0 + seq;
+  ev.recv = T0 + seq + 10;
+  ev.feat = T0 + seq + 20;
+  ev.infer = T0 + seq + 21;
+  const p = ev.payload;
+  if (kind === OutputKind.SIGNAL) {
+    p[OutputLayout.signal.SIDE] = SignalSideCode.BUY;
+    p[OutputLayout.signal.STRENGTH] = 0.5;
+    p[OutputLayout.signal.REF_PX] = 100;
+    p[OutputLayout.signal.QTY] = 1;
+    p[OutputLayout.signal.PRED_SCORE] = 0.4;
+    p[OutputLayout.signal.QUALITY] = 1;
+  } else {
+    p[0] = 0.25;
+  }
+  const at = ring.reserve(OUTPUT_FRAME_HEAD + 2048);
+  const info = newFrameInfo();
+  if (
+    !encoder.encode(
+      ev,
+      encoder.symbol(sym),
+      ring.buf,
+      at + OUTPUT_FRAME_HEAD,
+      at + OUTPUT_FRAME_HEAD + 2048,
+      info,
+    )
+  )
+    throw new Error('frame does not fit');
+  commitOutputFrame(ring, at, ev, info);
+  ring.flush();
+  const got = ring.peek();
+  const out: PoolOutput = {
+    event: newOutputEvent(),
+    symbol: sym,
+    view: newOutputFrameView(),
+    ring,
+  };
+  readOutputFrame(ring, got, out.view);
+  readOutputRecord(ring, got, out.event, true);
+  return out;
+}
+
+class Fakes {
+  published: Array<{ topic: string; frame: string }> = [];
+  signals: Array<{ sig: SignalMessage; payload: string }> = [];
+  rejections: RiskRejection[] = [];
+  rows: SignalRow[] = [];
+  saved: KillSwitchState[] = [];
+  failPublish = false;
+  loaded: KillSwitchState | undefined;
+  fanout = {
+    topic: (name: string): string => name,
+    publishFrame: (topic: unknown, frame: Uint8Array): void => {
+      this.published.push({ topic: topic as string, frame: Buffer.from(frame).toString() });
+    },
+  };
+  sink = {
+    publishSignal: (sig: SignalMessage, payload?: Uint8Array): Promise<void> => {
+      this.signals.push({ sig, payload: Buffer.from(payload!).toString() });
+      return this.failPublish ? Promise.reject(new Error('no ack')) : Promise.resolve();
+    },
+    publishRejection: (r: RiskRejection): void => {
+      this.rejections.push(r);
+    },
+    close: (): Promise<void> => Promise.resolve(),
+  };
+  killSwitch: KillSwitchStore = {
+    load: () => Promise.resolve(this.loaded),
+    save: (_account, s) => {
+      this.saved.push(s);
+      return Promise.resolve();
+    },
+    unavailable: () => undefined,
+    close: () => Promise.resolve(),
+  };
+}
+
+function pipeline(
+  f: Fakes,
+  risk = new RiskActor({ maxSignalsPerSec: 1000 }, { log }),
+): OutputPipeline {
+  return new OutputPipeline({
+    decoder: opts,
+    risk,
+    account: 'acc',
+    fanout: f.fanout,
+    signals: f.sink,
+    rows: { writeSignal: (r) => f.rows.push(r) },
+    killSwitch: f.killSwitch,
+    log,
+    breaker: { volumeThreshold: 2, resetTimeoutMs: 60_000 },
+  });
+}
+
+void t.test('predictions and quality events go out as the frames the worker encoded', (t) => {
+  const f = new Fakes();
+  const p = pipeline(f);
+  t.teardown(() => p.close());
+  const ring = FrameRing.create(1 << 16);
+  const pred = frame(ring, OutputKind.PREDICTION, 'BTC-USD', 1);
+  const bytes = ring.buf.toString('latin1', pred.view.frameStart, pred.view.frameEnd);
+  p.onOutput(pred);
+  ring.release();
+  p.onOutput(frame(ring, OutputKind.QUALITY, 'BTC-USD', 2));
+  ring.release();
+  t.same(
+    f.published.map((x) => x.topic),
+    ['prediction/BTC-USD', 'quality/BTC-USD'],
+  );
+  t.equal(f.published[0]!.frame, bytes, 'byte for byte');
+  t.equal(JSON.parse(f.published[1]!.frame).data.src.seq, 2);
+  t.same(p.counters, { predictions: 1, quality: 1, signals: 0, approved: 0, rejected: {} });
+  t.end();
+});
+
+void t.test(
+  'an approved signal: lat stamped in place, WebSocket, store and JetStream agree',
+  async (t) => {
+    const f = new Fakes();
+    const p = pipeline(f);
+    t.teardown(() => p.close());
+    const ring = FrameRing.create(1 << 16);
+    p.onOutput(frame(ring, OutputKind.SIGNAL, 'ETH-USD', 9));
+    await Promise.resolve();
+    t.equal(f.published.length, 1);
+    const ws = JSON.parse(f.published[0]!.frame) as { topic: string; data: SignalMessage };
+    t.equal(ws.topic, 'signal/ETH-USD');
+    t.equal(ws.data.id, 'mom:ETH-USD:9');
+    t.type(ws.data.lat.risk, 'number');
+    t.type(ws.data.lat.pub, 'number');
+    t.ok(ws.data.lat.pub! >= ws.data.lat.risk!, 'pub after risk');
+    t.equal(f.signals.length, 1, 'one JetStream publish');
+    t.same(JSON.parse(f.signals[0]!.payload), ws.data, 'NATS payload = WebSocket data');
+    t.equal(f.rows.length, 1);
+    t.equal(f.rows[0]!.status, 'approved');
+    t.same(f.rows[0]!.signal.lat, ws.data.lat, 'the stored lat equals the published bytes');
+    t.equal(p.counters.approved, 1);
+  },
+);
+
+void t.test('kill switch: rejected with kill_switch, saved, resumed', (t) => {
+  const f = new Fakes();
+  const p = pipeline(f);
+  t.teardown(() => p.close());
+  const ring = FrameRing.create(1 << 16);
+  const reply = p.riskControl('kill', 'ops', 'drill');
+  t.match(reply, { killed: true, by: 'ops', reason: 'drill' });
+  t.match(f.saved.at(-1), { killed: true, by: 'ops', reason: 'drill' });
+  p.onOutput(frame(ring, OutputKind.SIGNAL, 'ETH-USD', 1));
+  ring.release();
+  t.equal(f.signals.length, 0, 'nothing published while killed');
+  t.equal(f.published.length, 0, 'nothing on the WebSocket either');
+  t.equal(f.rejections[0]?.reason, 'kill_switch');
+  t.equal(f.rows[0]?.status, 'rejected');
+  t.same(p.counters.rejected, { kill_switch: 1 });
+  p.riskControl('resume', 'ops', 'done');
+  t.match(f.saved.at(-1), { killed: false });
+  p.onOutput(frame(ring, OutputKind.SIGNAL, 'ETH-USD', 2));
+  ring.release();
+  t.equal(f.signals.length, 1, 'published again after resume');
+  t.end();
+});
+
+void t.test('a saved kill switch is restored at start', async (t) => {
+  const f = new Fakes();
+  f.loaded = { killed: true, by: 'night-ops', reason: 'maintenance', at: 1 };
+  const risk = new RiskActor({}, { log });
+  const p = pipeline(f, risk);
+  t.teardown(() => p.close());
+  await p.restoreKillSwitch();
+  t.equal(risk.killed, true);
+  t.match(risk.audit().at(-1), { decision: 'kill', by: 'night-ops' });
+});
+
+void t.test(
+  'failed publishes open the breaker: later signals are rejected breaker_open',
+  async (t) => {
+    const f = new Fakes();
+    f.failPublish = true;
+    const p = pipeline(f);
+    t.teardown(() => p.close());
+    const ring = FrameRing.create(1 << 16);
+    for (let i = 1; i <= 3; i++) {
+      p.onOutput(frame(ring, OutputKind.SIGNAL, `S${i}`, i));
+      ring.release();
+      await new Promise((r) => setImmediate(r));
+    }
+    t.equal(p.breakerState(), 'open');
+    t.equal(p.counters.rejected.publish_failed, 2, 'two failures before it opened');
+    t.equal(p.counters.rejected.breaker_open, 1);
+    t.same(
+      f.rejections.map((r) => r.reason),
+      ['publish_failed', 'publish_failed', 'breaker_open'],
+    );
+  },
+);
