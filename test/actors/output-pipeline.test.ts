@@ -145,7 +145,8 @@ void t.test('predictions and quality events go out as the frames the worker enco
     ['prediction/BTC-USD', 'quality/BTC-USD'],
   );
   t.equal(f.published[0]!.frame, bytes, 'byte for byte');
-  t.equal(JSON.parse(f.published[1]!.frame).data.src.seq, 2);
+  const quality = JSON.parse(f.published[1]!.frame) as { data: { src: { seq: number } } };
+  t.equal(quality.data.src.seq, 2);
   t.same(p.counters, { predictions: 1, quality: 1, signals: 0, approved: 0, rejected: {} });
   t.end();
 });
