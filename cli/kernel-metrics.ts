@@ -1,9 +1,10 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PipelineCounters } from '../actors/output-pipeline.js';
 import type { MetricRow } from '../kernel/event-store.js';
 import type { StageTimes } from '../kernel/messages.js';
 import type { ShardStats } from '../kernel/worker-pool.js';
+import { StageLatency } from './stage-latency.js';
 
 /**
  * prom-client metrics of a running kernel. The kernel keeps plain counters
@@ -28,11 +29,6 @@ export interface KernelMetricSources {
 }
 
 const BREAKER_CODE = { closed: 0, half_open: 1, open: 2 } as const;
-
-/** Latency buckets in seconds: 10 µs … 1 s. */
-const LATENCY_BUCKETS = [
-  1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 0.1, 1,
-];
 
 type Labels = Record<string, string>;
 
@@ -70,10 +66,7 @@ export class KernelMetrics {
   readonly workerRestarts: Counter;
   readonly controlRejected: Counter;
   private readonly unsubscribers: Array<() => void> = [];
-  private readonly stages: Record<
-    'recvFeat' | 'featInfer' | 'inferRisk' | 'riskPub' | 'total',
-    { observe(v: number): void }
-  >;
+  readonly stages: StageLatency;
 
   constructor(src: KernelMetricSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'qilin_process_' });
@@ -198,20 +191,7 @@ export class KernelMetrics {
       help: 'Fill or control messages that failed validation',
       registers,
     });
-    const stageLatency = new Histogram({
-      name: 'qilin_stage_latency_seconds',
-      help: 'Per-stage latency of published signals: recv→feat, feat→infer, infer→risk, risk→pub, and total recv→pub',
-      labelNames: ['stage'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.stages = {
-      recvFeat: stageLatency.labels({ stage: 'recv_feat' }),
-      featInfer: stageLatency.labels({ stage: 'feat_infer' }),
-      inferRisk: stageLatency.labels({ stage: 'infer_risk' }),
-      riskPub: stageLatency.labels({ stage: 'risk_pub' }),
-      total: stageLatency.labels({ stage: 'total' }),
-    };
+    this.stages = new StageLatency(this.registry);
     new Gauge({
       name: 'qilin_ring_used_bytes',
       help: 'Bytes held in each shard ring (ring=in: feed → worker, out: worker → main, store: worker → store)',
@@ -317,12 +297,11 @@ export class KernelMetrics {
   /** Observe the stages of one published signal (label children resolved once, not per call). */
   observeStages(lat: StageTimes): void {
     const st = this.stages;
-    st.recvFeat.observe((lat.feat - lat.recv) / 1e6);
-    st.featInfer.observe((lat.infer - lat.feat) / 1e6);
-    if (lat.risk !== undefined) st.inferRisk.observe((lat.risk - lat.infer) / 1e6);
-    if (lat.risk !== undefined && lat.pub !== undefined)
-      st.riskPub.observe((lat.pub - lat.risk) / 1e6);
-    if (lat.pub !== undefined) st.total.observe((lat.pub - lat.recv) / 1e6);
+    st.observe(0, (lat.feat - lat.recv) / 1e6);
+    st.observe(1, (lat.infer - lat.feat) / 1e6);
+    if (lat.risk !== undefined) st.observe(2, (lat.risk - lat.infer) / 1e6);
+    if (lat.risk !== undefined && lat.pub !== undefined) st.observe(3, (lat.pub - lat.risk) / 1e6);
+    if (lat.pub !== undefined) st.observe(4, (lat.pub - lat.recv) / 1e6);
   }
 
   /** Prometheus text. */

@@ -2,7 +2,10 @@ import type { OutputDecoderOptions } from '../actors/output-decoder.js';
 import type { StoreWriterOptions, StoreWriterStats } from '../actors/store-writer.js';
 import type { QilinConfig } from '../config/config.js';
 import { ErrorCodes, QilinError, invalidArgument, type ErrorCode } from '../kernel/errors.js';
-import type { MetricRow, SignalRow } from '../kernel/event-store.js';
+import type { MetricRow } from '../kernel/event-store.js';
+import { FrameRing } from '../kernel/frame-ring.js';
+import type { OutputEvent } from '../kernel/output-record.js';
+import { writeSignalRowFrame, type SignalDecision } from '../kernel/shard-frames.js';
 import type { Logger } from '../kernel/logger.js';
 import { WorkerThread } from '../kernel/worker-thread.js';
 import { TABLES, type TableName } from '../adapters/clickhouse/row-format.js';
@@ -15,8 +18,12 @@ import { storeKind } from './store-factory.js';
  * - Ticks, predictions and quality events never pass through the main
  *   thread: each shard worker writes them into its store ring (a FrameRing,
  *   kernel/shard-frames.ts) and the store worker drains those rings.
- * - Signals (stored with the risk decision taken here) and metric snapshots
- *   are buffered here and posted as one message every `postIntervalMs`.
+ * - Signals, stored with the risk decision taken on this thread, go the same
+ *   way: a SIGNAL_ROW frame (the binary event, the decision, the symbol)
+ *   into this client's own ring, flushed once per task. No serialisation or
+ *   structured clone per signal on the main thread; a full ring drops and
+ *   counts (`stats().signalRowsDropped`), it never blocks.
+ * - Metric snapshots (every few seconds) are posted as messages.
  * - With the embedded store the chdb addon is imported on this thread before
  *   the worker starts: a worker that is the only holder of that native
  *   library crashes the process when it exits. Importing only maps the
@@ -29,6 +36,8 @@ export interface StoreClientOptions {
   log: Logger;
   /** The shards' store rings (FrameRing buffers) the worker drains. */
   feeds: SharedArrayBuffer[];
+  /** Bytes of this client's own ring of signal rows (default 1 MiB). */
+  signalRingBytes?: number;
   /** What the binary prediction records do not carry (model name, …). */
   decoder: OutputDecoderOptions;
   /** Signal and metric rows are posted to the worker this often. Default 100. */
@@ -58,6 +67,8 @@ export type StoreWriterTuning = Partial<
 export interface StoreClientStats extends StoreWriterStats {
   /** Bytes waiting in the feed rings. */
   feedBytes: number;
+  /** Signal rows dropped because this client's ring was full. */
+  signalRowsDropped: number;
   /** False before start, after close, or if the worker died. */
   workerUp: boolean;
 }
@@ -74,7 +85,7 @@ export interface StoreWorkerInit {
 
 /** Main thread → store worker. */
 export type StoreToWorker =
-  | { type: 'rows'; signals: SignalRow[]; metrics: MetricRow[] }
+  | { type: 'rows'; metrics: MetricRow[] }
   | { type: 'flush'; id: number }
   | { type: 'query'; id: number; sql: string }
   | { type: 'stop' };
@@ -105,6 +116,9 @@ interface Waiter<T> {
 export class StoreClient {
   private readonly opts: StoreClientOptions;
   private readonly thread: WorkerThread<StoreToWorker, StoreFromWorker>;
+  private readonly signalRing: FrameRing;
+  private signalRowsDropped = 0;
+  private flushQueued = false;
   private state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
   private rows: Extract<StoreToWorker, { type: 'rows' }> = emptyRows();
   private rowsPending = 0;
@@ -122,9 +136,10 @@ export class StoreClient {
         invalidArgument(k, v, 'a positive integer');
     }
     this.opts = opts;
+    this.signalRing = FrameRing.create(opts.signalRingBytes ?? 1 << 20);
     const init: StoreWorkerInit = {
       config: opts.config,
-      feeds: opts.feeds,
+      feeds: [...opts.feeds, this.signalRing.buffer],
       decoder: opts.decoder,
       statsIntervalMs: opts.statsIntervalMs ?? 500,
       writer: opts.writer ?? {},
@@ -172,10 +187,23 @@ export class StoreClient {
     this.postTimer = setInterval(() => this.postRows(), this.opts.postIntervalMs ?? 100);
   }
 
-  writeSignal(row: SignalRow): void {
-    this.rows.signals.push(row);
-    this.rowsPending++;
+  /** Store a signal with its risk decision (a frame in this client's ring; never blocks). */
+  writeSignal(event: OutputEvent, symbol: string, decision: SignalDecision): void {
+    if (!writeSignalRowFrame(this.signalRing, event, symbol, decision)) {
+      this.signalRing.countDropped();
+      this.signalRowsDropped++;
+      return;
+    }
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushSignals);
+    }
   }
+
+  private readonly flushSignals = (): void => {
+    this.flushQueued = false;
+    this.signalRing.flush();
+  };
 
   writeMetrics(rows: readonly MetricRow[]): void {
     for (const r of rows) this.rows.metrics.push(r);
@@ -187,6 +215,7 @@ export class StoreClient {
     return {
       ...this.lastStats,
       feedBytes: this.lastFeedBytes,
+      signalRowsDropped: this.signalRowsDropped,
       workerUp: this.thread.alive && this.state === 'running',
     };
   }
@@ -198,6 +227,7 @@ export class StoreClient {
   async flush(): Promise<void> {
     if (this.state !== 'running' || !this.thread.alive) return;
     this.postRows();
+    this.signalRing.flush();
     await this.request({ type: 'flush', id: ++this.seq });
   }
 
@@ -229,6 +259,7 @@ export class StoreClient {
       this.postTimer = undefined;
       if (this.state === 'running') {
         this.postRows();
+        this.signalRing.flush();
         this.state = 'closing';
       }
       await this.thread.close();
@@ -280,5 +311,5 @@ export class StoreClient {
 }
 
 function emptyRows(): Extract<StoreToWorker, { type: 'rows' }> {
-  return { type: 'rows', signals: [], metrics: [] };
+  return { type: 'rows', metrics: [] };
 }

@@ -8,7 +8,8 @@
  *   SYMBOL, VENUE, TICK, OUTPUT ─► store ring k ─────► drain ─► TickRow / PredictionMessage /
  *                                                      QualityMessage ─► StoreWriter ─► store
  *   main thread (StoreClient)
- *   signals + metrics (every 100 ms) ─► postMessage ─► StoreWriter.add*
+ *   SIGNAL_ROW ─► signal ring ───────────────────────► drain ─► SignalRow ─► StoreWriter
+ *   metric snapshots ───────────────► postMessage ─► StoreWriter.addMetrics
  *   flush {id} ─────────────────────► postMessage ─► drain every ring, writer.flush() ─► flushed
  *   query {id, sql} ────────────────► postMessage ─► store.query ─► result {id, rows | error}
  *   stats ◄──────────────────────── postMessage (every statsIntervalMs and after each flush)
@@ -36,8 +37,11 @@ import {
   nameFrameId,
   nameFrameText,
   readOutputRecord,
+  readSignalRowFrame,
   readTickFrame,
+  type SignalDecision,
 } from '../kernel/shard-frames.js';
+import { RiskRejectReasons } from '../kernel/messages.js';
 import type { LifecycleMessage } from '../kernel/worker-thread.js';
 import type { StoreFromWorker, StoreToWorker, StoreWorkerInit } from './store-client.js';
 import { createStore, spillDir } from './store-factory.js';
@@ -54,6 +58,7 @@ const decoder = new OutputDecoder(init.decoder);
 const symbols: string[] = [];
 const ev = newMarketEvent();
 const out = newOutputEvent();
+const decision: SignalDecision = { risk: 0, pub: 0, approved: false, reason: 0 };
 let stopping = false;
 let stopRequested: () => void = () => undefined;
 const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
@@ -105,6 +110,18 @@ function drain(feed: Feed, max: number): number {
         });
         break;
       }
+      case FrameType.SIGNAL_ROW: {
+        const sym = readSignalRowFrame(ring, at, out, decision);
+        const signal = decoder.toSignal(out, sym);
+        signal.lat.risk = decision.risk;
+        if (decision.approved) signal.lat.pub = decision.pub;
+        w.addSignal({
+          signal,
+          status: decision.approved ? 'approved' : 'rejected',
+          reason: decision.reason === 0 ? '' : (RiskRejectReasons[decision.reason - 1] ?? ''),
+        });
+        break;
+      }
       case FrameType.OUTPUT: {
         readOutputRecord(ring, at, out, false);
         const sym = symbols[out.symId] ?? `#${out.symId}`;
@@ -131,12 +148,9 @@ function postStats(): void {
 
 async function onMessage(msg: StoreToWorker): Promise<void> {
   switch (msg.type) {
-    case 'rows': {
-      const w = writer!;
-      for (const s of msg.signals) w.addSignal(s);
-      w.addMetrics(msg.metrics);
+    case 'rows':
+      writer!.addMetrics(msg.metrics);
       return;
-    }
     case 'flush':
       for (const f of feeds) drain(f, Number.MAX_SAFE_INTEGER);
       await writer!.flush();

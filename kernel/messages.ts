@@ -99,14 +99,17 @@ export interface SignalMessage {
   lat: StageTimes;
 }
 
-export type RiskRejectReason =
-  | 'kill_switch'
-  | 'breaker_open'
-  | 'max_position'
-  | 'max_notional'
-  | 'rate_limit'
-  | 'quality_low'
-  | 'publish_failed';
+/** Why a signal was not published, as stored and counted (stable strings). */
+export const RiskRejectReasons = [
+  'kill_switch',
+  'breaker_open',
+  'max_position',
+  'max_notional',
+  'rate_limit',
+  'quality_low',
+  'publish_failed',
+] as const;
+export type RiskRejectReason = (typeof RiskRejectReasons)[number];
 
 export interface RiskRejection {
   signal: SignalMessage;

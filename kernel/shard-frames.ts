@@ -27,6 +27,9 @@ import {
  *  SYMBOL / VENUE    u32 id │ u32 name bytes n │ name (ASCII token)
  *  TICK              64 B market record (kernel/market-record.ts) │ u32 venue id │ u32 0
  *  OUTPUT            128 B output record (kernel/output-record.ts)
+ *  SIGNAL_ROW        128 B output record │ f64 lat.risk │ f64 lat.pub │ u32 approved (1/0)
+ *                    │ u32 reason (1 + RiskRejectReasons index, 0: none) │ u32 name bytes │ u32 0 │ symbol
+ *                    (main thread → store worker: a signal with its risk decision)
  *  PREDICTION, SIGNAL, QUALITY (type = OutputKind):
  *    @0   u32 symbol id        @4   u32 frame bytes
  *    @8   u32 data start       @12  u32 data end      ┐ offsets inside the frame: the
@@ -46,6 +49,7 @@ export const FrameType = {
   VENUE: 17,
   TICK: 18,
   OUTPUT: 19,
+  SIGNAL_ROW: 20,
 } as const;
 
 /** Bytes before the WebSocket frame in a PREDICTION / SIGNAL / QUALITY frame. */
@@ -126,6 +130,57 @@ export function writeOutputRecordFrame(ring: FrameRing, ev: OutputEvent): boolea
   encodeOutput(ev, ring.f64, ring.u32, at >>> 3);
   ring.commit(FrameType.OUTPUT, OUTPUT_RECORD_BYTES);
   return true;
+}
+
+/** A signal's risk decision, as the SIGNAL_ROW frame carries it. */
+export interface SignalDecision {
+  risk: number;
+  pub: number;
+  approved: boolean;
+  /** 0: none, else 1 + index in RiskRejectReasons. */
+  reason: number;
+}
+
+/** Write a SIGNAL_ROW frame; false when full. */
+export function writeSignalRowFrame(
+  ring: FrameRing,
+  ev: OutputEvent,
+  symbol: string,
+  d: SignalDecision,
+): boolean {
+  const at = ring.reserve(OUTPUT_RECORD_BYTES + 32 + symbol.length);
+  if (at === -1) return false;
+  encodeOutput(ev, ring.f64, ring.u32, at >>> 3);
+  const w = (at + OUTPUT_RECORD_BYTES) >>> 3;
+  ring.f64[w] = d.risk;
+  ring.f64[w + 1] = d.pub;
+  const u = (w + 2) * 2;
+  ring.u32[u] = d.approved ? 1 : 0;
+  ring.u32[u + 1] = d.reason;
+  ring.u32[u + 2] = symbol.length;
+  ring.u32[u + 3] = 0;
+  ring.buf.write(symbol, at + OUTPUT_RECORD_BYTES + 32, symbol.length, 'latin1');
+  ring.commit(FrameType.SIGNAL_ROW, OUTPUT_RECORD_BYTES + 32 + symbol.length);
+  return true;
+}
+
+/** Read a SIGNAL_ROW frame: the record into `ev`, the decision into `d`; returns the symbol. */
+export function readSignalRowFrame(
+  ring: FrameRing,
+  at: number,
+  ev: OutputEvent,
+  d: SignalDecision,
+): string {
+  decodeOutput(ring.f64, ring.u32, at >>> 3, ev);
+  const w = (at + OUTPUT_RECORD_BYTES) >>> 3;
+  d.risk = ring.f64[w]!;
+  d.pub = ring.f64[w + 1]!;
+  const u = (w + 2) * 2;
+  d.approved = ring.u32[u] === 1;
+  d.reason = ring.u32[u + 1]!;
+  const n = ring.u32[u + 2]!;
+  const start = at + OUTPUT_RECORD_BYTES + 32;
+  return ring.buf.toString('latin1', start, start + n);
 }
 
 /** Read an OUTPUT frame, or the record inside a PREDICTION / SIGNAL / QUALITY frame. */

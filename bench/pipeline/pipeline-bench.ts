@@ -23,6 +23,7 @@
  * flagged, so their latency is always reported). `--runs` sweeps of each,
  * raw and kernel interleaved; medians reported.
  */
+import { writeNatsConfig } from '../../ops/services/nats-config.js';
 import { emitBenchDocument, parseBenchArgs, runBench } from '../bench-output.js';
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -888,21 +889,15 @@ async function main(): Promise<void> {
  */
 async function startPrivateNats(dir: string): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(
-    'nats-server',
-    [
-      '-a',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '-js',
-      '-sd',
-      join(dir, 'nats'),
-      '-l',
-      join(dir, 'nats.log'),
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
+  const { path } = await writeNatsConfig({
+    confDir: dir,
+    storeDir: join(dir, 'nats'),
+    port,
+    monitorPort: await freePort(),
+    partitions: 16,
+    logFile: join(dir, 'nats.log'),
+  });
+  const child = spawn('nats-server', ['-c', path], { stdio: ['ignore', 'ignore', 'inherit'] });
   let failed: Error | null = null;
   child.once('error', (err) => (failed = err));
   child.once('exit', (code) => (failed ??= new Error(`nats-server exited with ${code}`)));

@@ -10,9 +10,12 @@ import { OutputEncoder } from '../../actors/output-encoder.js';
 import { OutputLayout, SignalSideCode } from '../../actors/output-layout.js';
 import { OutputPipeline } from '../../actors/output-pipeline.js';
 import { RiskActor } from '../../actors/risk-actor.js';
-import type { SignalRow } from '../../kernel/event-store.js';
 import { FrameRing } from '../../kernel/frame-ring.js';
-import type { RiskRejection, SignalMessage } from '../../kernel/messages.js';
+import {
+  RiskRejectReasons,
+  type RiskRejection,
+  type SignalMessage,
+} from '../../kernel/messages.js';
 import { OutputKind, newOutputEvent, type OutputKindValue } from '../../kernel/output-record.js';
 import {
   OUTPUT_FRAME_HEAD,
@@ -21,6 +24,7 @@ import {
   newOutputFrameView,
   readOutputFrame,
   readOutputRecord,
+  type SignalDecision,
 } from '../../kernel/shard-frames.js';
 import type { PoolOutput } from '../../kernel/worker-pool.js';
 
@@ -81,7 +85,7 @@ class Fakes {
   published: Array<{ topic: string; frame: string }> = [];
   signals: Array<{ sig: SignalMessage; payload: string }> = [];
   rejections: RiskRejection[] = [];
-  rows: SignalRow[] = [];
+  rows: Array<{ seq: number; symbol: string } & SignalDecision> = [];
   saved: KillSwitchState[] = [];
   failPublish = false;
   loaded: KillSwitchState | undefined;
@@ -122,7 +126,7 @@ function pipeline(
     account: 'acc',
     fanout: f.fanout,
     signals: f.sink,
-    rows: { writeSignal: (r) => f.rows.push(r) },
+    rows: { writeSignal: (ev, symbol, d) => f.rows.push({ seq: ev.srcSeq, symbol, ...d }) },
     killSwitch: f.killSwitch,
     log,
     breaker: { volumeThreshold: 2, resetTimeoutMs: 60_000 },
@@ -170,8 +174,9 @@ void t.test(
     t.equal(f.signals.length, 1, 'one JetStream publish');
     t.same(JSON.parse(f.signals[0]!.payload), ws.data, 'NATS payload = WebSocket data');
     t.equal(f.rows.length, 1);
-    t.equal(f.rows[0]!.status, 'approved');
-    t.same(f.rows[0]!.signal.lat, ws.data.lat, 'the stored lat equals the published bytes');
+    t.match(f.rows[0], { seq: 9, symbol: 'ETH-USD', approved: true, reason: 0 });
+    t.equal(f.rows[0]!.risk, ws.data.lat.risk, 'the stored lat.risk equals the published bytes');
+    t.equal(f.rows[0]!.pub, ws.data.lat.pub, 'the stored lat.pub equals the published bytes');
     t.equal(p.counters.approved, 1);
   },
 );
@@ -189,7 +194,7 @@ void t.test('kill switch: rejected with kill_switch, saved, resumed', (t) => {
   t.equal(f.signals.length, 0, 'nothing published while killed');
   t.equal(f.published.length, 0, 'nothing on the WebSocket either');
   t.equal(f.rejections[0]?.reason, 'kill_switch');
-  t.equal(f.rows[0]?.status, 'rejected');
+  t.match(f.rows[0], { approved: false, reason: 1 + RiskRejectReasons.indexOf('kill_switch') });
   t.same(p.counters.rejected, { kill_switch: 1 });
   p.riskControl('resume', 'ops', 'done');
   t.match(f.saved.at(-1), { killed: false });
