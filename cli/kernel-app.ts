@@ -1,4 +1,5 @@
 import { createServer } from 'node:net';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { OutputPipeline, type BreakerOptions } from '../actors/output-pipeline.js';
 import { RiskActor } from '../actors/risk-actor.js';
@@ -49,6 +50,8 @@ export interface KernelAppOptions {
   /** Status topic / metric snapshot periods. */
   statusIntervalMs?: number;
   metricsSnapshotMs?: number;
+  /** How long an overload or outage stays in /health/ready after its last occurrence, ms (default 10 000). */
+  episodeHoldMs?: number;
 }
 
 /** A worker event-loop lag above this is an overload episode. */
@@ -80,6 +83,8 @@ export class KernelApp {
   private lastStatusAt = Date.now();
   private ticksPerSec = 0;
   private lastDrops = { out: 0, store: 0, tooLarge: 0 };
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
+  private mainLagMs = 0;
 
   constructor(opts: KernelAppOptions) {
     this.opts = opts;
@@ -87,7 +92,10 @@ export class KernelApp {
     this.log = log;
     this.strategy = opts.strategy ?? 'momentum';
     this.account = opts.account ?? 'main';
-    this.episodes = new Episodes({ log: log.child({ part: 'health' }) });
+    this.episodes = new Episodes({
+      log: log.child({ part: 'health' }),
+      ...(opts.episodeHoldMs === undefined ? {} : { holdMs: opts.episodeHoldMs }),
+    });
     this.risk = new RiskActor(config.risk, { log: log.child({ actor: 'risk' }) });
     const source: NatsShardSourceOptions = {
       natsUrl: config.natsUrl,
@@ -132,6 +140,7 @@ export class KernelApp {
       store: () => this.store.stats(),
       killed: () => this.risk.killed,
       feedDropped: () => 0,
+      mainLoopLagMs: () => this.mainLagMs,
     });
   }
 
@@ -213,6 +222,7 @@ export class KernelApp {
     this.timers.push(
       setInterval(() => void this.snapshotMetrics(), this.opts.metricsSnapshotMs ?? 10_000),
     );
+    this.loopDelay.enable();
     this.timers.push(setInterval(() => this.checkOverload(), 1000));
     this.state = 'running';
     log.info(
@@ -262,6 +272,7 @@ export class KernelApp {
   private async shutdown(now: boolean): Promise<void> {
     this.state = 'closing';
     for (const t of this.timers) clearInterval(t);
+    this.loopDelay.disable();
     await (now ? this.pool.destroy() : this.pool.close());
     await this.control?.close();
     this.pipeline?.close();
@@ -378,6 +389,16 @@ export class KernelApp {
       );
     }
     this.lastDrops = { out, store, tooLarge };
+    this.mainLagMs = this.loopDelay.max / 1e6;
+    this.loopDelay.reset();
+    if (this.mainLagMs > LAG_EPISODE_MS) {
+      this.episodes.raise(
+        'main_lag',
+        'lag:main',
+        ErrorCodes.RING_FULL,
+        `the main thread is falling behind: its event loop lagged ${Math.round(this.mainLagMs)} ms (outputs, signals or HTTP queue up)`,
+      );
+    }
     this.episodes.sweep();
   }
 

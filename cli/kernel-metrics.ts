@@ -26,6 +26,8 @@ export interface KernelMetricSources {
   killed(): boolean;
   /** Ticks the in-process feed could not queue (full in-ring). */
   feedDropped(): number;
+  /** Worst event-loop lag of the main thread over the last second, ms. */
+  mainLoopLagMs(): number;
 }
 
 const BREAKER_CODE = { closed: 0, half_open: 1, open: 2 } as const;
@@ -230,6 +232,14 @@ export class KernelMetrics {
       registers,
       collect() {
         for (const s of src.shards()) this.set({ shard: String(s.shard) }, s.loopLagMs / 1000);
+      },
+    });
+    new Gauge({
+      name: 'qilin_main_loop_lag_seconds',
+      help: 'Worst event-loop lag of the main thread over the last second',
+      registers,
+      collect() {
+        this.set(src.mainLoopLagMs() / 1000);
       },
     });
     new Gauge({

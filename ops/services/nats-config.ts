@@ -37,6 +37,8 @@ export interface NatsConfigOptions {
   logFile?: string;
   /** Pid file. */
   pidFile?: string;
+  /** Further nats.conf lines (tests and benches: limits such as `max_pending`). */
+  extra?: string[];
 }
 
 /** Largest partition count accepted (one subscription per partition per kernel). */
@@ -74,6 +76,7 @@ export function natsConfigText(o: NatsConfigOptions): string {
     ...(o.pidFile === undefined ? [] : [`pid_file: ${q(o.pidFile)}`]),
     '# Market data partitioned by symbol for the kernel workers.',
     `mappings = { ${q(m.from)}: ${q(m.to)} }`,
+    ...(o.extra ?? []),
     '',
   ];
   return lines.join('\n');
