@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { loadConfig, type QilinConfig } from '../config/config.js';
 import { QilinError } from '../kernel/errors.js';
 import { createLogger, type Logger } from '../kernel/logger.js';
+import { registerBenchCommand } from './bench-command.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerMigrateCommand } from './migrate-command.js';
 import { registerRiskCommand } from './risk-command.js';
@@ -50,6 +51,7 @@ registerDemoCommand(program, context);
 registerSqlCommand(program, context);
 registerMigrateCommand(program, context);
 registerRiskCommand(program, context);
+registerBenchCommand(program, context);
 
 try {
   await program.parseAsync(process.argv);

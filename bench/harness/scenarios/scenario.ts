@@ -1,0 +1,160 @@
+import type { LatencySummary } from '../../hdr-report.js';
+import type { BenchOptions } from '../bench-options.js';
+import type { BenchProgress } from '../bench-progress.js';
+import type { MetricEntry, StepResult, Subject, TargetResult } from '../bench-report.js';
+import { SUBJECT_LABEL } from '../bench-report.js';
+import type { BenchRig, SubjectHandle } from '../bench-rig.js';
+import { ratio } from '../run-stats.js';
+import type { StepMedians } from '../step-summary.js';
+import type { ChartSeries, LineChartOptions } from '../svg-chart.js';
+import { fmtRatio, fmtUs } from '../text-table.js';
+
+/**
+ * What every scenario produces, and the pieces they share: the interleaved
+ * subject order, the latency-vs-something chart, metric keys for compare,
+ * and target lines.
+ */
+export interface ScenarioOutcome {
+  runs: StepResult[][];
+  summary: Record<string, unknown>;
+  metrics: Record<string, MetricEntry>;
+  targets: TargetResult[];
+  chart: LineChartOptions;
+  /** The human report (without the header, which the runner prints). */
+  text: string;
+}
+
+/** The size of a scenario run: seconds of load, load steps, subject starts (upper bounds). */
+export interface ScenarioPlan {
+  seconds: number;
+  steps: number;
+  starts: number;
+}
+
+/** A scenario: its plan (progress bar, deadlines) and its run. */
+export interface ScenarioDefinition {
+  plan(o: BenchOptions): ScenarioPlan;
+  run(rig: BenchRig, progress: BenchProgress): Promise<ScenarioOutcome>;
+}
+
+/**
+ * Subjects of run `run` (1-based): odd runs kernel first, even runs the
+ * baselines first, so slow drift of the machine's load hits both alike.
+ */
+export function subjectOrder(run: number, baselines: readonly Subject[]): Subject[] {
+  return run % 2 === 1 ? ['kernel', ...baselines] : [...baselines, 'kernel'];
+}
+
+/** Start a subject, run `body` with it, always stop it. */
+export async function withSubject<T>(
+  rig: BenchRig,
+  subject: Subject,
+  label: string,
+  body: (h: SubjectHandle) => Promise<T>,
+): Promise<T> {
+  const h = await rig.startSubject(subject, label);
+  try {
+    return await body(h);
+  } finally {
+    await h.stop();
+  }
+}
+
+/** A latency figure for compare (µs, lower is better). */
+export function us(value: number): MetricEntry {
+  return { value, unit: 'µs', better: 'lower' };
+}
+
+/** Latency percentiles of a row as metrics `<prefix>.p50` …. */
+export function latencyMetrics(
+  prefix: string,
+  l: LatencySummary,
+  into: Record<string, MetricEntry>,
+): void {
+  into[`${prefix}.p50`] = us(l.p50);
+  into[`${prefix}.p90`] = us(l.p90);
+  into[`${prefix}.p99`] = us(l.p99);
+  into[`${prefix}.p99.9`] = us(l.p999);
+}
+
+/** A "lower is at most `limit`" target. */
+export function atMost(name: string, value: number, limit: number, unit: string): TargetResult {
+  return { name, value, limit, unit, pass: Number.isFinite(value) ? value <= limit : null };
+}
+
+/** A "at least `limit`" target. */
+export function atLeast(name: string, value: number, limit: number, unit: string): TargetResult {
+  return { name, value, limit, unit, pass: Number.isFinite(value) ? value >= limit : null };
+}
+
+/** Target lines for the human report. */
+export function targetLines(targets: readonly TargetResult[]): string[] {
+  return targets.map((t) => {
+    const verdict = t.pass === null ? 'n/a ' : t.pass ? 'PASS' : 'FAIL';
+    const v =
+      t.unit === 'x'
+        ? fmtRatio(t.value)
+        : `${Number.isFinite(t.value) ? fmtUs(t.value) : 'n/a'} ${t.unit}`;
+    const lim = t.unit === 'x' ? fmtRatio(t.limit) : `${fmtUs(t.limit)} ${t.unit}`;
+    return `  ${verdict}  ${t.name}: ${v} (target ${lim})`;
+  });
+}
+
+/** Series "<subject> p50" (dashed) and "<subject> p99" of rows over `x`. */
+export function latencySeries(
+  rows: readonly StepMedians[],
+  subjects: readonly Subject[],
+  x: (r: StepMedians) => number,
+): ChartSeries[] {
+  const out: ChartSeries[] = [];
+  for (const s of subjects) {
+    const mine = rows.filter((r) => r.subject === s).sort((a, b) => x(a) - x(b));
+    if (mine.length === 0) continue;
+    out.push({
+      name: `${SUBJECT_LABEL[s]} p99`,
+      points: mine.map((r) => [x(r), r.latency.p99] as const),
+    });
+    out.push({
+      name: `${SUBJECT_LABEL[s]} p50`,
+      points: mine.map((r) => [x(r), r.latency.p50] as const),
+      dashed: true,
+    });
+  }
+  return out;
+}
+
+/**
+ * Kernel-vs-baseline lines at each value of `by`: p50 and p99 ratios
+ * (kernel / baseline), and CPU per tick of the two processes.
+ */
+export function ratioRows(
+  rows: readonly StepMedians[],
+  baselines: readonly Subject[],
+  by: 'rate' | 'symbols' | 'subscribers',
+): { at: number; baseline: Subject; p50: number; p99: number; cpuPerTick: number }[] {
+  const out: { at: number; baseline: Subject; p50: number; p99: number; cpuPerTick: number }[] = [];
+  for (const k of rows.filter((r) => r.subject === 'kernel')) {
+    for (const b of baselines) {
+      const base = rows.find(
+        (r) =>
+          r.subject === b &&
+          r.rate === k.rate &&
+          r.symbols === k.symbols &&
+          r.subscribers === k.subscribers,
+      );
+      if (base === undefined) continue;
+      const bp = b === 'relay' ? 'relay' : b === 'ws' ? 'ws-server' : undefined;
+      out.push({
+        at: k[by],
+        baseline: b,
+        p50: ratio(k.latency.p50, base.latency.p50),
+        p99: ratio(k.latency.p99, base.latency.p99),
+        cpuPerTick:
+          bp === undefined
+            ? NaN
+            : ratio(k.cpuUsPerTick['kernel'] ?? NaN, base.cpuUsPerTick[bp] ?? NaN),
+      });
+    }
+  }
+  return out;
+}
