@@ -31,7 +31,12 @@ import {
  */
 export interface SymbolActorOptions
   extends FeatureOptions, QualityOptions, BaselineModelOptions, MomentumOptions {
-  /** Rows of the trade and of the quote window; a power of two. Default 1024. */
+  /**
+   * Rows of the trade and of the quote window; a power of two. Default 256.
+   * Preallocated per symbol: 2 windows × 5 Float64 columns × 8 B × rows,
+   * 20 KiB at 256 (80 KiB at 1024). Features are incremental and do not read
+   * the window; it is the tick history exposed as an Arrow RecordBatch.
+   */
   windowCapacity: number;
   /** At most one PREDICTION record per this much exchange time per symbol, µs. Default 100 ms. */
   predictionIntervalUs: number;
@@ -42,7 +47,7 @@ export const DEFAULT_SYMBOL_ACTOR_OPTIONS: Readonly<SymbolActorOptions> = {
   ...DEFAULT_QUALITY_OPTIONS,
   ...DEFAULT_BASELINE_MODEL_OPTIONS,
   ...DEFAULT_MOMENTUM_OPTIONS,
-  windowCapacity: 1024,
+  windowCapacity: 256,
   predictionIntervalUs: 100_000,
 };
 

@@ -202,7 +202,7 @@ export class StoreClient {
 
   private readonly flushSignals = (): void => {
     this.flushQueued = false;
-    this.signalRing.flush();
+    this.signalRing.flush(true); // the store worker polls; see STORE_POLL_MS
   };
 
   writeMetrics(rows: readonly MetricRow[]): void {

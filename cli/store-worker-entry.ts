@@ -47,7 +47,13 @@ import type { StoreFromWorker, StoreToWorker, StoreWorkerInit } from './store-cl
 import { createStore, spillDir } from './store-factory.js';
 
 const BATCH = 4096;
-const IDLE_WAIT_MS = 1000;
+/**
+ * Producers do not wake this worker for every flush (FrameRing.flush(lazy)):
+ * it looks at each ring at least this often, and is woken early only when
+ * a ring is an eighth full. Rows wait at most this long before the writer
+ * sees them; inserts are batched over a second anyway.
+ */
+const STORE_POLL_MS = 50;
 
 const init = workerData as StoreWorkerInit;
 const port = parentPort;
@@ -191,7 +197,7 @@ async function drainLoop(feed: Feed): Promise<void> {
       continue;
     }
     if (stopping && feed.ring.peek() === -1) return;
-    const wait = feed.ring.waitForData(stopping ? 10 : IDLE_WAIT_MS);
+    const wait = feed.ring.waitForData(stopping ? 10 : STORE_POLL_MS);
     if (wait !== null) await wait;
   }
 }

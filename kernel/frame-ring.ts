@@ -4,6 +4,7 @@ import {
   RingWord,
   noteHighWater,
   parkConsumer,
+  ringDoorbell,
   parkProducer,
   wakeConsumer,
   wakeParkedConsumer,
@@ -85,6 +86,8 @@ export class FrameRing {
   private cachedHead: number;
   private curType = 0;
   private curLength = 0;
+  /** Producer side: a doorbell shared with other rings of the same consumer (see useDoorbell). */
+  private bell: Int32Array | undefined;
 
   /** Allocate a ring of `capacity` data bytes (a power of two, 1 KiB to 1 GiB). */
   static create(capacity: number, startAt = 0): FrameRing {
@@ -197,14 +200,30 @@ export class FrameRing {
     return this.pending !== 0;
   }
 
-  /** Make every committed frame visible and wake the consumer if it sleeps. */
-  flush(): void {
+  /**
+   * Make every committed frame visible and wake the consumer if it sleeps.
+   * `lazy`: wake it only once the ring is over an eighth full, for a
+   * consumer that polls on a short timeout anyway (the store worker): a
+   * futex wake costs the producer more than the write it announces.
+   */
+  flush(lazy = false): void {
     if (this.pending === 0) return;
     this.localHead = (this.localHead + this.pending) | 0;
     this.pending = 0;
     Atomics.store(this.ctl, RingWord.HEAD, this.localHead);
-    noteHighWater(this.ctl, (this.localHead - this.cachedTail) >>> 0);
-    wakeParkedConsumer(this.ctl);
+    const used = (this.localHead - this.cachedTail) >>> 0;
+    noteHighWater(this.ctl, used);
+    if (this.bell !== undefined) ringDoorbell(this.bell);
+    else if (!lazy || used > this.capacity >>> 3) wakeParkedConsumer(this.ctl);
+  }
+
+  /**
+   * Producer: announce flushes on a doorbell the consumer shares between
+   * several rings (kernel/ring-control.ts) instead of this ring's own
+   * waiting flag; the consumer then parks on the doorbell, not on the ring.
+   */
+  useDoorbell(bell: SharedArrayBuffer): void {
+    this.bell = new Int32Array(bell, 0, 2);
   }
 
   /** Count a frame dropped by the producer's full-ring policy. */
@@ -229,6 +248,11 @@ export class FrameRing {
   }
 
   // ───────────────────────────── consumer side ─────────────────────────────
+
+  /** True when a frame is waiting (a peek that tolerates being called from a re-check). */
+  hasData(): boolean {
+    return this.peek() !== -1;
+  }
 
   /** Payload offset of the oldest unconsumed frame, or -1 when empty. Skips PAD. */
   peek(): number {

@@ -106,3 +106,51 @@ export function wakeParkedProducer(ctl: Int32Array, used: number, capacity: numb
 export function noteHighWater(ctl: Int32Array, used: number): void {
   if (used > ctl[RingWord.HIGH_WATER]!) ctl[RingWord.HIGH_WATER] = used;
 }
+
+/**
+ * A doorbell one consumer thread shares between several rings, so that a
+ * burst flushed by several producers at about the same time costs it one
+ * wake-up, not one per ring (the main thread drains every shard's out ring).
+ *
+ * ```
+ *  Int32 words: 0 = rings (count of flushes), 1 = consumer parked (0/1)
+ *  producer, after storing its ring's head:  add(rings, 1); if parked: clear, notify
+ *  consumer:  seen = rings; parked = 1; re-check every ring; waitAsync(rings, seen)
+ * ```
+ * A flush between `seen` and the wait makes the wait return at once
+ * (not-equal); a flush that saw `parked = 0` happened before the
+ * re-check, which then finds its frames. No lost wake-ups.
+ */
+export const DOORBELL_BYTES = 8;
+
+export function ringDoorbell(bell: Int32Array): void {
+  Atomics.add(bell, 0, 1);
+  if (Atomics.load(bell, 1) === 1) {
+    Atomics.store(bell, 1, 0);
+    Atomics.notify(bell, 0);
+  }
+}
+
+/**
+ * Consumer: park on the doorbell until a producer rings or `timeoutMs`
+ * passes. `anyData()` re-checks the rings after raising the parked flag;
+ * null when there is data (no wait).
+ */
+export function parkOnDoorbell(
+  bell: Int32Array,
+  anyData: () => boolean,
+  timeoutMs: number,
+): Promise<unknown> | null {
+  const seen = Atomics.load(bell, 0);
+  Atomics.store(bell, 1, 1);
+  if (anyData()) {
+    Atomics.store(bell, 1, 0);
+    return null;
+  }
+  const r = Atomics.waitAsync(bell, 0, seen, timeoutMs);
+  if (!r.async) {
+    Atomics.store(bell, 1, 0);
+    return null;
+  }
+  return r.value;
+}

@@ -188,11 +188,15 @@ export class ShardHost implements MarketIngest, OutputSink {
 
   // ─────────────────────────────── flushing ───────────────────────────────
 
-  /** Publish everything written so far to both rings (one wake-up each). */
+  /**
+   * Publish everything written so far: the out ring wakes the main thread
+   * (latency matters there); the store ring only when it fills up, the
+   * store worker polls it (STORE_POLL_MS).
+   */
   readonly flush = (): void => {
     this.flushQueued = false;
     this.o.out.flush();
-    this.o.store.flush();
+    this.o.store.flush(true);
   };
 
   private scheduleFlush(): void {

@@ -71,10 +71,12 @@ function watchLoopLag(): NodeJS.Timeout {
 async function main(): Promise<void> {
   const mod = (await import(init.actorModule)) as ActorModule;
   const ctx = { shard: init.shard, shards: init.shards, options: init.actorOptions };
+  const out = FrameRing.attach(init.outRing);
+  out.useDoorbell(init.outBell);
   const host = new ShardHost({
     shard: init.shard,
     shards: init.shards,
-    out: FrameRing.attach(init.outRing),
+    out,
     store: FrameRing.attach(init.storeRing),
     counters,
     factory: await mod.createActorFactory(ctx),

@@ -6,6 +6,7 @@ import type { MarketEvent } from './market-record.js';
 import { RejectReasons } from './market-source.js';
 import { newOutputEvent, type OutputEvent } from './output-record.js';
 import { RingFeedWriter } from './ring-feed.js';
+import { DOORBELL_BYTES, parkOnDoorbell } from './ring-control.js';
 import { ShardRouter } from './shard-router.js';
 import {
   FrameType,
@@ -137,7 +138,10 @@ export class WorkerPool {
   private readonly restartWindowMs: number;
   private readonly out: PoolOutput;
   private state: 'new' | 'running' | 'closing' | 'closed' = 'new';
-  private drains: Array<Promise<void>> = [];
+  private drain: Promise<void> = Promise.resolve();
+  /** One doorbell for every out ring: the workers ring it, this thread parks on it. */
+  private readonly doorbell = new SharedArrayBuffer(DOORBELL_BYTES);
+  private readonly bell = new Int32Array(this.doorbell, 0, 2);
   private closing: Promise<void> | undefined;
   private flushQueued = false;
 
@@ -191,7 +195,7 @@ export class WorkerPool {
     if (this.state !== 'new') return;
     this.state = 'running';
     for (const s of this.shards) this.spawn(s);
-    this.drains = this.shards.map((s) => this.drainLoop(s));
+    this.drain = this.drainLoop();
     try {
       await Promise.all(this.shards.map((s) => s.ready));
     } catch (err) {
@@ -307,8 +311,9 @@ export class WorkerPool {
       ),
     );
     this.state = 'closed';
-    for (const s of this.shards) s.outRing.wakeConsumer();
-    await Promise.all(this.drains);
+    Atomics.add(this.bell, 0, 1);
+    Atomics.notify(this.bell, 0);
+    await this.drain;
   }
 
   /** `restart`: a death before ready is a death too (the poison frame may kill it at once). */
@@ -319,6 +324,7 @@ export class WorkerPool {
       inRing: shard.inRing.buffer,
       feed: shard.feed.tables(),
       outRing: shard.outRing.buffer,
+      outBell: this.doorbell,
       storeRing: shard.storeRing.buffer,
       counters: shard.counters.buffer as SharedArrayBuffer,
       actorModule: this.o.actorModule,
@@ -418,36 +424,54 @@ export class WorkerPool {
     }, delay);
   }
 
-  private async drainLoop(shard: Shard): Promise<void> {
-    const ring = shard.outRing;
-    const out = this.out;
+  /**
+   * The main thread's only per-output loop: drain every shard's out ring,
+   * then park on the shared doorbell (one wake-up for a burst flushed by
+   * several workers at once). Yields to the event loop every 4096 frames.
+   */
+  private async drainLoop(): Promise<void> {
+    const anyData = (): boolean => this.shards.some((s) => s.outRing.hasData());
     for (;;) {
-      let at: number;
       let n = 0;
-      while ((at = ring.peek()) !== -1) {
-        const type = ring.type();
-        if (type === FrameType.SYMBOL) {
-          shard.names[nameFrameId(ring, at)] = nameFrameText(ring, at);
-        } else {
-          readOutputFrame(ring, at, out.view);
-          readOutputRecord(ring, at, out.event, true);
-          out.symbol = shard.names[out.view.symId] ?? '';
-          out.ring = ring;
-          try {
-            this.o.onOutput(out, shard.index);
-          } catch (err) {
-            this.o.log.error({ err, shard: shard.index }, 'output handler failed');
-          }
-        }
-        ring.release();
-        if (++n === 4096) {
-          n = 0;
-          await new Promise<void>((resolve) => setImmediate(resolve));
-        }
+      for (const s of this.shards) n += this.drainShard(s, 4096);
+      if (n >= 4096) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
       }
-      if (this.state === 'closed') return;
-      const wait = ring.waitForData(1000);
+      if (this.state === 'closed') {
+        for (const s of this.shards) this.drainShard(s, Number.MAX_SAFE_INTEGER);
+        return;
+      }
+      // No timeout: a timed wait arms and cancels a platform timer on every
+      // park (measured: ~5 % of the main thread at 2k ticks/s). close() rings.
+      const wait = parkOnDoorbell(this.bell, anyData, Infinity);
       if (wait !== null) await wait;
     }
+  }
+
+  /** Hand up to `max` frames of one shard's out ring to onOutput; returns how many. */
+  private drainShard(shard: Shard, max: number): number {
+    const ring = shard.outRing;
+    const out = this.out;
+    let n = 0;
+    let at: number;
+    while (n < max && (at = ring.peek()) !== -1) {
+      if (ring.type() === FrameType.SYMBOL) {
+        shard.names[nameFrameId(ring, at)] = nameFrameText(ring, at);
+      } else {
+        readOutputFrame(ring, at, out.view);
+        readOutputRecord(ring, at, out.event, true);
+        out.symbol = shard.names[out.view.symId] ?? '';
+        out.ring = ring;
+        try {
+          this.o.onOutput(out, shard.index);
+        } catch (err) {
+          this.o.log.error({ err, shard: shard.index }, 'output handler failed');
+        }
+      }
+      ring.release();
+      n++;
+    }
+    return n;
   }
 }

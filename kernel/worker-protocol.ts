@@ -16,6 +16,8 @@ export interface WorkerInit {
   feed: FeedTables;
   /** Worker → main outputs (FrameRing). */
   outRing: SharedArrayBuffer;
+  /** The doorbell the main thread shares between every out ring (kernel/ring-control.ts). */
+  outBell: SharedArrayBuffer;
   /** Worker → store worker rows (FrameRing). */
   storeRing: SharedArrayBuffer;
   /** Float64 counters the worker updates (see WorkerCounter). */

@@ -112,6 +112,9 @@ interface Client {
  */
 export interface TopicEntry {
   readonly topic: string;
+  /** The topic and its wildcard as bytes: uWS takes them without a UTF-8 conversion per publish. */
+  readonly topicBytes: Buffer;
+  readonly wildcardBytes: Buffer | undefined;
   /** `{"topic":"<topic>","data":` — built once per topic. */
   readonly prefix: string;
   /** The kind's wildcard uWS topic (`signal/*`), undefined for `status`. */
@@ -123,6 +126,7 @@ export interface TopicEntry {
 }
 
 const EMPTY_HEADER = '';
+const ALL_TOPICS_BYTES = Buffer.from(ALL_TOPICS);
 
 /**
  * The WebSocket fan-out server (uWebSockets.js) and the HTTP routes on the
@@ -331,9 +335,9 @@ export class UwsServer {
       entry.snapLen = frame.length;
     }
     this.counters.published++;
-    this.app.publish(entry.topic, frame, false);
-    if (entry.wildcard !== undefined) this.app.publish(entry.wildcard, frame, false);
-    this.app.publish(ALL_TOPICS, frame, false);
+    this.app.publish(entry.topicBytes, frame, false);
+    if (entry.wildcardBytes !== undefined) this.app.publish(entry.wildcardBytes, frame, false);
+    this.app.publish(ALL_TOPICS_BYTES, frame, false);
     this.bytesSinceSweep += frame.length;
     if (this.bytesSinceSweep >= this.limit) this.sweep();
   }
@@ -350,8 +354,11 @@ export class UwsServer {
       invalidArgument('topic', topic, 'signal/<sym>, prediction/<sym>, quality/<sym> or status');
     }
     const kind = TopicPattern.kindOf(topic);
+    const wildcard = kind === 'status' ? undefined : TopicPattern.wildcardOf(kind);
     const entry: TopicEntry = {
       topic,
+      topicBytes: Buffer.from(topic),
+      wildcardBytes: wildcard === undefined ? undefined : Buffer.from(wildcard),
       prefix: `{"topic":${JSON.stringify(topic)},"data":`,
       wildcard: kind === 'status' ? undefined : TopicPattern.wildcardOf(kind),
       pattern: TopicPattern.parse(topic)!,

@@ -82,18 +82,18 @@ void t.test(
   (t) => {
     const c = loadConfig({
       env: {
-        QILIN_ACTOR: '{"threshold":0.4,"windowCapacity":256}',
+        QILIN_ACTOR: '{"threshold":0.4,"windowCapacity":512}',
         QILIN_RISK: '{"maxPosition":7}',
       },
     });
     t.equal(c.actor.threshold, 0.4);
-    t.equal(c.actor.windowCapacity, 256);
+    t.equal(c.actor.windowCapacity, 512);
     t.equal(c.actor.emaFastPeriod, 12, 'unset keys keep their defaults');
     t.equal(c.risk.maxPosition, 7);
     t.equal(c.risk.maxSignalsPerSec, 50);
     const d = loadConfig({ env: {} });
     t.equal(d.risk.maxPosition, 100, 'defaults without any source');
-    t.equal(d.actor.windowCapacity, 1024);
+    t.equal(d.actor.windowCapacity, 256);
     const bad = err(() => loadConfig({ env: { QILIN_ACTOR: '{"threshold":2}' } }));
     t.equal(bad.code, 'QLN_CONFIG_INVALID');
     t.match(bad.message, /actor\.threshold/);
