@@ -2,6 +2,7 @@ import { nowUs } from '../../kernel/clock.js';
 import { invalidArgument } from '../../kernel/errors.js';
 import type { RejectReason } from '../../kernel/market-source.js';
 import { MarketKind, Side, type MarketEvent } from '../../kernel/market-record.js';
+import { TickScanner, newScannedTick } from './tick-json-scanner.js';
 
 /**
  * Outcome of decoding one market message. The decoder owns one instance and
@@ -29,6 +30,8 @@ export interface TickDecodeOptions {
   maxFutureUs?: number;
   /** Clock for the `ts` upper bound, µs since epoch (default kernel/clock nowUs). */
   clockUs?: () => number;
+  /** JSON only: try the allocation-free scanner first (default true; false for comparisons). */
+  fastPath?: boolean;
 }
 
 /** 2000-01-01T00:00:00Z in µs: anything earlier is not a live tick. */
@@ -192,11 +195,19 @@ export class TickRules {
     return true;
   }
 
+  /** The timestamp rule without a verdict: integer µs, after 2000-01-01, not too far ahead. */
+  okTimestamp(ts: number): boolean {
+    return Number.isInteger(ts) && ts >= MIN_TICK_TS_US && ts <= this.clockUs() + this.maxFutureUs;
+  }
+
+  /** The seq rule without a verdict: a non-negative safe integer. */
+  okSeq(seq: number): boolean {
+    return Number.isSafeInteger(seq) && seq >= 0;
+  }
+
   /** Integer µs after 2000-01-01 and at most maxFutureUs ahead of now. */
   timestamp(ts: number, res: DecodeResult): boolean {
-    if (Number.isInteger(ts) && ts >= MIN_TICK_TS_US && ts <= this.clockUs() + this.maxFutureUs) {
-      return true;
-    }
+    if (this.okTimestamp(ts)) return true;
     return this.fail(
       res,
       'bad_timestamp',
@@ -205,7 +216,7 @@ export class TickRules {
   }
 
   seq(seq: number, res: DecodeResult): boolean {
-    if (Number.isSafeInteger(seq) && seq >= 0) return true;
+    if (this.okSeq(seq)) return true;
     return this.fail(
       res,
       'bad_seq',
@@ -236,8 +247,9 @@ export class TickRules {
 
 /**
  * Decodes the JSON tick encoding of PROTOCOL.md into a caller-owned, reused
- * `MarketEvent`. `JSON.parse` is the only allocation; every field is then
- * validated in place and copied. The decoder does not intern: the caller sets
+ * `MarketEvent`. Plain valid ticks take the scanner (tick-json-scanner.ts:
+ * no allocation); anything else goes through `JSON.parse`, and every field
+ * is validated in place and copied, so a refused tick gets its reason. The decoder does not intern: the caller sets
  * `out.symId` from `ingest.intern(result.sym)`.
  *
  * Crossed quotes (bid >= ask) are accepted on purpose: they are real market
@@ -246,6 +258,8 @@ export class TickRules {
 export class TickJsonDecoder {
   readonly rules: TickRules;
   private readonly text = new TextDecoder('utf-8', { fatal: true });
+  private readonly scanned = newScannedTick();
+  private readonly scanner = new TickScanner();
   private readonly res: DecodeResult = {
     ok: true,
     venue: '',
@@ -254,8 +268,11 @@ export class TickJsonDecoder {
     detail: '',
   };
 
+  private readonly fastPath: boolean;
+
   constructor(opts: TickDecodeOptions = {}) {
     this.rules = new TickRules(opts);
+    this.fastPath = opts.fastPath ?? true;
   }
 
   /** Decode `data` received on `subject` into `out` (fields other than symId and recv). */
@@ -265,6 +282,60 @@ export class TickJsonDecoder {
     rules.reset(res);
     if (!rules.size(data.byteLength, res)) return res;
     if (!rules.subject(subject, res)) return res;
+    if (this.fastPath && this.fast(data, res.sym, out)) return res;
+    return this.full(data, res, out);
+  }
+
+  /**
+   * The allocation-free path (tick-json-scanner.ts): true when the tick is
+   * a plain, valid one and `out` holds it. False leaves `out` to `full()`,
+   * which decides (and names the reason) for everything else.
+   */
+  private fast(data: Uint8Array, sym: string, out: MarketEvent): boolean {
+    const sc = this.scanned;
+    if (!this.scanner.scan(data, sc)) return false;
+    const n = sc.symEnd - sc.symStart;
+    if (n !== sym.length) return false;
+    for (let i = 0; i < n; i++) if (data[sc.symStart + i] !== sym.charCodeAt(i)) return false;
+    const rules = this.rules;
+    if (!rules.okTimestamp(sc.ts) || !rules.okSeq(sc.seq)) return false;
+    if (sc.kind === MarketKind.TRADE) {
+      if (!(sc.px > 0 && Number.isFinite(sc.px) && sc.qty > 0 && Number.isFinite(sc.qty))) {
+        return false;
+      }
+      out.kind = MarketKind.TRADE;
+      out.px = sc.px;
+      out.qty = sc.qty;
+      out.side = sc.side === 1 ? Side.BUY : sc.side === 2 ? Side.SELL : Side.NONE;
+      out.bid = out.bidQty = out.ask = out.askQty = 0;
+    } else {
+      if (
+        !(sc.bid > 0 && Number.isFinite(sc.bid) && sc.ask > 0 && Number.isFinite(sc.ask)) ||
+        !(
+          sc.bidQty >= 0 &&
+          Number.isFinite(sc.bidQty) &&
+          sc.askQty >= 0 &&
+          Number.isFinite(sc.askQty)
+        )
+      ) {
+        return false;
+      }
+      out.kind = MarketKind.QUOTE;
+      out.bid = sc.bid;
+      out.bidQty = sc.bidQty;
+      out.ask = sc.ask;
+      out.askQty = sc.askQty;
+      out.px = out.qty = 0;
+      out.side = Side.NONE;
+    }
+    out.ts = sc.ts;
+    out.seq = sc.seq;
+    return true;
+  }
+
+  /** TextDecoder + JSON.parse, every rule with its reason. */
+  private full(data: Uint8Array, res: DecodeResult, out: MarketEvent): DecodeResult {
+    const rules = this.rules;
 
     let body: unknown;
     try {
