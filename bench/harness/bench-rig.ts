@@ -95,8 +95,9 @@ export interface RigContext {
 
 const SUBJECT_SUFFIX = 'md.bench';
 const MIB = 1024 * 1024;
-/** A process under 15 % of a core over half a second counts as idle. */
+/** A process under 15 % of a core over SETTLE_WINDOW_MS counts as idle. */
 const IDLE_PERCENT = 15;
+const SETTLE_WINDOW_MS = 250;
 
 /** The rig of one bench invocation. */
 export class BenchRig {
@@ -237,15 +238,23 @@ export class BenchRig {
     return p;
   }
 
-  /** Wait until the subject and nats-server use under 15 % of a core (bounded); seconds waited. */
+  /**
+   * Wait until the subject and nats-server use under 15 % of a core over a
+   * quarter second (bounded by --settle-seconds): a fresh kernel still
+   * initialising its store, or one still working off the previous step's
+   * backlog, would otherwise be charged to this step. Seconds waited.
+   */
   async settle(h: SubjectHandle): Promise<number> {
     const pids = [h.pid, this.nats.child.pid].filter((p): p is number => p !== undefined);
     const t0 = Date.now();
     while (Date.now() - t0 < this.opts.settleSeconds * 1000) {
       const a = pids.map((p) => readProc(p));
-      await delay(500);
+      await delay(SETTLE_WINDOW_MS);
       const b = pids.map((p) => readProc(p));
-      if (pids.every((_, i) => !(cpuPercent(a[i], b[i], 0.5) >= IDLE_PERCENT))) break;
+      const idle = pids.every(
+        (_, i) => !(cpuPercent(a[i], b[i], SETTLE_WINDOW_MS / 1000) >= IDLE_PERCENT),
+      );
+      if (idle) break;
     }
     return (Date.now() - t0) / 1000;
   }
