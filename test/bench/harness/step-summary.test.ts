@@ -253,11 +253,13 @@ void t.test('target lines', (t) => {
     { name: 'a', value: 1.5, limit: 2, unit: 'x', pass: true },
     { name: 'b', value: 400, limit: 300, unit: 'µs', pass: false },
     { name: 'c', value: Number.NaN, limit: 3, unit: 'x', pass: null },
+    { name: 'd', value: 0, limit: 30_000, unit: 'ticks/s', pass: false },
   ]);
   t.same(lines, [
     '  PASS  a: 1.50x (target 2.00x)',
     '  FAIL  b: 400 µs (target 300 µs)',
     '  n/a   c: n/a (target 3.00x)',
+    '  FAIL  d: 0 ticks/s (target 30,000 ticks/s)',
   ]);
   t.end();
 });
