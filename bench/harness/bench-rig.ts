@@ -93,7 +93,7 @@ export interface RigContext {
   say: (line: string) => void;
 }
 
-const SUBJECT_SUFFIX = 'md.bench';
+const MARKET_PREFIX = 'md.bench';
 const MIB = 1024 * 1024;
 /** A process under 15 % of a core over SETTLE_WINDOW_MS counts as idle. */
 const IDLE_PERCENT = 15;
@@ -274,7 +274,7 @@ export class BenchRig {
       ...(h.wsUrl !== undefined ? { wsUrl: h.wsUrl } : {}),
       ...(h.subject === 'kernel' ? { apiKey: this.apiKey } : {}),
       subscribers: h.subject === 'raw' ? 1 : plan.subscribers,
-      subjectPrefix: SUBJECT_SUFFIX,
+      subjectPrefix: MARKET_PREFIX,
       rate: plan.rate,
       symbols: plan.symbols,
       seconds: plan.seconds,
