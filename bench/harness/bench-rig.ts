@@ -131,6 +131,8 @@ export class BenchRig {
     this.children = new ChildProcesses({
       onStart: (name, pid) => ctx.say(`  started ${name} pid ${pid}`),
     });
+    this.children.removeAtEnd(this.dir);
+    ctx.say(`  temp dir ${this.dir}`);
   }
 
   /**

@@ -3,10 +3,11 @@
  * stretched so there is time to break it) whose kernel is SIGKILLed mid-step
  * ends with exit 1 and a message naming the kernel, and takes every process
  * it started down with it; and a bench that is itself SIGKILLed mid-step
- * leaves nothing behind either (the reaper and the children's own IPC
- * watch). Needs the local Redis (the kernel's kill switch).
+ * leaves nothing behind either, not even its temp dir (the reaper and the
+ * children's own IPC watch). Needs the local Redis (the kernel's kill switch).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import t from 'tap';
 import { isAlive } from '../../bench/harness/proc-stats.js';
@@ -57,14 +58,18 @@ async function startBench(env: NodeJS.ProcessEnv): Promise<Started> {
   return { bench, pids, stderr: () => err, exit };
 }
 
-async function allGone(pids: number[], ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (pids.some(isAlive)) {
-    if (Date.now() > until) return false;
+/** Poll `cond` every 100 ms; false when it still does not hold after `ms`. */
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) return false;
     await delay(100);
   }
   return true;
 }
+
+const allGone = (pids: number[], ms: number): Promise<boolean> =>
+  until(() => !pids.some(isAlive), ms);
 
 void t.test('bench failures leave no process behind', async (t) => {
   const services = await ensureServices();
@@ -93,8 +98,11 @@ void t.test('bench failures leave no process behind', async (t) => {
     const all = [...s.pids.values()].flat();
     t.ok(all.length >= 3, `children ${all.join(', ')}`);
     t.ok(all.every(isAlive), 'all running');
+    const dir = /temp dir (\S+)/.exec(s.stderr())?.[1];
+    t.ok(dir !== undefined && existsSync(dir), `temp dir ${dir}`);
     s.bench.kill('SIGKILL');
     await s.exit;
     t.ok(await allGone(all, 15_000), `none of ${all.join(', ')} left`);
+    t.ok(await until(() => !existsSync(dir!), 10_000), 'and its temp dir removed');
   });
 });
