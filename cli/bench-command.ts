@@ -3,8 +3,6 @@ import { fileURLToPath } from 'node:url';
 import type { Command, CommanderError } from 'commander';
 import {
   ALLOWED_BASELINES,
-  SCENARIO_DEFAULTS,
-  SMOKE_OVERRIDES,
   resolveBenchOptions,
   type RawBenchOptions,
 } from '../bench/harness/bench-options.js';
@@ -66,35 +64,33 @@ function addScenario(
   scenario: Scenario,
   run: (s: Scenario, raw: RawBenchOptions) => Promise<void>,
 ): void {
-  const d = SCENARIO_DEFAULTS[scenario];
-  const smoke = SMOKE_OVERRIDES[scenario];
+  // Defaults and the --smoke preset, as resolved, for the help text.
+  const d = resolveBenchOptions(scenario, {});
+  const smoke = resolveBenchOptions(scenario, { smoke: true });
   const cmd = bench.command(scenario).description(DESCRIPTIONS[scenario]);
   if (scenario === 'latency' || scenario === 'throughput') {
     cmd.option(
       '--rates <list>',
-      `offered ticks/s per step, rising, k suffix allowed (default ${list(d.rates)}; --smoke ${list(smoke.rates ?? [])})`,
+      `offered ticks/s per step, rising, k suffix allowed (default ${list(d.rates)}; --smoke ${list(smoke.rates)})`,
     );
   } else {
-    cmd.option(
-      '--rate <n>',
-      `offered ticks/s (default ${d.rate}; --smoke ${smoke.rate ?? d.rate})`,
-    );
+    cmd.option('--rate <n>', `offered ticks/s (default ${d.rate}; --smoke ${smoke.rate})`);
   }
   if (scenario === 'symbols') {
     cmd.option(
       '--symbol-counts <list>',
-      `symbol counts, rising, each on a fresh kernel (default ${list(d.symbolCounts)}; --smoke ${list(smoke.symbolCounts ?? [])})`,
+      `symbol counts, rising, each on a fresh kernel (default ${list(d.symbolCounts)}; --smoke ${list(smoke.symbolCounts)})`,
     );
   } else {
     cmd.option(
       '--symbols <n>',
-      `symbols B0000… the ticks go round robin over (default ${d.symbols}${smoke.symbols !== undefined ? `; --smoke ${smoke.symbols}` : ''})`,
+      `symbols B0000… the ticks go round robin over (default ${d.symbols}; --smoke ${smoke.symbols})`,
     );
   }
   if (scenario === 'fanout') {
     cmd.option(
       '--subscribers <list>',
-      `WebSocket subscriber counts (default ${list(d.subscribers)}; --smoke ${list(smoke.subscribers ?? [])})`,
+      `WebSocket subscriber counts (default ${list(d.subscribers)}; --smoke ${list(smoke.subscribers)})`,
     );
   }
   if (scenario === 'throughput') {
@@ -115,15 +111,15 @@ function addScenario(
   cmd
     .option(
       '--seconds <s>',
-      `seconds of load per step, warm-up included${scenario === 'soak' ? ' (the soak length)' : ''} (default ${d.seconds}; --smoke ${smoke.seconds ?? 2})`,
+      `seconds of load per step, warm-up included${scenario === 'soak' ? ' (the soak length)' : ''} (default ${d.seconds}; --smoke ${smoke.seconds})`,
     )
     .option(
       '--warmup-seconds <s>',
-      `first seconds of each step not recorded (default ${d.warmupSeconds}; --smoke ${smoke.warmupSeconds ?? 0.5})`,
+      `first seconds of each step not recorded (default ${d.warmupSeconds}; --smoke ${smoke.warmupSeconds})`,
     )
     .option(
       '--runs <n>',
-      `runs of every subject, interleaved, medians reported (default ${d.runs}; --smoke 1)`,
+      `runs of every subject, interleaved, medians reported (default ${d.runs}; --smoke ${smoke.runs})`,
     )
     .option(
       '--baselines <list>',
@@ -135,11 +131,11 @@ function addScenario(
     )
     .option(
       '--drain-seconds <s>',
-      `longest wait for in-flight arrivals after a step (default ${d.drainSeconds}; --smoke 3)`,
+      `longest wait for in-flight arrivals after a step (default ${d.drainSeconds}; --smoke ${smoke.drainSeconds})`,
     )
     .option(
       '--settle-seconds <s>',
-      `longest wait for the subject and nats-server to go idle before a step (default ${d.settleSeconds}; --smoke 2)`,
+      `longest wait for the subject and nats-server to go idle before a step (default ${d.settleSeconds}; --smoke ${smoke.settleSeconds})`,
     )
     .option(
       '--ready-timeout-seconds <s>',

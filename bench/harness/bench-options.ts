@@ -113,15 +113,15 @@ export const SMOKE_OVERRIDES: Readonly<Record<Scenario, Partial<Defaults>>> = {
   throughput: { rates: [500, 1000], symbols: 100 },
   symbols: { symbolCounts: [10, 100], rate: 500 },
   fanout: { subscribers: [5, 20], rate: 50, symbols: 20 },
-  soak: { seconds: 4, warmupSeconds: 1, intervalSeconds: 1, rate: 500, symbols: 100 },
+  soak: { seconds: 3, warmupSeconds: 1, intervalSeconds: 1, rate: 500, symbols: 100 },
 };
 
 const SMOKE_COMMON: Partial<Defaults> = {
   runs: 1,
-  seconds: 2,
+  seconds: 1.5,
   warmupSeconds: 0.5,
   drainSeconds: 3,
-  quietMs: 500,
+  quietMs: 300,
   settleSeconds: 2,
   readyTimeoutSeconds: 60,
 };

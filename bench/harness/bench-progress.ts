@@ -9,7 +9,7 @@ export class BenchProgress {
   private readonly bar: cliProgress.SingleBar | undefined;
   private done = 0;
   private current = 0;
-  private label = '';
+  private label = 'starting';
 
   constructor(totalSeconds: number, enabled: boolean) {
     if (enabled && process.stderr.isTTY === true) {
@@ -23,7 +23,7 @@ export class BenchProgress {
         },
         cliProgress.Presets.shades_classic,
       );
-      this.bar.start(Math.max(1, Math.round(totalSeconds)), 0, { label: 'starting' });
+      this.bar.start(Math.max(1, Math.round(totalSeconds)), 0, { label: this.label });
     }
   }
 

@@ -93,10 +93,11 @@ export interface RigContext {
   say: (line: string) => void;
 }
 
-const SUBJECT_SUFFIX = 'md.bench';
+const MARKET_PREFIX = 'md.bench';
 const MIB = 1024 * 1024;
-/** A process under 15 % of a core over half a second counts as idle. */
+/** A process under 15 % of a core over SETTLE_WINDOW_MS counts as idle. */
 const IDLE_PERCENT = 15;
+const SETTLE_WINDOW_MS = 250;
 
 /** The rig of one bench invocation. */
 export class BenchRig {
@@ -130,6 +131,8 @@ export class BenchRig {
     this.children = new ChildProcesses({
       onStart: (name, pid) => ctx.say(`  started ${name} pid ${pid}`),
     });
+    this.children.removeAtEnd(this.dir);
+    ctx.say(`  temp dir ${this.dir}`);
   }
 
   /**
@@ -237,15 +240,23 @@ export class BenchRig {
     return p;
   }
 
-  /** Wait until the subject and nats-server use under 15 % of a core (bounded); seconds waited. */
+  /**
+   * Wait until the subject and nats-server use under 15 % of a core over a
+   * quarter second (bounded by --settle-seconds): a fresh kernel still
+   * initialising its store, or one still working off the previous step's
+   * backlog, would otherwise be charged to this step. Seconds waited.
+   */
   async settle(h: SubjectHandle): Promise<number> {
     const pids = [h.pid, this.nats.child.pid].filter((p): p is number => p !== undefined);
     const t0 = Date.now();
     while (Date.now() - t0 < this.opts.settleSeconds * 1000) {
       const a = pids.map((p) => readProc(p));
-      await delay(500);
+      await delay(SETTLE_WINDOW_MS);
       const b = pids.map((p) => readProc(p));
-      if (pids.every((_, i) => !(cpuPercent(a[i], b[i], 0.5) >= IDLE_PERCENT))) break;
+      const idle = pids.every(
+        (_, i) => !(cpuPercent(a[i], b[i], SETTLE_WINDOW_MS / 1000) >= IDLE_PERCENT),
+      );
+      if (idle) break;
     }
     return (Date.now() - t0) / 1000;
   }
@@ -265,7 +276,7 @@ export class BenchRig {
       ...(h.wsUrl !== undefined ? { wsUrl: h.wsUrl } : {}),
       ...(h.subject === 'kernel' ? { apiKey: this.apiKey } : {}),
       subscribers: h.subject === 'raw' ? 1 : plan.subscribers,
-      subjectPrefix: SUBJECT_SUFFIX,
+      subjectPrefix: MARKET_PREFIX,
       rate: plan.rate,
       symbols: plan.symbols,
       seconds: plan.seconds,

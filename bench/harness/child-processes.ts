@@ -219,6 +219,15 @@ export class ChildProcesses {
   }
 
   /**
+   * Have `dir` removed when the bench is gone, by the reaper (after the
+   * children that may write into it): the bench removes its temp dir itself
+   * when it ends normally, but not when it is SIGKILLed.
+   */
+  removeAtEnd(dir: string): void {
+    this.tellReaper({ type: 'cleanup', dir });
+  }
+
+  /**
    * Resolves once the reaper has been told about every child started so
    * far (IPC writes are asynchronous: a bench killed in the same tick as a
    * spawn could otherwise leave that child unregistered).

@@ -218,7 +218,9 @@ class LoadStep {
             measuring = true;
             void send({ type: 'measuring' });
           }
-          if (now >= nextInterval) {
+          // The turn that publishes the last tick leaves the interval open:
+          // the final one (below, at the end of the drain) closes it.
+          if (now >= nextInterval && table.sent < total) {
             void send({
               type: 'interval',
               t: (now - startUs) / 1e6,

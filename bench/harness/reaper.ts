@@ -9,19 +9,22 @@
  *  bench ── IPC {type:'add', pid, startTicks, deadlineAt} ──► reaper
  *        ── IPC {type:'remove', pid}                     ──►
  *        ── channel closes (bench ended or died)        ──► SIGTERM every registered
- *                                                          pid, SIGKILL after 3 s, exit
+ *                                                          pid, SIGKILL after 3 s, remove
+ *                                                          the temp dirs, exit
  *  every 500 ms: SIGKILL registered pids past their deadline
  * ```
  * A pid is signalled only while its /proc start time still equals the one
  * registered, so a recycled pid is never hit. No busy loop: one 500 ms timer.
  * argv[2] is the bench's pid (for the log line only).
  */
+import { rmSync } from 'node:fs';
 import { isAlive, readProc } from './proc-stats.js';
 
 /** Messages from the bench to the reaper. */
 export type ReaperMessage =
   | { type: 'add'; pid: number; name: string; startTicks: number; deadlineAt: number }
-  | { type: 'remove'; pid: number };
+  | { type: 'remove'; pid: number }
+  | { type: 'cleanup'; dir: string };
 
 interface Entry {
   name: string;
@@ -60,20 +63,28 @@ function main(): void {
   const bench = process.argv[2] ?? '?';
   const benchPid = Number(bench);
   const entries = new Map<number, Entry>();
+  const dirs = new Set<string>();
   process.on('message', (m: ReaperMessage) => {
     if (m.type === 'add') {
       entries.set(m.pid, { name: m.name, startTicks: m.startTicks, deadlineAt: m.deadlineAt });
-    } else {
+    } else if (m.type === 'remove') {
       entries.delete(m.pid);
+    } else {
+      dirs.add(m.dir);
     }
   });
+  /** Remove the bench's temp dirs (its children are gone by now), then exit. */
+  const exit = (): never => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    process.exit(0);
+  };
   let reaping = false;
   const reap = (): void => {
     if (reaping) return;
     reaping = true;
     clearInterval(sweep);
     const left = [...entries].filter(([pid, e]) => same(pid, e));
-    if (left.length === 0) process.exit(0);
+    if (left.length === 0) exit();
     process.stderr.write(
       `qilin bench reaper: bench ${bench} is gone; stopping ${left.map(([pid, e]) => `${e.name} (pid ${pid})`).join(', ')}\n`,
     );
@@ -83,7 +94,7 @@ function main(): void {
       const alive = left.filter(([pid, e]) => same(pid, e));
       if (alive.length > 0 && Date.now() < until) return;
       for (const [pid, e] of alive) signal(pid, e, 'SIGKILL');
-      process.exit(0);
+      exit();
     }, 100);
   };
   const sweep = setInterval(() => {

@@ -19,6 +19,8 @@ export interface StepMedians {
   passed: number;
   achievedRate: number;
   sent: number;
+  /** Kernel: ticks its /metrics counted; baselines: arrivals (matched or not) of this step. */
+  received: number;
   delivered: number;
   ticksMatched: number;
   latency: LatencySummary;
@@ -81,6 +83,13 @@ export function medianOf(steps: readonly StepResult[]): StepMedians {
     passed: steps.filter((s) => s.pass).length,
     achievedRate: median(steps.map((s) => s.publish.achievedRate)),
     sent: median(steps.map((s) => s.publish.sent)),
+    received: median(
+      steps.map((s) =>
+        s.kernel !== null
+          ? s.kernel.received
+          : s.arrivals.delivered + s.arrivals.duplicates + s.arrivals.unknown,
+      ),
+    ),
     delivered: median(steps.map((s) => s.arrivals.delivered)),
     ticksMatched: median(steps.map((s) => s.arrivals.ticksMatched)),
     latency: medianSummary(steps.map((s) => s.latency)),
@@ -129,7 +138,10 @@ export function findRow(
 
 /**
  * The latency table: one line per step, subjects of one rate (or symbol or
- * subscriber count) together. `by` names the first column.
+ * subscriber count) together. `by` names the first column. "received" is
+ * what the kernel counted (`qilin_ticks_received_total`) or, for a baseline,
+ * what arrived at the subscribers; "matched" is what was matched to a sent
+ * tick (kernel: the ticks that produced a prediction).
  */
 export function latencyTable(
   rows: readonly StepMedians[],
@@ -141,6 +153,7 @@ export function latencyTable(
     'subject',
     'achieved/s',
     'sent',
+    'received',
     'matched',
     'p50',
     'p90',
@@ -164,6 +177,7 @@ export function latencyTable(
       SUBJECT_LABEL[r.subject],
       fmtRate(r.achievedRate),
       fmtCount(r.sent),
+      fmtCount(r.received),
       fmtCount(r.subject === 'kernel' ? r.ticksMatched : r.delivered),
       fmtUs(r.latency.p50),
       fmtUs(r.latency.p90),

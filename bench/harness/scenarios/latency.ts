@@ -172,9 +172,9 @@ export const latencyScenario: ScenarioDefinition = {
     ];
     const text = [
       latencyTable(rows, 'rate'),
-      '',
-      'kernel vs baselines (ratios of the medians):',
-      ...ratioLines(rows, o.baselines),
+      ...(o.baselines.length > 0
+        ? ['', 'kernel vs baselines (ratios of the medians):', ...ratioLines(rows, o.baselines)]
+        : []),
       '',
       'cold start:',
       ...coldStartLines(cold),

@@ -7,7 +7,7 @@ import type { BenchRig, SubjectHandle } from '../bench-rig.js';
 import { ratio } from '../run-stats.js';
 import type { StepMedians } from '../step-summary.js';
 import type { ChartSeries, LineChartOptions } from '../svg-chart.js';
-import { fmtRatio, fmtUs } from '../text-table.js';
+import { fmtCount, fmtRatio, fmtUs } from '../text-table.js';
 
 /**
  * What every scenario produces, and the pieces they share: the interleaved
@@ -91,11 +91,12 @@ export function atLeast(name: string, value: number, limit: number, unit: string
 export function targetLines(targets: readonly TargetResult[]): string[] {
   return targets.map((t) => {
     const verdict = t.pass === null ? 'n/a ' : t.pass ? 'PASS' : 'FAIL';
+    const num = (x: number): string => (t.unit === 'ticks/s' ? fmtCount(x) : fmtUs(x));
     const v =
       t.unit === 'x'
         ? fmtRatio(t.value)
-        : `${Number.isFinite(t.value) ? fmtUs(t.value) : 'n/a'} ${t.unit}`;
-    const lim = t.unit === 'x' ? fmtRatio(t.limit) : `${fmtUs(t.limit)} ${t.unit}`;
+        : `${Number.isFinite(t.value) ? num(t.value) : 'n/a'} ${t.unit}`;
+    const lim = t.unit === 'x' ? fmtRatio(t.limit) : `${num(t.limit)} ${t.unit}`;
     return `  ${verdict}  ${t.name}: ${v} (target ${lim})`;
   });
 }

@@ -107,12 +107,19 @@ export const throughputScenario: ScenarioDefinition = {
       `max sustained ticks/s (p99 ≤ ${o.sloP99Ms} ms, nothing lost or dropped; medians of ${o.runs} run(s)):`,
       ...subjects.map(
         (s) =>
-          `  ${SUBJECT_LABEL[s].padEnd(10)} ${fmtRate(maxMedian[s]).padStart(6)}   per run: ${sustained[s].map(fmtRate).join(', ')}`,
+          `  ${SUBJECT_LABEL[s].padEnd(10)} ${fmtRate(maxMedian[s]).padStart(6)}   per run: ${sustained[s].map(fmtRate).join(', ')}` +
+          (maxMedian[s] === 0
+            ? `  (failed the first rate, ${fmtRate(o.rates[0]!)}/s: start lower with --rates)`
+            : ''),
       ),
       ...ratios.map((r) => `  kernel / ${SUBJECT_LABEL[r.baseline]}: ${fmtRatio(r.ratio)}`),
-      '',
-      'kernel vs baselines at each rate both sustained or reached:',
-      ...ratioLines(rows, o.baselines),
+      ...(o.baselines.length > 0
+        ? [
+            '',
+            'kernel vs baselines at each rate the kernel reached:',
+            ...ratioLines(rows, o.baselines),
+          ]
+        : []),
       '',
       'cold start (first step of each run):',
       ...coldStartLines(cold),

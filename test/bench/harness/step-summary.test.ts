@@ -106,7 +106,8 @@ void t.test('medians across runs, per step', (t) => {
   t.equal(findRow(rows, 'raw', {}), undefined);
   const table = latencyTable(rows, 'rate');
   t.match(table, /^offered\s+subject/);
-  t.match(table, /1k\/s\s+kernel\s+1k\s+10,000\s+9,000\s+500\s+1,000\s+2,000/);
+  t.match(table, /1k\/s\s+kernel\s+1k\s+10,000\s+9,000\s+9,000\s+500\s+1,000\s+2,000/);
+  t.equal(k.received, 9000, 'a baseline-style step: its arrivals');
   t.match(table, /1\/3 failed/);
   t.end();
 });
@@ -253,11 +254,13 @@ void t.test('target lines', (t) => {
     { name: 'a', value: 1.5, limit: 2, unit: 'x', pass: true },
     { name: 'b', value: 400, limit: 300, unit: 'µs', pass: false },
     { name: 'c', value: Number.NaN, limit: 3, unit: 'x', pass: null },
+    { name: 'd', value: 0, limit: 30_000, unit: 'ticks/s', pass: false },
   ]);
   t.same(lines, [
     '  PASS  a: 1.50x (target 2.00x)',
     '  FAIL  b: 400 µs (target 300 µs)',
     '  n/a   c: n/a (target 3.00x)',
+    '  FAIL  d: 0 ticks/s (target 30,000 ticks/s)',
   ]);
   t.end();
 });
