@@ -109,6 +109,13 @@ export class KernelMetrics {
     );
     mirrorCounter(
       registers,
+      'qilin_ticks_missing_total',
+      "Ticks missing by sequence number (a gap in a symbol's seq): lost before the kernel (bus, slow-consumer cut, venue)",
+      [],
+      () => [[{}, sum((s) => s.missing)()]],
+    );
+    mirrorCounter(
+      registers,
       'qilin_ticks_refused_total',
       'JetStream ticks handed back for redelivery because the store ring was full (not lost)',
       [],

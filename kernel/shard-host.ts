@@ -71,6 +71,8 @@ const REJECT_SAMPLES_PER_SEC = 20;
 interface SymbolSlot {
   actor: MarketActor;
   enc: unknown;
+  /** Highest seq seen (NaN before the first tick): gaps are ticks lost upstream. */
+  lastSeq: number;
 }
 
 export class ShardHost implements MarketIngest, OutputSink {
@@ -134,6 +136,15 @@ export class ShardHost implements MarketIngest, OutputSink {
     const local = ((ev.symId - this.o.shard) / this.o.shards) | 0;
     const slot = this.slots[local];
     if (slot !== undefined) {
+      // Ticks the venue numbered but we never received (lost on the bus, or a
+      // slow-consumer cut): counted here for every symbol, whatever its actor
+      // does with them. A seq at or below the last one is the actor's business
+      // (duplicates, reorders, a venue restart).
+      const last = slot.lastSeq;
+      if (ev.seq > last) {
+        if (ev.seq > last + 1) this.c[WorkerCounter.MISSING]! += ev.seq - last - 1;
+        slot.lastSeq = ev.seq;
+      } else if (last !== last) slot.lastSeq = ev.seq;
       try {
         slot.actor.onMarket(ev, this);
       } catch (err) {
@@ -225,7 +236,11 @@ export class ShardHost implements MarketIngest, OutputSink {
     // Names must reach both consumers before any frame with the id: block for room.
     this.announce(this.o.out, FrameType.SYMBOL, id, symbol);
     this.announce(this.o.store, FrameType.SYMBOL, id, symbol);
-    this.slots.push({ actor: this.o.factory(id, symbol), enc: this.o.encoder.symbol(symbol) });
+    this.slots.push({
+      actor: this.o.factory(id, symbol),
+      enc: this.o.encoder.symbol(symbol),
+      lastSeq: Number.NaN,
+    });
     this.ids.set(symbol, id);
     this.c[WorkerCounter.ACTORS] = this.slots.length;
     return id;

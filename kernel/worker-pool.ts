@@ -104,6 +104,8 @@ export interface ShardStats {
   storeDropped: number;
   refused: number;
   encodeFailed: number;
+  /** Ticks missing by sequence number (lost before the kernel). */
+  missing: number;
   loopLagMs: number;
   rejected: Partial<Record<(typeof RejectReasons)[number], number>>;
   in: FrameRingStats;
@@ -254,6 +256,7 @@ export class WorkerPool {
         storeDropped: c[WorkerCounter.STORE_DROPPED]!,
         refused: c[WorkerCounter.REFUSED]!,
         encodeFailed: c[WorkerCounter.ENCODE_FAILED]!,
+        missing: c[WorkerCounter.MISSING]!,
         loopLagMs: c[WorkerCounter.LOOP_LAG_MS]!,
         rejected,
         in: s.inRing.stats(),

@@ -56,6 +56,8 @@ export const WorkerCounter = {
   LOOP_LAG_MS: 7,
   /** Outputs the encoder could not fit in MAX_OUTPUT_FRAME_BYTES. */
   ENCODE_FAILED: 8,
+  /** Ticks missing by sequence number (gaps in a symbol's seq): lost before the kernel. */
+  MISSING: 9,
   /** Rejected ticks by reason: REJECTED_BASE + RejectReasons.indexOf(reason). */
   REJECTED_BASE: 16,
 } as const;

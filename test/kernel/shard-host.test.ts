@@ -212,3 +212,11 @@ void t.test('an out ring too small for a frame is refused at construction', (t) 
   t.throws(() => host({ out: FrameRing.create(1 << 14) }), { code: 'QLN_INVALID_ARGUMENT' });
   t.end();
 });
+
+void t.test("gaps in a symbol's seq are counted as missing ticks, repeats are not", (t) => {
+  const { h, c } = host();
+  for (const seq of [1, 2, 5, 6, 6, 4, 10]) h.accept(trade(h, 'AAA', seq), 'sim');
+  for (const seq of [100, 103]) h.accept(trade(h, 'BBB', seq), 'sim');
+  t.equal(c[WorkerCounter.MISSING], 2 + 3 + 2, '3-4, 7-9 of AAA; 101-102 of BBB');
+  t.end();
+});
