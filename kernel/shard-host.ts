@@ -65,6 +65,8 @@ export interface ShardHostOptions {
 export const MAX_OUTPUT_FRAME_BYTES = 4096;
 /** Store ring room a redelivered tick needs: its TICK frame and up to 4 OUTPUT frames. */
 const STORE_HEADROOM = 80 + 4 * (OUTPUT_RECORD_BYTES + 8);
+/** Outputs after which the out ring is flushed even in the middle of a task. */
+const FLUSH_EVERY = 16;
 /** Reject samples handed to onRejectSample, per second. */
 const REJECT_SAMPLES_PER_SEC = 20;
 
@@ -86,6 +88,8 @@ export class ShardHost implements MarketIngest, OutputSink {
   private readonly c: Float64Array;
   private readonly maxSymbols: number;
   private flushQueued = false;
+  /** Outputs committed since the last flush of the out ring. */
+  private unflushed = 0;
   private sampleWindow = 0;
   private samples = 0;
   private lastActorError = 0;
@@ -186,6 +190,13 @@ export class ShardHost implements MarketIngest, OutputSink {
       const frameAt = at + OUTPUT_FRAME_HEAD;
       if (this.o.encoder.encode(ev, slot.enc, out.buf, frameAt, at + max, this.info)) {
         commitOutputFrame(out, at, ev, this.info);
+        // A big socket read (catching up after a stall) would otherwise hold
+        // every output until its last message is done: let the main thread
+        // start on them every FLUSH_EVERY outputs.
+        if (++this.unflushed >= FLUSH_EVERY) {
+          this.unflushed = 0;
+          out.flush();
+        }
       } else {
         this.c[WorkerCounter.ENCODE_FAILED]!++;
       }
@@ -206,6 +217,7 @@ export class ShardHost implements MarketIngest, OutputSink {
    */
   readonly flush = (): void => {
     this.flushQueued = false;
+    this.unflushed = 0;
     this.o.out.flush();
     this.o.store.flush(true);
   };
