@@ -3,6 +3,7 @@ import t from 'tap';
 import { Worker } from 'node:worker_threads';
 import { hasCode } from '../../kernel/errors.js';
 import { FrameRing } from '../../kernel/frame-ring.js';
+import { DOORBELL_BYTES, parkOnDoorbell } from '../../kernel/ring-control.js';
 
 /** Frame n: type 1 + n % 5, `len` bytes each (n * 31 + i) & 0xff, so any mix-up shows. */
 function write(ring: FrameRing, n: number, len: number): boolean {
@@ -195,4 +196,43 @@ void t.test('across threads: a worker producer, the main thread consumer', async
     t.equal(n, total, `capacity ${capacity}, batch ${batch}: all ${total} frames`);
     t.equal(ring.peek(), -1, 'nothing extra');
   }
+});
+
+void t.test('several producers, one doorbell: the consumer never misses a flush', async (t) => {
+  const bell = new SharedArrayBuffer(DOORBELL_BYTES);
+  const bellWords = new Int32Array(bell, 0, 2);
+  const rings = [FrameRing.create(4096), FrameRing.create(4096), FrameRing.create(4096)];
+  const total = 30_000;
+  const workers = rings.map(
+    (r, id) =>
+      new Worker(new URL('./fixtures/frame-producer-bell.js', import.meta.url), {
+        workerData: { buffer: r.buffer, bell, total, id },
+      }),
+  );
+  const next = [0, 0, 0];
+  let errors = 0;
+  let parks = 0;
+  const anyData = (): boolean => rings.some((r) => r.hasData());
+  while (next.some((n) => n < total)) {
+    for (let id = 0; id < rings.length; id++) {
+      const r = rings[id]!;
+      let at: number;
+      while ((at = r.peek()) !== -1) {
+        if (r.u32[at >>> 2] !== id || r.u32[(at >>> 2) + 1] !== next[id]) errors++;
+        next[id]!++;
+        r.release();
+      }
+    }
+    if (next.every((n) => n === total)) break;
+    // No timeout: a lost wake-up would hang here (and the test would time out).
+    const wait = parkOnDoorbell(bellWords, anyData, Infinity);
+    if (wait !== null) {
+      parks++;
+      await wait;
+    }
+  }
+  await Promise.all(workers.map((w) => w.terminate()));
+  t.equal(errors, 0, 'every frame of every producer, in order');
+  t.same(next, [total, total, total]);
+  t.ok(parks > 0, `the consumer parked ${parks} times`);
 });
