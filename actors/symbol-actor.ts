@@ -1,5 +1,5 @@
 import type { MarketActor, OutputSink } from '../kernel/actor.js';
-import { nowUs } from '../kernel/clock.js';
+import { stampUs } from '../kernel/clock.js';
 import { MarketKind, type MarketEvent } from '../kernel/market-record.js';
 import { OutputKind, newOutputEvent, type OutputEvent } from '../kernel/output-record.js';
 import {
@@ -128,9 +128,9 @@ export class SymbolActor implements MarketActor {
       c.qty[s] = ev.qty;
       c.side[s] = ev.side;
       f.onTrade(ev.px);
-      const feat = nowUs();
+      const feat = stampUs();
       const score = this.model.predict(f);
-      const infer = nowUs();
+      const infer = stampUs();
       const qs = q.score;
       const signal = this.strategy.evaluate(score, ev.ts, f.trades, qs);
       if (ev.ts - this.lastPredictionTs >= this.options.predictionIntervalUs) {
@@ -233,7 +233,7 @@ export class SymbolActor implements MarketActor {
     const immediate = q.immediateDue(bits);
     const windowEnd = q.windowDue;
     if (!immediate && !windowEnd) return;
-    const t = nowUs();
+    const t = stampUs();
     const o = this.head(ev, OutputKind.QUALITY, t, t);
     q.writePayload(o.payload);
     sink.emit(o);

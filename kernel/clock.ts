@@ -17,3 +17,12 @@ export function nowUs(): number {
 export function nowMs(): number {
   return performance.timeOrigin + performance.now();
 }
+
+/**
+ * An event's stage stamp (`lat.*`, `recv`): `nowUs()` rounded to whole µs.
+ * Sub-µs digits mean nothing across threads, and a whole number is written
+ * digit by digit by the output encoder (no `String()` of a double per stamp).
+ */
+export function stampUs(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+}

@@ -1,5 +1,5 @@
 import type { ActorFactory, MarketActor, OutputEncoder, OutputSink } from './actor.js';
-import { nowUs } from './clock.js';
+import { stampUs } from './clock.js';
 import { ErrorCodes, QilinError } from './errors.js';
 import type { FrameRing } from './frame-ring.js';
 import type { MarketEvent } from './market-record.js';
@@ -179,7 +179,7 @@ export class ShardHost implements MarketIngest, OutputSink {
     const out = this.o.out;
     const slot = this.slots[((ev.symId - this.o.shard) / this.o.shards) | 0];
     if (slot === undefined) return;
-    ev.emit = nowUs();
+    ev.emit = stampUs();
     const max = OUTPUT_FRAME_HEAD + MAX_OUTPUT_FRAME_BYTES;
     let at = out.reserve(max);
     if (at === -1) at = out.reserveWaiting(max, this.o.outFullWaitMs);

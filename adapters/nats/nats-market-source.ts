@@ -17,7 +17,7 @@ import {
   type NatsConnection,
   type Subscription,
 } from '@nats-io/transport-node';
-import { nowUs } from '../../kernel/clock.js';
+import { stampUs } from '../../kernel/clock.js';
 import { ErrorCodes, hasCode, invalidArgument } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/logger.js';
 import { newMarketEvent } from '../../kernel/market-record.js';
@@ -97,7 +97,7 @@ const JSON_TYPE = 'application/json';
  *
  * ```
  *  NATS msg ──► content type? ──► TickJsonDecoder │ TickBinaryCodec ──► one reused MarketEvent
- *                   │ other              │ refused                          │ recv = nowUs()
+ *                   │ other              │ refused                          │ recv = stampUs()
  *                   ▼                    ▼                                  ▼ symId = intern(sym)
  *            reject(unsupported)   reject(reason)                    ingest.accept(ev, venue)
  *                                                             core: false → counted as dropped
@@ -282,7 +282,7 @@ export class NatsMarketSource implements MarketSource {
     if (this.keep !== undefined && !this.keeps(subject)) return Outcome.SKIPPED;
     this.counters.received++;
     const ev = this.ev;
-    ev.recv = nowUs();
+    ev.recv = stampUs();
     const ct = headers === undefined ? '' : headers.get('Content-Type');
     let res: DecodeResult;
     try {
