@@ -1,21 +1,12 @@
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../bench/harness/free-port.js';
 import { loadConfig, type QilinConfig } from '../../config/config.js';
 import type { ServiceUrls } from './services.js';
 
-/** A free TCP port on loopback (bound, read, released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
+/** A free TCP port on loopback: the bench's helper, one implementation for both. */
+export { freePort };
 
 /**
  * Config of a kernel under test: the local services, its own ClickHouse
