@@ -73,6 +73,8 @@ export interface OutputPipelineOptions {
 }
 
 interface SymbolTopics {
+  /** The symbol these topics are for (an id is reused after a worker restart). */
+  name: string;
   prediction: unknown;
   signal: unknown;
   quality: unknown;
@@ -201,9 +203,12 @@ export class OutputPipeline {
   private topicsOf(out: PoolOutput): SymbolTopics {
     const id = out.view.symId;
     let t = this.topics[id];
-    if (t === undefined) {
+    // A restarted worker numbers its symbols afresh: an id may now name
+    // another symbol (the names are interned strings: usually one compare).
+    if (t === undefined || t.name !== out.symbol) {
       const f = this.o.fanout;
       t = {
+        name: out.symbol,
         prediction: f.topic(`prediction/${out.symbol}`),
         signal: f.topic(`signal/${out.symbol}`),
         quality: f.topic(`quality/${out.symbol}`),

@@ -237,3 +237,23 @@ void t.test(
     );
   },
 );
+
+void t.test(
+  "an id a restarted worker gives another symbol publishes on that symbol's topics",
+  (t) => {
+    const f = new Fakes();
+    const p = pipeline(f);
+    t.teardown(() => p.close());
+    const ring = FrameRing.create(1 << 16);
+    p.onOutput(frame(ring, OutputKind.PREDICTION, 'OLD', 1));
+    ring.release();
+    // Same symbol id 7 (frame() always uses it), now another name.
+    p.onOutput(frame(ring, OutputKind.PREDICTION, 'NEW', 2));
+    ring.release();
+    t.same(
+      f.published.map((x) => x.topic),
+      ['prediction/OLD', 'prediction/NEW'],
+    );
+    t.end();
+  },
+);
