@@ -84,14 +84,14 @@ export const SCENARIO_DEFAULTS: Readonly<Record<Scenario, Defaults>> = {
     rates: [1000, 2000, 5000, 10_000],
     rate: 0,
     symbols: 1000,
-    baselines: ['relay', 'raw'],
+    baselines: ['relay', 'hop', 'raw'],
   },
   throughput: {
     ...COMMON,
     rates: [5000, 10_000, 20_000, 30_000, 40_000, 50_000, 75_000, 100_000, 150_000, 200_000],
     rate: 0,
     symbols: 1000,
-    baselines: ['relay', 'raw'],
+    baselines: ['relay', 'hop', 'raw'],
   },
   symbols: { ...COMMON, rates: [], rate: 5000, symbols: 0, baselines: ['relay'] },
   fanout: { ...COMMON, rates: [], rate: 100, symbols: 100, baselines: ['ws'] },
@@ -128,11 +128,11 @@ const SMOKE_COMMON: Partial<Defaults> = {
 
 /** The subjects that make sense beside the kernel in each scenario. */
 export const ALLOWED_BASELINES: Readonly<Record<Scenario, readonly Subject[]>> = {
-  latency: ['relay', 'raw'],
-  throughput: ['relay', 'raw'],
-  symbols: ['relay', 'raw'],
-  fanout: ['ws', 'relay'],
-  soak: ['relay', 'raw'],
+  latency: ['relay', 'hop', 'raw'],
+  throughput: ['relay', 'hop', 'raw'],
+  symbols: ['relay', 'hop', 'raw'],
+  fanout: ['ws', 'relay', 'hop'],
+  soak: ['relay', 'hop', 'raw'],
 };
 
 function usage(option: string, value: unknown, allowed: string): never {

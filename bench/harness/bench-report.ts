@@ -17,23 +17,27 @@ export type Scenario = (typeof SCENARIOS)[number];
  * What is measured: the kernel, or one of the baselines run beside it.
  * - `kernel`: `node bin/qilin.js start`, default configuration;
  * - `relay`: a trivial NATS → JSON.parse → uWS publish process (no work);
+ * - `hop`: the relay with the kernel's thread hop: worker threads (own NATS
+ *   connections, partitions) write the frames into FrameRings, the main
+ *   thread drains them into uWS (bench/harness/hop-server.ts);
  * - `raw`: raw NATS publish → core subscribe in the load process;
  * - `ws`: a fan-out server on the `ws` library (NATS → JSON.parse → ws send).
  */
-export const SUBJECTS = ['kernel', 'relay', 'raw', 'ws'] as const;
+export const SUBJECTS = ['kernel', 'relay', 'hop', 'raw', 'ws'] as const;
 export type Subject = (typeof SUBJECTS)[number];
 
 /** Human names of the subjects. */
 export const SUBJECT_LABEL: Readonly<Record<Subject, string>> = {
   kernel: 'kernel',
   relay: 'uWS relay',
+  hop: 'hop relay',
   raw: 'raw NATS',
   ws: 'ws fan-out',
 };
 
 /** Processes whose CPU and memory are reported. */
 export type ProcName =
-  'kernel' | 'nats-server' | 'relay' | 'ws-server' | 'loadgen' | 'clickhouse-server';
+  'kernel' | 'nats-server' | 'relay' | 'hop-relay' | 'ws-server' | 'loadgen' | 'clickhouse-server';
 
 /** CPU and memory of one process over one step. */
 export interface ProcessFigures {

@@ -110,6 +110,11 @@ export class BenchRig {
   readonly account: string;
   /** The kernel's default market partitions (its default config). */
   readonly partitions: number;
+  /**
+   * The hop relay's worker threads and ring bytes: the kernel's defaults
+   * (workers = cores), so the baseline has the kernel's hop.
+   */
+  readonly hop: { workers: number; partitions: number; ringBytes: number };
   nats!: PrivateNats;
   services!: BenchServices;
   clickhouse: { url: string; database: string; pid: number | undefined } | undefined;
@@ -126,7 +131,13 @@ export class BenchRig {
     this.runId = randomBytes(4).toString('hex');
     this.apiKey = `bench${this.runId}key`;
     this.account = `bench-${process.pid}`;
-    this.partitions = loadConfig({ env: {} }).natsPartitions;
+    const defaults = loadConfig({ env: {} });
+    this.partitions = defaults.natsPartitions;
+    this.hop = {
+      workers: defaults.workers,
+      partitions: this.partitions,
+      ringBytes: defaults.ringBytes,
+    };
     this.dir = mkdtempSync(join(tmpdir(), 'qilin-bench-'));
     this.children = new ChildProcesses({
       onStart: (name, pid) => ctx.say(`  started ${name} pid ${pid}`),
@@ -205,12 +216,15 @@ export class BenchRig {
         },
       };
     }
-    if (subject === 'relay' || subject === 'ws') {
+    if (subject === 'relay' || subject === 'hop' || subject === 'ws') {
       const server = await startBaselineServer(
         this.children,
         subject,
         this.nats.url,
         this.deadlineMs,
+        subject === 'hop'
+          ? [String(this.hop.workers), String(this.hop.partitions), String(this.hop.ringBytes)]
+          : [],
       );
       return {
         ...base,
@@ -233,6 +247,7 @@ export class BenchRig {
     };
     if (h.subject === 'kernel' && h.pid !== undefined) p.kernel = h.pid;
     if (h.subject === 'relay' && h.pid !== undefined) p.relay = h.pid;
+    if (h.subject === 'hop' && h.pid !== undefined) p['hop-relay'] = h.pid;
     if (h.subject === 'ws' && h.pid !== undefined) p['ws-server'] = h.pid;
     if (this.clickhouse?.pid !== undefined && h.subject === 'kernel') {
       p['clickhouse-server'] = this.clickhouse.pid;

@@ -122,6 +122,15 @@ export async function runBench(o: BenchOptions, ctx: RunBenchContext): Promise<B
       kernel: `node ${KernelProcess.command(rig.account).join(' ')} (cwd ${ctx.repoRoot}; default config; env QILIN_NATS_URL, QILIN_REDIS_URL, QILIN_HTTP_PORT, QILIN_API_KEYS, QILIN_STATE_DIR, QILIN_LOG_LEVEL=warn${o.store === 'clickhouse' ? ', QILIN_CLICKHOUSE_URL, QILIN_CLICKHOUSE_DB' : ''})`,
       kernelStarts: rig.kernelStarts,
       subjects,
+      ...(o.baselines.includes('hop')
+        ? {
+            hop: {
+              ...rig.hop,
+              entry:
+                'bench/harness/hop-server.ts: per worker its own NATS connection (md.*.*.<p>, p ≡ worker mod workers), frame bytes copied into a FrameRing, flushed once per task with a shared doorbell; main thread drains and publishes on uWS',
+            },
+          }
+        : {}),
       natsServer: { private: true, partitions: rig.nats.partitions },
       services: rig.services.source,
       store: o.store,

@@ -5,18 +5,24 @@ import { childEnv } from './kernel-process.js';
 
 /**
  * A baseline server in its own process: the trivial uWS relay
- * (relay-server.ts) or the `ws`-library fan-out server (ws-fanout-server.ts).
- * Forked with a clean environment and no execArgv, ready once it sent
- * `{type:'ready', port}`.
+ * (relay-server.ts), the hop relay (hop-server.ts: the relay with the
+ * kernel's worker → main thread hop) or the `ws`-library fan-out server
+ * (ws-fanout-server.ts). Forked with a clean environment and no execArgv,
+ * ready once it sent `{type:'ready', port}`.
  */
-export type BaselineServerKind = 'relay' | 'ws';
+export type BaselineServerKind = 'relay' | 'hop' | 'ws';
 
 const ENTRY: Readonly<Record<BaselineServerKind, string>> = {
   relay: fileURLToPath(new URL('./relay-server.js', import.meta.url)),
+  hop: fileURLToPath(new URL('./hop-server.js', import.meta.url)),
   ws: fileURLToPath(new URL('./ws-fanout-server.js', import.meta.url)),
 };
 
-const NAME: Readonly<Record<BaselineServerKind, string>> = { relay: 'relay', ws: 'ws-server' };
+const NAME: Readonly<Record<BaselineServerKind, string>> = {
+  relay: 'relay',
+  hop: 'hop-relay',
+  ws: 'ws-server',
+};
 
 /** A running baseline server. */
 export interface BaselineServer {
@@ -25,17 +31,21 @@ export interface BaselineServer {
   port: number;
 }
 
-/** Fork a baseline server on `natsUrl` and wait for its port. */
+/**
+ * Fork a baseline server on `natsUrl` and wait for its port. `extraArgs`
+ * follow the common ones (hop: workers, partitions, ring bytes).
+ */
 export async function startBaselineServer(
   children: ChildProcesses,
   kind: BaselineServerKind,
   natsUrl: string,
   deadlineMs: number,
+  extraArgs: readonly string[] = [],
 ): Promise<BaselineServer> {
   const child = children.fork(
     NAME[kind],
     ENTRY[kind],
-    [natsUrl, '0', String(deadlineMs)],
+    [natsUrl, '0', String(deadlineMs), ...extraArgs],
     { env: childEnv({}), execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
     deadlineMs + 5000,
   );

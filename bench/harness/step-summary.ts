@@ -44,6 +44,7 @@ export interface StepMedians {
 export const SUBJECT_PROCESS: Readonly<Record<Subject, ProcName>> = {
   kernel: 'kernel',
   relay: 'relay',
+  hop: 'hop-relay',
   ws: 'ws-server',
   raw: 'loadgen',
 };

@@ -29,7 +29,18 @@ export interface LineChartOptions {
   formatY?: (y: number) => string;
 }
 
-const PALETTE = ['#d62728', '#1f77b4', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2'];
+const PALETTE = [
+  '#d62728',
+  '#1f77b4',
+  '#2ca02c',
+  '#ff7f0e',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#17becf',
+  '#bcbd22',
+  '#7f7f7f',
+];
 
 /** Escape text for SVG content and attribute values. */
 export function escapeXml(s: string): string {

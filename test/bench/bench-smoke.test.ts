@@ -114,6 +114,7 @@ void t.test('qilin bench --smoke, every scenario', async (t) => {
     const svg = r.report.files === undefined ? '' : readFileSync(r.report.files.svg, 'utf8');
     t.match(svg, /^<svg [^>]*>[\s\S]*<\/svg>\n$/, `${scenario}: SVG written`);
     t.match(svg, /data-series="kernel/, `${scenario}: the chart has the kernel series`);
+
     t.ok(r.pids.length >= 3, `${scenario}: started ${r.pids.length} processes`);
     t.ok(await allGone(r.pids), `${scenario}: no process outlives the bench`);
     await t.test(`${scenario} steps`, (t) => {
@@ -126,21 +127,49 @@ void t.test('qilin bench --smoke, every scenario', async (t) => {
 
   const latency = await run('latency');
   const subjects = latency.runs[0]!.map((s) => s.subject);
-  t.same([...subjects].sort(), ['kernel', 'raw', 'relay'], 'latency: kernel, relay and raw NATS');
+  t.same(
+    [...subjects].sort(),
+    ['hop', 'kernel', 'raw', 'relay'],
+    'latency: kernel, relay, hop relay and raw NATS',
+  );
+  // The hop relay: every tick through a worker's ring to the one subscriber
+  // (checkSteps), from its own process, measured and reported beside the relay.
+  const hop = latency.runs[0]!.find((s) => s.subject === 'hop')!;
+  t.ok(hop.publish.sent > 0, 'latency: ticks sent to the hop relay');
+  t.equal(hop.arrivals.delivered, hop.publish.sent, 'latency: the hop relay delivered every tick');
+  t.equal(hop.arrivals.ticksMatched, hop.publish.sent, 'latency: every tick matched');
+  t.ok((hop.processes['hop-relay']?.rssEndMiB ?? 0) > 0, 'latency: hop relay RSS read');
+  t.ok((hop.processes['hop-relay']?.cpuUsPerTick ?? 0) > 0, 'latency: hop relay CPU per tick read');
+  const setup = latency.setup['hop'] as { workers: number; partitions: number } | undefined;
+  t.ok(setup !== undefined && setup.workers >= 1 && setup.partitions === 16, 'latency: hop setup');
+  t.ok('ratio.kernel/hop@500.p99' in latency.metrics, 'latency: kernel / hop relay');
+  t.ok('ratio.hop/relay@500.p99' in latency.metrics, 'latency: hop relay / relay');
+  t.ok('cpuUsPerTick.hop@500' in latency.metrics);
+  t.match(
+    readFileSync(latency.files!.svg, 'utf8'),
+    /data-series="hop relay p99"/,
+    'latency: the chart has the hop relay',
+  );
   const cold = (latency.summary['coldStart'] as { subject: string; coldP99: number }[]) ?? [];
   t.ok(
     cold.some((c) => c.subject === 'kernel' && c.coldP99 > 0),
     'latency: kernel cold start',
   );
   t.ok('latency.kernel@500.p99' in latency.metrics);
+  t.ok('latency.hop@500.p99' in latency.metrics);
   t.ok('ratio.kernel/relay@500.p99' in latency.metrics);
   t.equal(latency.targets.length, 4, 'latency: the four issue targets');
 
   const throughput = await run('throughput');
   const max = throughput.summary['maxSustained'] as Record<string, number>;
-  for (const s of ['kernel', 'relay', 'raw'])
+  for (const s of ['kernel', 'relay', 'hop', 'raw'])
     t.type(max[s], 'number', `throughput: max sustained of ${s}`);
   t.ok('maxSustained.kernel' in throughput.metrics);
+  t.ok('maxSustained.hop/relay' in throughput.metrics, 'throughput: hop relay / relay');
+  t.ok(
+    throughput.runs[0]!.some((s) => s.subject === 'hop'),
+    'throughput: the hop relay ran its sweep',
+  );
 
   const symbols = await run('symbols');
   const rows = symbols.summary['rows'] as {

@@ -98,7 +98,7 @@ export const fanoutScenario: ScenarioDefinition = {
       metrics[`cpuPercent.${at}`] = { value: r.cpuPercent, unit: '%', better: 'lower' };
     }
     for (const r of ratios) {
-      metrics[`ratio.kernel/${r.baseline}@${r.at}subs.p99`] = {
+      metrics[`ratio.${r.subject}/${r.baseline}@${r.at}subs.p99`] = {
         value: r.p99,
         unit: 'x',
         better: 'lower',
@@ -157,7 +157,7 @@ export const fanoutScenario: ScenarioDefinition = {
       'kernel vs baselines:',
       ...ratios.map(
         (r) =>
-          `  ${fmtCount(r.at)} subscribers  kernel / ${SUBJECT_LABEL[r.baseline]}: p50 ${fmtRatio(r.p50)}, p99 ${fmtRatio(r.p99)}`,
+          `  ${fmtCount(r.at)} subscribers  ${SUBJECT_LABEL[r.subject]} / ${SUBJECT_LABEL[r.baseline]}: p50 ${fmtRatio(r.p50)}, p99 ${fmtRatio(r.p99)}`,
       ),
       '',
       'all figures of each step:',

@@ -8,6 +8,7 @@ import {
   latencyTable,
   medianSteps,
   processLines,
+  SUBJECT_PROCESS,
   type StepMedians,
 } from '../step-summary.js';
 import { fmtRate, fmtRatio, fmtUs } from '../text-table.js';
@@ -15,6 +16,7 @@ import {
   atMost,
   latencyMetrics,
   latencySeries,
+  ratioPairs,
   ratioRows,
   subjectOrder,
   targetLines,
@@ -75,11 +77,11 @@ export function coldStartLines(cold: readonly ColdStart[]): string[] {
   );
 }
 
-/** Kernel/baseline ratio lines. */
+/** Ratio lines: kernel / each baseline, hop relay / uWS relay. */
 export function ratioLines(rows: readonly StepMedians[], baselines: readonly Subject[]): string[] {
   return ratioRows(rows, baselines, 'rate').map(
     (r) =>
-      `  @${fmtRate(r.at)}/s  kernel / ${SUBJECT_LABEL[r.baseline]}: p50 ${fmtRatio(r.p50)}, p99 ${fmtRatio(r.p99)}` +
+      `  @${fmtRate(r.at)}/s  ${`${SUBJECT_LABEL[r.subject]} / ${SUBJECT_LABEL[r.baseline]}:`.padEnd(22)} p50 ${fmtRatio(r.p50)}, p99 ${fmtRatio(r.p99)}` +
       (Number.isFinite(r.cpuPerTick) ? `, CPU per tick ${fmtRatio(r.cpuPerTick)}` : ''),
   );
 }
@@ -94,15 +96,19 @@ export function rateMetrics(
   for (const r of rows) {
     const at = `${r.subject}@${r.rate}`;
     latencyMetrics(`latency.${at}`, r.latency, m);
-    const p = r.subject === 'raw' ? undefined : r.subject === 'ws' ? 'ws-server' : r.subject;
+    const p = r.subject === 'raw' ? undefined : SUBJECT_PROCESS[r.subject];
     if (p !== undefined) {
       m[`cpuUsPerTick.${at}`] = { value: r.cpuUsPerTick[p] ?? NaN, unit: 'µs', better: 'lower' };
       m[`rssMiB.${at}`] = { value: r.rssEndMiB[p] ?? NaN, unit: 'MiB', better: 'lower' };
     }
   }
   for (const r of ratioRows(rows, baselines, 'rate')) {
-    m[`ratio.kernel/${r.baseline}@${r.at}.p50`] = { value: r.p50, unit: 'x', better: 'lower' };
-    m[`ratio.kernel/${r.baseline}@${r.at}.p99`] = { value: r.p99, unit: 'x', better: 'lower' };
+    const at = `ratio.${r.subject}/${r.baseline}@${r.at}`;
+    m[`${at}.p50`] = { value: r.p50, unit: 'x', better: 'lower' };
+    m[`${at}.p99`] = { value: r.p99, unit: 'x', better: 'lower' };
+    if (Number.isFinite(r.cpuPerTick)) {
+      m[`${at}.cpuPerTick`] = { value: r.cpuPerTick, unit: 'x', better: 'lower' };
+    }
   }
   for (const c of cold) {
     m[`coldStart.${c.subject}.p99`] = { value: c.coldP99, unit: 'µs', better: 'lower' };
@@ -173,7 +179,13 @@ export const latencyScenario: ScenarioDefinition = {
     const text = [
       latencyTable(rows, 'rate'),
       ...(o.baselines.length > 0
-        ? ['', 'kernel vs baselines (ratios of the medians):', ...ratioLines(rows, o.baselines)]
+        ? [
+            '',
+            ratioPairs(o.baselines).some(([s]) => s === 'hop')
+              ? 'ratios of the medians (kernel vs baselines; hop relay / uWS relay = the hop alone):'
+              : 'kernel vs baselines (ratios of the medians):',
+            ...ratioLines(rows, o.baselines),
+          ]
         : []),
       '',
       'cold start:',

@@ -1,11 +1,11 @@
 import type { LatencySummary } from '../../hdr-report.js';
 import type { BenchOptions } from '../bench-options.js';
 import type { BenchProgress } from '../bench-progress.js';
-import type { MetricEntry, StepResult, Subject, TargetResult } from '../bench-report.js';
+import type { MetricEntry, ProcName, StepResult, Subject, TargetResult } from '../bench-report.js';
 import { SUBJECT_LABEL } from '../bench-report.js';
 import type { BenchRig, SubjectHandle } from '../bench-rig.js';
 import { ratio } from '../run-stats.js';
-import type { StepMedians } from '../step-summary.js';
+import { SUBJECT_PROCESS, type StepMedians } from '../step-summary.js';
 import type { ChartSeries, LineChartOptions } from '../svg-chart.js';
 import { fmtCount, fmtRatio, fmtUs } from '../text-table.js';
 
@@ -124,18 +124,41 @@ export function latencySeries(
   return out;
 }
 
+/** One ratio of two subjects' medians at one value of `by`: `subject` / `baseline`. */
+export interface RatioRow {
+  at: number;
+  subject: Subject;
+  baseline: Subject;
+  p50: number;
+  p99: number;
+  /** CPU µs per tick of the two processes (NaN for raw NATS: no process of its own). */
+  cpuPerTick: number;
+}
+
 /**
- * Kernel-vs-baseline lines at each value of `by`: p50 and p99 ratios
- * (kernel / baseline), and CPU per tick of the two processes.
+ * The pairs compared: kernel / each baseline, and hop relay / uWS relay when
+ * both ran (what the thread hop alone costs).
+ */
+export function ratioPairs(baselines: readonly Subject[]): [Subject, Subject][] {
+  const pairs = baselines.map((b): [Subject, Subject] => ['kernel', b]);
+  if (baselines.includes('hop') && baselines.includes('relay')) pairs.push(['hop', 'relay']);
+  return pairs;
+}
+
+/**
+ * Ratios at each value of `by` (rising; pairs in ratioPairs order within
+ * one value): p50 and p99 (subject / baseline), and CPU per tick of the two
+ * processes.
  */
 export function ratioRows(
   rows: readonly StepMedians[],
   baselines: readonly Subject[],
   by: 'rate' | 'symbols' | 'subscribers',
-): { at: number; baseline: Subject; p50: number; p99: number; cpuPerTick: number }[] {
-  const out: { at: number; baseline: Subject; p50: number; p99: number; cpuPerTick: number }[] = [];
-  for (const k of rows.filter((r) => r.subject === 'kernel')) {
-    for (const b of baselines) {
+): RatioRow[] {
+  const out: RatioRow[] = [];
+  const proc = (s: Subject): ProcName | undefined => (s === 'raw' ? undefined : SUBJECT_PROCESS[s]);
+  for (const [subject, b] of ratioPairs(baselines)) {
+    for (const k of rows.filter((r) => r.subject === subject)) {
       const base = rows.find(
         (r) =>
           r.subject === b &&
@@ -144,18 +167,21 @@ export function ratioRows(
           r.subscribers === k.subscribers,
       );
       if (base === undefined) continue;
-      const bp = b === 'relay' ? 'relay' : b === 'ws' ? 'ws-server' : undefined;
+      const kp = proc(subject);
+      const bp = proc(b);
       out.push({
         at: k[by],
+        subject,
         baseline: b,
         p50: ratio(k.latency.p50, base.latency.p50),
         p99: ratio(k.latency.p99, base.latency.p99),
         cpuPerTick:
-          bp === undefined
+          kp === undefined || bp === undefined
             ? NaN
-            : ratio(k.cpuUsPerTick['kernel'] ?? NaN, base.cpuUsPerTick[bp] ?? NaN),
+            : ratio(k.cpuUsPerTick[kp] ?? NaN, base.cpuUsPerTick[bp] ?? NaN),
       });
     }
   }
-  return out;
+  // Stable: within one value of `by` the pairs keep their order.
+  return out.sort((a, b) => a.at - b.at);
 }

@@ -7,6 +7,7 @@ import { coldStartLines, coldStarts, rateMetrics, ratioLines } from './latency.j
 import {
   atLeast,
   latencySeries,
+  ratioPairs,
   subjectOrder,
   targetLines,
   withSubject,
@@ -41,7 +42,13 @@ export const throughputScenario: ScenarioDefinition = {
     const o = rig.opts;
     const slo = o.sloP99Ms * 1000;
     const runs: StepResult[][] = [];
-    const sustained: Record<Subject, number[]> = { kernel: [], relay: [], raw: [], ws: [] };
+    const sustained: Record<Subject, number[]> = {
+      kernel: [],
+      relay: [],
+      hop: [],
+      raw: [],
+      ws: [],
+    };
     for (let run = 1; run <= o.runs; run++) {
       const steps: StepResult[] = [];
       for (const subject of subjectOrder(run, o.baselines)) {
@@ -83,9 +90,10 @@ export const throughputScenario: ScenarioDefinition = {
       Subject,
       number
     >;
-    const ratios = o.baselines.map((b) => ({
+    const ratios = ratioPairs(o.baselines).map(([s, b]) => ({
+      subject: s,
       baseline: b,
-      ratio: ratio(maxMedian.kernel, maxMedian[b]),
+      ratio: ratio(maxMedian[s], maxMedian[b]),
     }));
     const rows = medianSteps(runs);
     const cold = coldStarts(runs);
@@ -94,7 +102,7 @@ export const throughputScenario: ScenarioDefinition = {
       metrics[`maxSustained.${s}`] = { value: maxMedian[s], unit: 'ticks/s', better: 'higher' };
     }
     for (const r of ratios) {
-      metrics[`maxSustained.kernel/${r.baseline}`] = {
+      metrics[`maxSustained.${r.subject}/${r.baseline}`] = {
         value: r.ratio,
         unit: 'x',
         better: 'higher',
@@ -112,11 +120,15 @@ export const throughputScenario: ScenarioDefinition = {
             ? `  (failed the first rate, ${fmtRate(o.rates[0]!)}/s: start lower with --rates)`
             : ''),
       ),
-      ...ratios.map((r) => `  kernel / ${SUBJECT_LABEL[r.baseline]}: ${fmtRatio(r.ratio)}`),
+      ...ratios.map(
+        (r) => `  ${SUBJECT_LABEL[r.subject]} / ${SUBJECT_LABEL[r.baseline]}: ${fmtRatio(r.ratio)}`,
+      ),
       ...(o.baselines.length > 0
         ? [
             '',
-            'kernel vs baselines at each rate the kernel reached:',
+            ratioPairs(o.baselines).some(([s]) => s === 'hop')
+              ? 'ratios at each rate both reached (hop relay / uWS relay = the hop alone):'
+              : 'kernel vs baselines at each rate the kernel reached:',
             ...ratioLines(rows, o.baselines),
           ]
         : []),

@@ -16,19 +16,21 @@ void t.test('defaults follow the issue: rates, symbols, runs, baselines', (t) =>
   t.same(l.rates, [1000, 2000, 5000, 10_000]);
   t.equal(l.symbols, 1000);
   t.equal(l.runs, 3);
-  t.same(l.baselines, ['relay', 'raw']);
+  t.same(l.baselines, ['relay', 'hop', 'raw']);
   t.equal(l.coldSeconds, 1);
   t.equal(l.store, 'chdb');
   t.ok(l.progress && l.write && !l.json && !l.smoke);
   const tp = resolveBenchOptions('throughput', {});
   t.same(tp.rates.slice(0, 5), [5000, 10_000, 20_000, 30_000, 40_000]);
   t.equal(tp.sloP99Ms, 10);
+  t.same(tp.baselines, ['relay', 'hop', 'raw']);
   const s = resolveBenchOptions('symbols', {});
   t.same(s.symbolCounts, [1, 100, 1000, 10_000]);
   t.equal(s.rate, 5000);
   const f = resolveBenchOptions('fanout', {});
   t.same(f.subscribers, [100, 1000]);
   t.same(f.baselines, ['ws']);
+  t.same(s.baselines, ['relay'], 'the hop relay: latency and throughput only by default');
   const soak = resolveBenchOptions('soak', {});
   t.equal(soak.rate, 10_000);
   t.equal(soak.seconds, 300);
@@ -77,6 +79,12 @@ void t.test('values and suffixes', (t) => {
   t.equal(o.resultsDir, '/tmp/x');
   t.equal(o.seed, 7);
   t.same(resolveBenchOptions('latency', { baselines: 'none' }).baselines, []);
+  t.same(
+    resolveBenchOptions('latency', { baselines: 'relay,hop' }).baselines,
+    ['relay', 'hop'],
+    'the hop relay is selectable',
+  );
+  t.same(resolveBenchOptions('fanout', { baselines: 'hop' }).baselines, ['hop']);
   t.equal(parseQuantity('2M'), 2e6);
   t.ok(Number.isNaN(parseQuantity('12x')));
   t.end();
@@ -98,7 +106,7 @@ void t.test('bad values are QLN_CLI_USAGE naming the option', (t) => {
     [
       'latency',
       { baselines: 'ws' },
-      /--baselines: "ws" \(allowed: none, or a comma-separated list of relay, raw\)/,
+      /--baselines: "ws" \(allowed: none, or a comma-separated list of relay, hop, raw\)/,
     ],
     ['latency', { store: 'sqlite' }, /--store: "sqlite" \(allowed: chdb or clickhouse\)/],
     ['throughput', { sloP99Ms: '-1' }, /--slo-p99-ms/],

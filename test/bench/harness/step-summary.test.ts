@@ -15,8 +15,13 @@ import {
   resultBaseName,
 } from '../../../bench/harness/run-bench.js';
 import { expectedDeliveries } from '../../../bench/harness/scenarios/fanout.js';
-import { coldStarts } from '../../../bench/harness/scenarios/latency.js';
-import { subjectOrder, targetLines } from '../../../bench/harness/scenarios/scenario.js';
+import { coldStarts, rateMetrics, ratioLines } from '../../../bench/harness/scenarios/latency.js';
+import {
+  ratioPairs,
+  ratioRows,
+  subjectOrder,
+  targetLines,
+} from '../../../bench/harness/scenarios/scenario.js';
 import { soakDrift } from '../../../bench/harness/scenarios/soak.js';
 import {
   costRatios,
@@ -109,6 +114,66 @@ void t.test('medians across runs, per step', (t) => {
   t.match(table, /1k\/s\s+kernel\s+1k\s+10,000\s+9,000\s+9,000\s+500\s+1,000\s+2,000/);
   t.equal(k.received, 9000, 'a baseline-style step: its arrivals');
   t.match(table, /1\/3 failed/);
+  t.end();
+});
+
+void t.test('ratios: kernel / each baseline, and hop relay / uWS relay (the hop alone)', (t) => {
+  const proc = (cpuUsPerTick: number) => ({
+    pid: 2,
+    cpuPercent: 10,
+    cpuUsPerTick,
+    rssAfterWarmupMiB: 60,
+    rssMaxMiB: 60,
+    rssEndMiB: 60,
+  });
+  const at = (rate: number) => [
+    step({ rate, latency: lat(4000) }), // kernel: 200 µs/tick
+    step({ rate, subject: 'relay', latency: lat(1000), processes: { relay: proc(40) } }),
+    step({ rate, subject: 'hop', latency: lat(2000), processes: { 'hop-relay': proc(50) } }),
+    step({ rate, subject: 'raw', latency: lat(500), processes: {} }),
+  ];
+  const rows = medianSteps([[...at(2000), ...at(1000)]]);
+  t.same(ratioPairs(['relay', 'hop', 'raw']), [
+    ['kernel', 'relay'],
+    ['kernel', 'hop'],
+    ['kernel', 'raw'],
+    ['hop', 'relay'],
+  ]);
+  t.same(
+    ratioPairs(['hop', 'raw']),
+    [
+      ['kernel', 'hop'],
+      ['kernel', 'raw'],
+    ],
+    'no hop/relay without the relay',
+  );
+  const r = ratioRows(rows, ['relay', 'hop', 'raw'], 'rate');
+  t.same(
+    r.map((x) => [x.at, `${x.subject}/${x.baseline}`, x.p99, x.cpuPerTick]),
+    [
+      [1000, 'kernel/relay', 4, 5],
+      [1000, 'kernel/hop', 2, 4],
+      [1000, 'kernel/raw', 8, NaN],
+      [1000, 'hop/relay', 2, 1.25],
+      [2000, 'kernel/relay', 4, 5],
+      [2000, 'kernel/hop', 2, 4],
+      [2000, 'kernel/raw', 8, NaN],
+      [2000, 'hop/relay', 2, 1.25],
+    ],
+    'rising rate, pairs in order; CPU per tick of the hop relay process',
+  );
+  const lines = ratioLines(rows, ['relay', 'hop']);
+  t.equal(lines.length, 6);
+  t.match(
+    lines[2]!,
+    /@1k\/s\s+hop relay \/ uWS relay:\s+p50 2\.00x, p99 2\.00x, CPU per tick 1\.25x/,
+  );
+  const m = rateMetrics(rows, ['relay', 'hop'], []);
+  t.equal(m['ratio.hop/relay@1000.p99']?.value, 2);
+  t.equal(m['ratio.kernel/hop@2000.cpuPerTick']?.value, 4);
+  t.equal(m['cpuUsPerTick.hop@1000']?.value, 50, 'CPU per tick of the hop relay process');
+  t.equal(m['rssMiB.hop@1000']?.value, 60);
+  t.match(latencyTable(rows, 'rate'), /hop relay\s+1k\s+10,000\s+9,000\s+9,000/);
   t.end();
 });
 
