@@ -3,7 +3,7 @@ import { firstLine, storeFailed } from '../clickhouse/store-failure.js';
 import { Session } from 'chdb';
 import type { EventStore, StoreBatch } from '../../kernel/event-store.js';
 import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js';
-import { formatBatch, toNdjson } from '../clickhouse/row-format.js';
+import { formatBatchText } from '../clickhouse/row-format.js';
 import { checkDatabaseName, migrateSchema, type SchemaExecutor } from '../clickhouse/schema.js';
 
 /** Options of {@link ChdbStore}. */
@@ -75,19 +75,19 @@ export class ChdbStore implements EventStore {
 
   async insert(batch: StoreBatch): Promise<void> {
     const s = this.open();
-    for (const { table, rows } of formatBatch(batch)) {
+    for (const { table, rows, text } of formatBatchText(batch)) {
       try {
         await s.insert({
           table: `${this.database}.${table}`,
-          values: toNdjson(rows),
+          values: text,
           format: 'JSONEachRow',
         });
       } catch (cause) {
         throw storeFailed(
           'chdb',
-          `insert of ${rows.length} rows into ${this.database}.${table} failed`,
+          `insert of ${rows} rows into ${this.database}.${table} failed`,
           cause,
-          { table, rows: rows.length },
+          { table, rows },
         );
       }
     }

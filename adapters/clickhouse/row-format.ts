@@ -216,3 +216,76 @@ export function batchSize(batch: StoreBatch): number {
 export function emptyBatch(): StoreBatch {
   return { ticks: [], predictions: [], signals: [], quality: [], metrics: [] };
 }
+
+/**
+ * A `ticks` NDJSON line written directly: the same bytes as
+ * `JSON.stringify(tickRow(t))` (property-tested), without the intermediate
+ * object. Ticks are most of what the store writes; strings here are
+ * validated tokens (symbol, venue) and `type` a fixed word, so only numbers
+ * need formatting.
+ */
+export function tickLine(t: TickRow): string {
+  return `{"type":"${t.type}","sym":${str(t.sym)},"venue":${str(t.venue)},"seq":${Math.max(0, int(t.seq))},"ts_us":${int(t.tsUs)},"recv_us":${int(t.recvUs)},"ts":${secondsOf(t.tsUs)},"date":"${dateOf(t.tsUs)}","px":${num(t.px)},"qty":${num(t.qty)},"side":${int(t.side)},"bid":${num(t.bid)},"bid_qty":${num(t.bidQty)},"ask":${num(t.ask)},"ask_qty":${num(t.askQty)}}\n`;
+}
+
+/** A `predictions` NDJSON line written directly (same bytes as JSON.stringify(predictionRow(p))). */
+export function predictionLine(p: PredictionMessage): string {
+  return `{"sym":${str(p.sym)},"ts_us":${int(p.ts)},"ts":${secondsOf(p.ts)},"date":"${dateOf(p.ts)}","model":${str(p.model.name)},"model_version":${str(p.model.version)},"score":${num(p.score)},"features":${str(JSON.stringify(p.features))},"src_seq":${Math.max(0, int(p.src.seq))},"src_ts_us":${int(p.src.ts)},"lat_recv_us":${int(p.lat.recv)},"lat_feat_us":${int(p.lat.feat)},"lat_infer_us":${int(p.lat.infer)}}\n`;
+}
+
+/** A JSON string literal: tokens as they are, anything else through JSON.stringify. */
+function str(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return JSON.stringify(s);
+  }
+  return `"${s}"`;
+}
+
+/** The rows of one table as NDJSON text, ready to insert. */
+export interface TableText {
+  table: TableName;
+  rows: number;
+  text: string;
+}
+
+/**
+ * The non-empty tables of a batch as NDJSON text, in TABLES order: the same
+ * text as `toNdjson(formatBatch(batch)[i].rows)`, with the row objects of
+ * the two big tables (ticks, predictions) skipped.
+ */
+export function formatBatchText(batch: StoreBatch): TableText[] {
+  const out: TableText[] = [];
+  if (batch.ticks.length > 0) {
+    let text = '';
+    for (const t of batch.ticks) text += tickLine(t);
+    out.push({ table: 'ticks', rows: batch.ticks.length, text });
+  }
+  if (batch.predictions.length > 0) {
+    let text = '';
+    for (const p of batch.predictions) text += predictionLine(p);
+    out.push({ table: 'predictions', rows: batch.predictions.length, text });
+  }
+  if (batch.signals.length > 0) {
+    out.push({
+      table: 'signals',
+      rows: batch.signals.length,
+      text: toNdjson(batch.signals.map(signalRow)),
+    });
+  }
+  if (batch.quality.length > 0) {
+    out.push({
+      table: 'quality_events',
+      rows: batch.quality.length,
+      text: toNdjson(batch.quality.map(qualityRow)),
+    });
+  }
+  if (batch.metrics.length > 0) {
+    out.push({
+      table: 'metrics',
+      rows: batch.metrics.length,
+      text: toNdjson(batch.metrics.map(metricRow)),
+    });
+  }
+  return out;
+}

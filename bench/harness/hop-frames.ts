@@ -1,6 +1,5 @@
 import { partitionSubject, partitionsOf } from '../../adapters/nats/nats-shard-source.js';
 import { parseMarketSubject } from '../../adapters/nats/tick-json-decoder.js';
-import { ErrorCodes, QilinError } from '../../kernel/errors.js';
 import type { FrameRing } from '../../kernel/frame-ring.js';
 import { parkOnDoorbell } from '../../kernel/ring-control.js';
 
@@ -120,6 +119,12 @@ export class HopWriter {
   write(subject: string, data: Uint8Array): boolean {
     let e = this.bySubject.get(subject);
     if (e === undefined) e = this.learn(subject);
+    if (e === undefined) {
+      // No room to announce the symbol: this message is dropped, the next retries.
+      this.ring.countDropped();
+      this.stats.dropped++;
+      return false;
+    }
     if (e.type === 0) {
       if (e === SKIP) this.stats.skipped++;
       else this.stats.refused++;
@@ -167,8 +172,8 @@ export class HopWriter {
     queueMicrotask(this.flush);
   }
 
-  /** First message on a subject string: find or announce its symbol. */
-  private learn(subject: string): SymbolEntry {
+  /** First message on a subject string: find or announce its symbol (undefined: no room yet). */
+  private learn(subject: string): SymbolEntry | undefined {
     const symbol = symbolOfSubject(subject);
     const e =
       symbol === undefined || Buffer.byteLength(symbol) > HOP_MAX_SYMBOL
@@ -176,20 +181,22 @@ export class HopWriter {
         : !this.keep(symbol)
           ? SKIP
           : (this.bySymbol.get(symbol) ?? this.announce(symbol));
-    this.bySubject.set(subject, e);
+    if (e !== undefined) this.bySubject.set(subject, e);
     return e;
   }
 
-  /** A NAME frame (blocking for room: it must precede the symbol's first frame). */
-  private announce(symbol: string): SymbolEntry {
+  /**
+   * A NAME frame: it must precede the symbol's first frame. Waits like a
+   * frame for room; undefined when there is none (the message is dropped and
+   * the next one tries again).
+   */
+  private announce(symbol: string): SymbolEntry | undefined {
     const ring = this.ring;
     const id = this.bySymbol.size;
     const name = Buffer.from(symbol, 'utf8');
     let at = ring.reserve(4 + name.length);
-    if (at === -1) at = ring.reserveWaiting(4 + name.length, 1000);
-    if (at === -1) {
-      throw new QilinError(ErrorCodes.RING_FULL, `cannot announce ${symbol}: ring full for 1 s`);
-    }
+    if (at === -1) at = ring.reserveWaiting(4 + name.length, this.fullWaitMs);
+    if (at === -1) return undefined;
     ring.u32[at >>> 2] = id;
     ring.u8.set(name, at + 4);
     ring.commit(HOP_NAME, 4 + name.length);
