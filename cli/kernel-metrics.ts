@@ -100,10 +100,11 @@ export class KernelMetrics {
     mirrorCounter(
       registers,
       'qilin_ticks_dropped_total',
-      'Accepted ticks lost for the store (ring=store: store ring full) or never queued (ring=feed: in-process feed full)',
+      'Ticks lost: ring=store (store ring full: not stored), ring=announce (their symbol could not be announced: not processed), ring=feed (in-process feed full)',
       ['ring'],
       () => [
         [{ ring: 'store' }, sum((s) => s.storeDropped)()],
+        [{ ring: 'announce' }, sum((s) => s.unannounced)()],
         [{ ring: 'feed' }, src.feedDropped()],
       ],
     );

@@ -273,7 +273,9 @@ export class ShardHost implements MarketIngest, OutputSink {
   ): void {
     while (!writeNameFrame(ring, type, id, name)) {
       if (ring.reserveWaiting(8 + name.length, 1000) === -1) {
-        // The consumer is gone or stuck for a second: nothing else can go in either.
+        // The consumer is gone or stuck for a second: nothing else can go in
+        // either. The tick is lost: counted here, the source logs the error.
+        this.c[WorkerCounter.UNANNOUNCED]!++;
         throw new QilinError(
           ErrorCodes.RING_FULL,
           `cannot announce ${JSON.stringify(name)}: ring full for 1 s`,

@@ -106,6 +106,8 @@ export interface ShardStats {
   encodeFailed: number;
   /** Ticks missing by sequence number (lost before the kernel). */
   missing: number;
+  /** Ticks lost because their symbol could not be announced. */
+  unannounced: number;
   loopLagMs: number;
   rejected: Partial<Record<(typeof RejectReasons)[number], number>>;
   in: FrameRingStats;
@@ -257,6 +259,7 @@ export class WorkerPool {
         refused: c[WorkerCounter.REFUSED]!,
         encodeFailed: c[WorkerCounter.ENCODE_FAILED]!,
         missing: c[WorkerCounter.MISSING]!,
+        unannounced: c[WorkerCounter.UNANNOUNCED]!,
         loopLagMs: c[WorkerCounter.LOOP_LAG_MS]!,
         rejected,
         in: s.inRing.stats(),

@@ -58,6 +58,8 @@ export const WorkerCounter = {
   ENCODE_FAILED: 8,
   /** Ticks missing by sequence number (gaps in a symbol's seq): lost before the kernel. */
   MISSING: 9,
+  /** Ticks lost because their symbol could not be announced (a ring full for a second). */
+  UNANNOUNCED: 10,
   /** Rejected ticks by reason: REJECTED_BASE + RejectReasons.indexOf(reason). */
   REJECTED_BASE: 16,
 } as const;

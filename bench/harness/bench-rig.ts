@@ -119,8 +119,14 @@ export class BenchRig {
   services!: BenchServices;
   clickhouse: { url: string; database: string; pid: number | undefined } | undefined;
   /** Per kernel start: ready time and warn/error lines logged. */
-  readonly kernelStarts: { label: string; readySeconds: number; logLines: number; pid: number }[] =
-    [];
+  readonly kernelStarts: {
+    label: string;
+    readySeconds: number;
+    logLines: number;
+    pid: number;
+    /** The first warn/error lines the kernel logged (what happened, when something did). */
+    log: string[];
+  }[] = [];
   private kernelCount = 0;
   private readonly deadlineMs: number;
 
@@ -206,12 +212,16 @@ export class BenchRig {
         kernel,
         stop: async () => {
           await this.children.stop(kernel.child, 20_000);
+          const lines = kernel.logLines();
           this.kernelStarts.push({
             label,
             readySeconds: kernel.readySeconds,
-            logLines: kernel.logLines().length,
+            logLines: lines.length,
             pid: kernel.pid,
+            log: lines.slice(0, 20).map((l) => l.slice(0, 500)),
           });
+          for (const l of lines.slice(0, 5))
+            this.ctx.say(`  kernel (${label}) logged: ${l.slice(0, 300)}`);
           rmSync(stateDir, { recursive: true, force: true });
         },
       };

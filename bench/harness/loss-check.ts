@@ -13,6 +13,8 @@ export const LOSS_COUNTERS = [
   'qilin_ticks_missing_total',
   'qilin_nats_slow_consumer_total',
   'qilin_nats_disconnects_total',
+  'qilin_worker_restarts_total',
+  'qilin_outputs_dropped_total',
 ] as const;
 
 export const RECEIVED_COUNTER = 'qilin_ticks_received_total';
