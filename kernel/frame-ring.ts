@@ -88,6 +88,7 @@ export class FrameRing {
   private curLength = 0;
   /** Producer side: a doorbell shared with other rings of the same consumer (see useDoorbell). */
   private bell: Int32Array | undefined;
+  private wake: () => void = () => undefined;
 
   /** Allocate a ring of `capacity` data bytes (a power of two, 1 KiB to 1 GiB). */
   static create(capacity: number, startAt = 0): FrameRing {
@@ -213,17 +214,18 @@ export class FrameRing {
     Atomics.store(this.ctl, RingWord.HEAD, this.localHead);
     const used = (this.localHead - this.cachedTail) >>> 0;
     noteHighWater(this.ctl, used);
-    if (this.bell !== undefined) ringDoorbell(this.bell);
+    if (this.bell !== undefined) ringDoorbell(this.bell, this.wake);
     else if (!lazy || used > this.capacity >>> 3) wakeParkedConsumer(this.ctl);
   }
 
   /**
    * Producer: announce flushes on a doorbell the consumer shares between
    * several rings (kernel/ring-control.ts) instead of this ring's own
-   * waiting flag; the consumer then parks on the doorbell, not on the ring.
+   * waiting flag; `wake` reaches the consumer when it sleeps (a message).
    */
-  useDoorbell(bell: SharedArrayBuffer): void {
-    this.bell = new Int32Array(bell, 0, 2);
+  useDoorbell(bell: SharedArrayBuffer, wake: () => void): void {
+    this.bell = new Int32Array(bell, 0, 1);
+    this.wake = wake;
   }
 
   /** Count a frame dropped by the producer's full-ring policy. */

@@ -113,44 +113,35 @@ export function noteHighWater(ctl: Int32Array, used: number): void {
  * wake-up, not one per ring (the main thread drains every shard's out ring).
  *
  * ```
- *  Int32 words: 0 = rings (count of flushes), 1 = consumer parked (0/1)
- *  producer, after storing its ring's head:  add(rings, 1); if parked: clear, notify
- *  consumer:  seen = rings; parked = 1; re-check every ring; waitAsync(rings, seen)
+ *  Int32 word 0 = consumer parked (0/1)
+ *  producer, after storing its ring's head:  if parked 1 → 0 (compare-exchange): wake()
+ *  consumer:  parked = 1; re-check every ring; nothing → sleep until wake()
  * ```
- * A flush between `seen` and the wait makes the wait return at once
- * (not-equal); a flush that saw `parked = 0` happened before the
- * re-check, which then finds its frames. No lost wake-ups.
+ * A flush that saw `parked = 0` stored its head before the consumer's
+ * re-check, which then finds its frames; a flush that saw `parked = 1`
+ * wakes it (exactly one producer wins the exchange). The wake-up itself is
+ * a message (`wake`, e.g. a MessagePort post), not `Atomics.waitAsync`:
+ * measured on Node 20, an async waiter can miss a notify (the promise stayed
+ * pending, or timed out, with the value changed and notify called: about
+ * one run in five of 90,000 flushes), and a missed wake-up would leave the
+ * consumer asleep with every later producer seeing `parked = 0`.
  */
 export const DOORBELL_BYTES = 8;
 
-export function ringDoorbell(bell: Int32Array): void {
-  Atomics.add(bell, 0, 1);
-  if (Atomics.load(bell, 1) === 1) {
-    Atomics.store(bell, 1, 0);
-    Atomics.notify(bell, 0);
-  }
+/** Producer: after storing the head, wake the consumer if it sleeps (one producer wins). */
+export function ringDoorbell(bell: Int32Array, wake: () => void): void {
+  if (Atomics.load(bell, 0) === 1 && Atomics.compareExchange(bell, 0, 1, 0) === 1) wake();
 }
 
 /**
- * Consumer: park on the doorbell until a producer rings or `timeoutMs`
- * passes. `anyData()` re-checks the rings after raising the parked flag;
- * null when there is data (no wait).
+ * Consumer: raise the parked flag and re-check the rings. True: nothing to
+ * do, sleep until a producer's wake(); false: data is there (flag lowered).
  */
-export function parkOnDoorbell(
-  bell: Int32Array,
-  anyData: () => boolean,
-  timeoutMs: number,
-): Promise<unknown> | null {
-  const seen = Atomics.load(bell, 0);
-  Atomics.store(bell, 1, 1);
+export function parkOnDoorbell(bell: Int32Array, anyData: () => boolean): boolean {
+  Atomics.store(bell, 0, 1);
   if (anyData()) {
-    Atomics.store(bell, 1, 0);
-    return null;
+    Atomics.store(bell, 0, 0);
+    return false;
   }
-  const r = Atomics.waitAsync(bell, 0, seen, timeoutMs);
-  if (!r.async) {
-    Atomics.store(bell, 1, 0);
-    return null;
-  }
-  return r.value;
+  return true;
 }

@@ -121,7 +121,9 @@ export class RingFeedSource implements MarketSource {
         await new Promise<void>((resolve) => setImmediate(resolve));
         continue;
       }
-      const wait = ring.waitForData(this.stopping ? 10 : 1000);
+      // Bounded: Atomics.waitAsync can miss a notify on Node 20 (ring-control.ts
+      // doorbell); a missed wake-up then costs at most 100 ms, never a stall.
+      const wait = ring.waitForData(this.stopping ? 10 : 100);
       if (wait !== null) await wait;
     }
   }

@@ -72,7 +72,8 @@ async function main(): Promise<void> {
   const mod = (await import(init.actorModule)) as ActorModule;
   const ctx = { shard: init.shard, shards: init.shards, options: init.actorOptions };
   const out = FrameRing.attach(init.outRing);
-  out.useDoorbell(init.outBell);
+  const wake: FromWorker = { type: 'wake' };
+  out.useDoorbell(init.outBell, () => port!.postMessage(wake));
   const host = new ShardHost({
     shard: init.shard,
     shards: init.shards,

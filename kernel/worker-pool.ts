@@ -145,7 +145,9 @@ export class WorkerPool {
   private drain: Promise<void> = Promise.resolve();
   /** One doorbell for every out ring: the workers ring it, this thread parks on it. */
   private readonly doorbell = new SharedArrayBuffer(DOORBELL_BYTES);
-  private readonly bell = new Int32Array(this.doorbell, 0, 2);
+  private readonly bell = new Int32Array(this.doorbell, 0, 1);
+  /** Resolves the drain loop's sleep (a worker's `wake`, or close). */
+  private wakeDrain: () => void = () => undefined;
   private closing: Promise<void> | undefined;
   private flushQueued = false;
 
@@ -317,8 +319,7 @@ export class WorkerPool {
       ),
     );
     this.state = 'closed';
-    Atomics.add(this.bell, 0, 1);
-    Atomics.notify(this.bell, 0);
+    this.wakeDrain();
     await this.drain;
   }
 
@@ -356,6 +357,10 @@ export class WorkerPool {
   }
 
   private onWorkerMessage(shard: Shard, msg: FromWorker): void {
+    if (msg.type === 'wake') {
+      this.wakeDrain();
+      return;
+    }
     if (msg.type === 'actor-error') {
       this.o.log.warn(
         {
@@ -448,10 +453,11 @@ export class WorkerPool {
         for (const s of this.shards) this.drainShard(s, Number.MAX_SAFE_INTEGER);
         return;
       }
-      // No timeout: a timed wait arms and cancels a platform timer on every
-      // park (measured: ~5 % of the main thread at 2k ticks/s). close() rings.
-      const wait = parkOnDoorbell(this.bell, anyData, Infinity);
-      if (wait !== null) await wait;
+      // Sleep until a worker's `wake` message (or close()); no timer is armed
+      // per park. Atomics.waitAsync is not used: it can miss a notify on Node 20.
+      if (parkOnDoorbell(this.bell, anyData)) {
+        await new Promise<void>((resolve) => (this.wakeDrain = resolve));
+      }
     }
   }
 

@@ -69,6 +69,8 @@ export type ToWorker = { type: 'stop' };
 
 export type FromWorker =
   | { type: 'ready' }
+  /** The out ring has frames and the main thread was asleep (kernel/ring-control.ts doorbell). */
+  | { type: 'wake' }
   | { type: 'actor-error'; symId: number; code: string; message: string }
   | { type: 'source-event'; event: SourceEvent }
   | { type: 'reject'; reason: RejectReason; subject: string; detail: string; raw: string }

@@ -229,6 +229,8 @@ export class HopDrain {
   private readonly topics: Buffer[][];
   private readonly bell: Int32Array;
   private closed = false;
+  /** Resolves run()'s sleep: a worker's wake message (wake()) or close(). */
+  private wakeUp: () => void = () => undefined;
   private readonly anyData = (): boolean => this.rings.some((r) => r.hasData());
 
   constructor(
@@ -237,7 +239,7 @@ export class HopDrain {
     private readonly publish: HopPublish,
   ) {
     this.topics = rings.map(() => []);
-    this.bell = new Int32Array(doorbell, 0, 2);
+    this.bell = new Int32Array(doorbell, 0, 1);
   }
 
   /** Drain until `close()`: every ring, then park on the doorbell. */
@@ -254,17 +256,22 @@ export class HopDrain {
         for (let i = 0; i < rings.length; i++) this.drain(i, Number.MAX_SAFE_INTEGER);
         return;
       }
-      // No timeout, as in the kernel: a timed wait arms a platform timer per park.
-      const wait = parkOnDoorbell(this.bell, this.anyData, Infinity);
-      if (wait !== null) await wait;
+      // Asleep until a worker's wake message, as in the kernel (no timer per park).
+      if (parkOnDoorbell(this.bell, this.anyData)) {
+        await new Promise<void>((resolve) => (this.wakeUp = resolve));
+      }
     }
+  }
+
+  /** A worker rang the doorbell while run() slept (its `{type:'wake'}` message). */
+  wake(): void {
+    this.wakeUp();
   }
 
   /** Stop `run()` after a last drain. */
   close(): void {
     this.closed = true;
-    Atomics.add(this.bell, 0, 1);
-    Atomics.notify(this.bell, 0);
+    this.wakeUp();
   }
 
   /** Hand up to `max` frames of ring `i` to `publish`; returns how many frames it took. */

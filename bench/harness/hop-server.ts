@@ -91,7 +91,8 @@ async function main(): Promise<void> {
           };
           const w = new Worker(WORKER_URL, { workerData: init, name: `hop-${shard}` });
           w.on('message', (m: { type?: string; message?: string }) => {
-            if (m.type === 'ready') resolve();
+            if (m.type === 'wake') drain.wake();
+            else if (m.type === 'ready') resolve();
             else if (m.type === 'failed') reject(new Error(`worker ${shard}: ${m.message}`));
           });
           w.on('error', (err) => {

@@ -9,7 +9,8 @@
  *  partitions P > 0   subscribe md.*.*.<p> for every p < P with p ≡ shard (mod shards)
  *  partitions 0       subscribe md.> and keep the symbols ShardRouter gives this shard
  * ```
- * Messages to the parent: `{type:'ready'}` once subscribed, `{type:'failed', message}`.
+ * Messages to the parent: `{type:'ready'}` once subscribed, `{type:'failed', message}`,
+ * `{type:'wake'}` when it rang the doorbell of a sleeping drain (as kernel workers do).
  */
 import { connect } from '@nats-io/transport-node';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -20,7 +21,8 @@ import { HopWriter, hopSubjects, type HopWorkerInit } from './hop-frames.js';
 async function main(): Promise<void> {
   const init = workerData as HopWorkerInit;
   const ring = FrameRing.attach(init.ring);
-  ring.useDoorbell(init.bell);
+  const wake = { type: 'wake' };
+  ring.useDoorbell(init.bell, () => parentPort?.postMessage(wake));
   const router = new ShardRouter(init.shards);
   const writer = new HopWriter(
     ring,
