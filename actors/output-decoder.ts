@@ -46,6 +46,20 @@ export function resolveOutputDecoderOptions(opts: OutputDecoderOptions): OutputD
   };
 }
 
+/** The features of a prediction, in the order the JSON shows them. */
+function newFeatures(): Record<string, number> {
+  return {
+    emaFast: 0,
+    emaSlow: 0,
+    ret: 0,
+    vol: 0,
+    spread: 0,
+    zscore: 0,
+    mid: 0,
+    qualityScore: 0,
+  };
+}
+
 /**
  * Main thread: turns the binary OutputEvents of the SymbolActors into the
  * public JSON messages of kernel/messages.ts (one object per event, off the
@@ -67,25 +81,55 @@ export class OutputDecoder {
   }
 
   toPrediction(ev: OutputEvent, sym: string): PredictionMessage {
+    return this.fillPrediction(ev, sym, {
+      sym,
+      ts: 0,
+      model: { ...this.model },
+      score: 0,
+      features: newFeatures(),
+      src: { seq: 0, ts: 0 },
+      lat: { recv: 0, feat: 0, infer: 0 },
+    });
+  }
+
+  /**
+   * Overwrite `into` (made by toPrediction or newPrediction) with this
+   * event: the same message as toPrediction, no allocation. `model` is this
+   * decoder's own, shared: the caller must not change it.
+   */
+  fillPrediction(ev: OutputEvent, sym: string, into: PredictionMessage): PredictionMessage {
     const p = ev.payload;
     const L = OutputLayout.prediction;
+    into.sym = sym;
+    into.ts = ev.srcTs;
+    into.score = p[L.SCORE]!;
+    const f = into.features;
+    f.emaFast = p[L.EMA_FAST]!;
+    f.emaSlow = p[L.EMA_SLOW]!;
+    f.ret = p[L.RET]!;
+    f.vol = p[L.VOL]!;
+    f.spread = p[L.SPREAD]!;
+    f.zscore = p[L.ZSCORE]!;
+    f.mid = p[L.MID]!;
+    f.qualityScore = p[L.QUALITY]!;
+    into.src.seq = ev.srcSeq;
+    into.src.ts = ev.srcTs;
+    into.lat.recv = ev.recv;
+    into.lat.feat = ev.feat;
+    into.lat.infer = ev.infer;
+    return into;
+  }
+
+  /** A prediction to fill with fillPrediction (pooled by the store worker). */
+  newPrediction(): PredictionMessage {
     return {
-      sym,
-      ts: ev.srcTs,
-      model: { ...this.model },
-      score: p[L.SCORE]!,
-      features: {
-        emaFast: p[L.EMA_FAST]!,
-        emaSlow: p[L.EMA_SLOW]!,
-        ret: p[L.RET]!,
-        vol: p[L.VOL]!,
-        spread: p[L.SPREAD]!,
-        zscore: p[L.ZSCORE]!,
-        mid: p[L.MID]!,
-        qualityScore: p[L.QUALITY]!,
-      },
-      src: { seq: ev.srcSeq, ts: ev.srcTs },
-      lat: { recv: ev.recv, feat: ev.feat, infer: ev.infer },
+      sym: '',
+      ts: 0,
+      model: this.model,
+      score: 0,
+      features: newFeatures(),
+      src: { seq: 0, ts: 0 },
+      lat: { recv: 0, feat: 0, infer: 0 },
     };
   }
 

@@ -78,6 +78,15 @@ export interface StoreWriterOptions {
   retryMaxMs?: number;
   /** Failed replays of one file (store answering pings) before it is set aside. Default 5. */
   maxReplayAttempts?: number;
+  /**
+   * Called with each batch of added rows once the writer is done with it
+   * (inserted, or written to a spill file); the writer reads none of its
+   * row objects afterwards, so the caller may reuse them (the store worker
+   * pools them: rows held for a second and then dropped were most of its
+   * garbage, promoted by every scavenge). Rows read back from spill files
+   * are never passed here.
+   */
+  release?: (batch: StoreBatch) => void;
 }
 
 /** What the writer has done; `inserted` counts rows per StoreBatch key. */
@@ -144,8 +153,11 @@ export class StoreWriter {
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
   private readonly maxReplayAttempts: number;
+  private readonly release: ((batch: StoreBatch) => void) | undefined;
 
   private buffer: StoreBatch = emptyBatch();
+  /** A released batch with its arrays emptied, reused by the next takeBuffer/spill (no new arrays per flush). */
+  private spare: StoreBatch | undefined;
   private buffered = 0;
   /** Date.now() when the oldest buffered row arrived. */
   private oldestAt = 0;
@@ -192,6 +204,7 @@ export class StoreWriter {
     this.retryMinMs = positiveInt('retryMinMs', opts.retryMinMs, 200);
     this.retryMaxMs = positiveInt('retryMaxMs', opts.retryMaxMs, 5000);
     this.maxReplayAttempts = positiveInt('maxReplayAttempts', opts.maxReplayAttempts, 5);
+    this.release = opts.release;
     this.retryDelay = this.retryMinMs;
   }
 
@@ -399,7 +412,7 @@ export class StoreWriter {
    */
   private takeBuffer(): StoreBatch {
     const batch = this.buffer;
-    this.buffer = emptyBatch();
+    this.buffer = this.nextBuffer();
     this.inflightRows = this.buffered;
     this.inflightOldestAt = this.oldestAt;
     this.buffered = 0;
@@ -409,18 +422,41 @@ export class StoreWriter {
   private async insertBuffer(): Promise<void> {
     const batch = this.takeBuffer();
     const n = this.inflightRows;
+    let done = false;
     try {
       await this.store.insert(batch);
       for (const k of KEYS) this.inserted[k] += batch[k].length;
       this.settled += n;
+      done = true;
     } catch (err) {
       this.failures++;
       this.log.warn({ err, rows: n }, 'store insert failed; spilling the batch and retrying later');
       this.writeSpill(batch, n);
+      done = true;
       this.settled += n;
       this.markDown();
     } finally {
       this.inflightRows = 0;
+      // Not when the spill write itself threw: those rows must not be reused.
+      if (done) this.recycle(batch);
+    }
+  }
+
+  /** An empty batch: the spare one when there is one. */
+  private nextBuffer(): StoreBatch {
+    const b = this.spare;
+    if (b === undefined) return emptyBatch();
+    this.spare = undefined;
+    return b;
+  }
+
+  /** The writer is done with a live batch: hand its rows to `release`, keep its arrays. */
+  private recycle(batch: StoreBatch): void {
+    try {
+      this.release?.(batch);
+    } finally {
+      for (const k of KEYS) batch[k].length = 0;
+      this.spare = batch;
     }
   }
 
@@ -513,9 +549,10 @@ export class StoreWriter {
     if (this.buffered === 0) return;
     const n = this.buffered;
     const batch = this.buffer;
-    this.buffer = emptyBatch();
+    this.buffer = this.nextBuffer();
     this.buffered = 0;
     this.writeSpill(batch, n);
+    this.recycle(batch);
     this.settled += n;
     this.log.debug({ rows: n, why }, 'buffer spilled');
     this.resolveWaiters();

@@ -148,6 +148,29 @@ void t.test('decoded messages carry exactly the encoded payload fields', (t) => 
   t.end();
 });
 
+void t.test('fillPrediction into one reused object writes what toPrediction makes', (t) => {
+  const dec = new OutputDecoder({ strategy: 'mom', account: 'acc1', model });
+  const reused = dec.newPrediction();
+  let n = 0;
+  fc.assert(
+    fc.property(market, (steps) => {
+      for (const e of runActor(steps)) {
+        if (e.kind !== OutputKind.PREDICTION) continue;
+        const fresh = dec.toPrediction(e, `S${n % 7}`);
+        const filled = dec.fillPrediction(e, `S${n % 7}`, reused);
+        if (filled !== reused) return false;
+        // The same JSON, key order included (the store and the wire see JSON).
+        if (JSON.stringify(filled) !== JSON.stringify(fresh)) return false;
+        n++;
+      }
+      return true;
+    }),
+    { numRuns: 300 },
+  );
+  t.ok(n > 100, `${n} predictions compared`);
+  t.end();
+});
+
 void t.test('bad decoder options are rejected naming the key', (t) => {
   t.throws(() => new OutputDecoder({ strategy: 'a.b', account: 'x', model }), {
     code: ErrorCodes.INVALID_ARGUMENT,

@@ -35,6 +35,8 @@ function tick(seq: number): TickRow {
  */
 class FakeStore implements EventStore {
   ticks: TickRow[] = [];
+  /** Tick seqs as they were at insert time (rows may be reused after release). */
+  insertedSeqs: number[] = [];
   metrics = 0;
   down = false;
   hold = false;
@@ -59,6 +61,7 @@ class FakeStore implements EventStore {
       if (this.refuse) throw new QilinError(ErrorCodes.STORE_FAILED, 'fake store refuses the rows');
       this.inserts++;
       this.ticks.push(...batch.ticks);
+      for (const r of batch.ticks) this.insertedSeqs.push(r.seq);
       this.metrics += batch.metrics.length;
     } finally {
       this.inFlight--;
@@ -142,6 +145,44 @@ void t.test(
     t.equal(w.stats().buffered, 0);
     t.equal(w.stats().lagMs, 0);
     await w.close();
+  },
+);
+
+void t.test(
+  'release: each live batch once its insert or spill is done; replayed rows never',
+  async (t) => {
+    const store = new FakeStore();
+    const dir = tmp(t);
+    let released = 0;
+    const w = writer(store, dir, {
+      flushIntervalMs: 60_000,
+      // As the store worker's pools do: the rows are reused at once (poisoned here).
+      release: (batch) => {
+        for (const r of batch.ticks) {
+          r.seq = -1;
+          released++;
+        }
+      },
+    });
+    await w.start();
+    for (let i = 0; i < 100; i++) w.addTick(tick(i));
+    await w.flush();
+    t.same(store.insertedSeqs, range(0, 100), 'inserted before release');
+    t.equal(released, 100, 'the inserted batch released');
+    store.down = true;
+    for (let i = 100; i < 250; i++) w.addTick(tick(i));
+    await w.flush();
+    t.equal(w.stats().spilledRows, 150);
+    t.equal(released, 250, 'the spilled batch released after the spill file was written');
+    store.down = false;
+    await store.until(() => store.insertedSeqs.length >= 250);
+    await w.flush();
+    t.same(store.insertedSeqs, range(0, 250), 'the spill file holds the rows as they were');
+    t.equal(released, 250, 'rows read back from a spill file are not released');
+    for (let i = 250; i < 260; i++) w.addTick(tick(i));
+    await w.close();
+    t.same(store.insertedSeqs, range(0, 260), 'close inserts the rest');
+    t.equal(released, 260);
   },
 );
 

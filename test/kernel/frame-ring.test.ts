@@ -3,7 +3,12 @@ import t from 'tap';
 import { Worker } from 'node:worker_threads';
 import { hasCode } from '../../kernel/errors.js';
 import { FrameRing } from '../../kernel/frame-ring.js';
-import { DOORBELL_BYTES, parkOnDoorbell } from '../../kernel/ring-control.js';
+import {
+  DOORBELL_BYTES,
+  RING_HEADER_BYTES,
+  RingWord,
+  parkOnDoorbell,
+} from '../../kernel/ring-control.js';
 
 /** Frame n: type 1 + n % 5, `len` bytes each (n * 31 + i) & 0xff, so any mix-up shows. */
 function write(ring: FrameRing, n: number, len: number): boolean {
@@ -137,6 +142,37 @@ void t.test('commits are invisible until flush; one flush publishes them all', (
   }
   t.end();
 });
+
+void t.test(
+  'lazy flush: wakes a parked consumer only when the ring really is an eighth full',
+  (t) => {
+    const p = FrameRing.create(4096);
+    const c = FrameRing.attach(p.buffer);
+    const ctl = new Int32Array(p.buffer, 0, RING_HEADER_BYTES / 4);
+    const park = (): void => {
+      Atomics.store(ctl, RingWord.CONSUMER_WAITING, 1);
+    };
+    const parked = (): boolean => Atomics.load(ctl, RingWord.CONSUMER_WAITING) === 1;
+    const burst = (frames: number, len: number): void => {
+      for (let i = 0; i < frames; i++) {
+        p.reserve(len);
+        p.commit(1, len);
+      }
+      p.flush(true);
+    };
+    burst(10, 64); // 10 × (64 + header) bytes: more than 512
+    while (c.peek() !== -1) c.release();
+    park();
+    burst(1, 8);
+    t.ok(parked(), 'drained ring, one small frame: no wake (the stale tail is re-read)');
+    burst(8, 64);
+    t.notOk(parked(), 'over an eighth full: the parked consumer is woken');
+    park();
+    burst(1, 8);
+    t.notOk(parked(), 'still over an eighth (nothing consumed): woken again');
+    t.end();
+  },
+);
 
 void t.test('bad arguments and foreign buffers fail with codes', (t) => {
   t.throws(() => FrameRing.create(1000), { code: 'QLN_INVALID_ARGUMENT' });

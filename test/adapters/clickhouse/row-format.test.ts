@@ -72,6 +72,29 @@ void t.test(
   },
 );
 
+void t.test('formatBatchText: batches far bigger than its scratch buffer, any text', (t) => {
+  const batch = fc.record({
+    ticks: fc.array(tick, { minLength: 500, maxLength: 1500 }),
+    predictions: fc.array(prediction, { minLength: 200, maxLength: 800 }),
+    signals: fc.constant([]),
+    quality: fc.constant([]),
+    metrics: fc.constant([]),
+  }) as fc.Arbitrary<StoreBatch>;
+  fc.assert(
+    fc.property(batch, (b) => {
+      const got = formatBatchText(b);
+      const want = formatBatch(b).map((x) => ({
+        table: x.table,
+        rows: x.rows.length,
+        text: toNdjson(x.rows),
+      }));
+      return JSON.stringify(got) === JSON.stringify(want);
+    }),
+    { numRuns: 12 },
+  );
+  t.end();
+});
+
 void t.test('formatBatchText: the same tables, rows and text as formatBatch + toNdjson', (t) => {
   const batch = fc.record({
     ticks: fc.array(tick, { maxLength: 5 }),
