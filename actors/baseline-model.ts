@@ -1,3 +1,4 @@
+import { resolvedOnce } from './resolved-options.js';
 import { invalidArgument } from '../kernel/errors.js';
 import type { Features } from './features.js';
 
@@ -46,15 +47,7 @@ export class BaselineModel implements Model {
   private readonly o: Readonly<BaselineModelOptions>;
 
   constructor(options: Partial<BaselineModelOptions> = {}) {
-    const o = { ...DEFAULT_BASELINE_MODEL_OPTIONS, ...options };
-    if (!Number.isFinite(o.trendWeight)) {
-      invalidArgument('trendWeight', o.trendWeight, 'a finite number');
-    }
-    if (!Number.isFinite(o.zWeight)) invalidArgument('zWeight', o.zWeight, 'a finite number');
-    if (!(o.volFloor > 0) || !Number.isFinite(o.volFloor)) {
-      invalidArgument('volFloor', o.volFloor, 'a finite number > 0');
-    }
-    this.o = o;
+    this.o = resolvedOnce(RESOLVED, options, resolveBaselineModelOptions);
   }
 
   predict(f: Features): number {
@@ -65,4 +58,18 @@ export class BaselineModel implements Model {
       (this.o.trendWeight * (f.emaFast - f.emaSlow)) / (px * vol) + this.o.zWeight * f.zscore;
     return Math.tanh(x);
   }
+}
+
+const RESOLVED = new WeakMap<Partial<BaselineModelOptions>, BaselineModelOptions>();
+
+function resolveBaselineModelOptions(options: Partial<BaselineModelOptions>): BaselineModelOptions {
+  const o = { ...DEFAULT_BASELINE_MODEL_OPTIONS, ...options };
+  if (!Number.isFinite(o.trendWeight)) {
+    invalidArgument('trendWeight', o.trendWeight, 'a finite number');
+  }
+  if (!Number.isFinite(o.zWeight)) invalidArgument('zWeight', o.zWeight, 'a finite number');
+  if (!(o.volFloor > 0) || !Number.isFinite(o.volFloor)) {
+    invalidArgument('volFloor', o.volFloor, 'a finite number > 0');
+  }
+  return o;
 }

@@ -1,3 +1,4 @@
+import { resolvedOnce } from './resolved-options.js';
 import { invalidArgument } from '../kernel/errors.js';
 
 /** Parameters of the incremental indicators. */
@@ -56,16 +57,7 @@ export class Features {
   private readonly lambda: number;
 
   constructor(options: Partial<FeatureOptions> = {}) {
-    const o = { ...DEFAULT_FEATURE_OPTIONS, ...options };
-    if (!Number.isInteger(o.emaFastPeriod) || o.emaFastPeriod < 1) {
-      invalidArgument('emaFastPeriod', o.emaFastPeriod, 'an integer ≥ 1');
-    }
-    if (!Number.isInteger(o.emaSlowPeriod) || o.emaSlowPeriod < 1) {
-      invalidArgument('emaSlowPeriod', o.emaSlowPeriod, 'an integer ≥ 1');
-    }
-    if (!(o.volLambda > 0 && o.volLambda < 1)) {
-      invalidArgument('volLambda', o.volLambda, 'a number in (0, 1)');
-    }
+    const o = resolvedOnce(RESOLVED, options, resolveFeatureOptions);
     this.aFast = 2 / (o.emaFastPeriod + 1);
     this.aSlow = 2 / (o.emaSlowPeriod + 1);
     this.lambda = o.volLambda;
@@ -114,4 +106,20 @@ export class Features {
     this.bid = this.ask = this.mid = this.spread = this.relSpread = 0;
     this.priceVar = this.retVar = 0;
   }
+}
+
+const RESOLVED = new WeakMap<Partial<FeatureOptions>, FeatureOptions>();
+
+function resolveFeatureOptions(options: Partial<FeatureOptions>): FeatureOptions {
+  const o = { ...DEFAULT_FEATURE_OPTIONS, ...options };
+  if (!Number.isInteger(o.emaFastPeriod) || o.emaFastPeriod < 1) {
+    invalidArgument('emaFastPeriod', o.emaFastPeriod, 'an integer ≥ 1');
+  }
+  if (!Number.isInteger(o.emaSlowPeriod) || o.emaSlowPeriod < 1) {
+    invalidArgument('emaSlowPeriod', o.emaSlowPeriod, 'an integer ≥ 1');
+  }
+  if (!(o.volLambda > 0 && o.volLambda < 1)) {
+    invalidArgument('volLambda', o.volLambda, 'a number in (0, 1)');
+  }
+  return o;
 }

@@ -1,3 +1,4 @@
+import { resolvedOnce } from './resolved-options.js';
 import { invalidArgument } from '../kernel/errors.js';
 import { SignalSideCode } from './output-layout.js';
 
@@ -56,29 +57,7 @@ export class MomentumStrategy {
   private lastEmitTs = -Infinity;
 
   constructor(options: Partial<MomentumOptions> = {}) {
-    const o = { ...DEFAULT_MOMENTUM_OPTIONS, ...options };
-    if (!(o.threshold >= 0 && o.threshold < 1)) {
-      invalidArgument('threshold', o.threshold, 'a number in [0, 1)');
-    }
-    if (!(o.baseQty > 0) || !Number.isFinite(o.baseQty)) {
-      invalidArgument('baseQty', o.baseQty, 'a finite number > 0');
-    }
-    if (!(o.minStrengthChange >= 0 && o.minStrengthChange <= 1)) {
-      invalidArgument('minStrengthChange', o.minStrengthChange, 'a number in [0, 1]');
-    }
-    if (!(o.minIntervalUs >= 0) || !Number.isFinite(o.minIntervalUs)) {
-      invalidArgument('minIntervalUs', o.minIntervalUs, 'a finite number ≥ 0');
-    }
-    if (typeof o.emitEveryTick !== 'boolean') {
-      invalidArgument('emitEveryTick', o.emitEveryTick, 'true or false');
-    }
-    if (!(o.minQuality >= 0 && o.minQuality <= 1)) {
-      invalidArgument('minQuality', o.minQuality, 'a number in [0, 1]');
-    }
-    if (!Number.isInteger(o.warmup) || o.warmup < 0) {
-      invalidArgument('warmup', o.warmup, 'an integer ≥ 0');
-    }
-    this.options = o;
+    this.options = resolvedOnce(RESOLVED, options, resolveMomentumOptions);
   }
 
   /**
@@ -111,4 +90,32 @@ export class MomentumStrategy {
     this.lastEmitTs = ts;
     return true;
   }
+}
+
+const RESOLVED = new WeakMap<Partial<MomentumOptions>, MomentumOptions>();
+
+function resolveMomentumOptions(options: Partial<MomentumOptions>): MomentumOptions {
+  const o = { ...DEFAULT_MOMENTUM_OPTIONS, ...options };
+  if (!(o.threshold >= 0 && o.threshold < 1)) {
+    invalidArgument('threshold', o.threshold, 'a number in [0, 1)');
+  }
+  if (!(o.baseQty > 0) || !Number.isFinite(o.baseQty)) {
+    invalidArgument('baseQty', o.baseQty, 'a finite number > 0');
+  }
+  if (!(o.minStrengthChange >= 0 && o.minStrengthChange <= 1)) {
+    invalidArgument('minStrengthChange', o.minStrengthChange, 'a number in [0, 1]');
+  }
+  if (!(o.minIntervalUs >= 0) || !Number.isFinite(o.minIntervalUs)) {
+    invalidArgument('minIntervalUs', o.minIntervalUs, 'a finite number ≥ 0');
+  }
+  if (typeof o.emitEveryTick !== 'boolean') {
+    invalidArgument('emitEveryTick', o.emitEveryTick, 'true or false');
+  }
+  if (!(o.minQuality >= 0 && o.minQuality <= 1)) {
+    invalidArgument('minQuality', o.minQuality, 'a number in [0, 1]');
+  }
+  if (!Number.isInteger(o.warmup) || o.warmup < 0) {
+    invalidArgument('warmup', o.warmup, 'an integer ≥ 0');
+  }
+  return o;
 }

@@ -1,3 +1,4 @@
+import { resolvedOnce } from './resolved-options.js';
 import { invalidArgument } from '../kernel/errors.js';
 import { OutputLayout, QualityIssue } from './output-layout.js';
 
@@ -95,24 +96,7 @@ export class QualityChecker {
   private reportedBits = 0;
 
   constructor(options: Partial<QualityOptions> = {}) {
-    const o = { ...DEFAULT_QUALITY_OPTIONS, ...options };
-    if (!Number.isInteger(o.qualityWindowTicks) || o.qualityWindowTicks < 1) {
-      invalidArgument('qualityWindowTicks', o.qualityWindowTicks, 'an integer ≥ 1');
-    }
-    if (!(o.staleUs > 0) || !Number.isFinite(o.staleUs)) {
-      invalidArgument('staleUs', o.staleUs, 'a finite number > 0');
-    }
-    if (!(o.spikeK > 0) || !Number.isFinite(o.spikeK)) {
-      invalidArgument('spikeK', o.spikeK, 'a finite number > 0');
-    }
-    if (!(o.qualityImmediateIntervalUs >= 0) || !Number.isFinite(o.qualityImmediateIntervalUs)) {
-      invalidArgument(
-        'qualityImmediateIntervalUs',
-        o.qualityImmediateIntervalUs,
-        'a finite number ≥ 0',
-      );
-    }
-    this.options = o;
+    this.options = resolvedOnce(RESOLVED, options, resolveQualityOptions);
   }
 
   /**
@@ -269,4 +253,27 @@ export class QualityChecker {
     this.badWeight += w;
     return bits;
   }
+}
+
+const RESOLVED = new WeakMap<Partial<QualityOptions>, QualityOptions>();
+
+function resolveQualityOptions(options: Partial<QualityOptions>): QualityOptions {
+  const o = { ...DEFAULT_QUALITY_OPTIONS, ...options };
+  if (!Number.isInteger(o.qualityWindowTicks) || o.qualityWindowTicks < 1) {
+    invalidArgument('qualityWindowTicks', o.qualityWindowTicks, 'an integer ≥ 1');
+  }
+  if (!(o.staleUs > 0) || !Number.isFinite(o.staleUs)) {
+    invalidArgument('staleUs', o.staleUs, 'a finite number > 0');
+  }
+  if (!(o.spikeK > 0) || !Number.isFinite(o.spikeK)) {
+    invalidArgument('spikeK', o.spikeK, 'a finite number > 0');
+  }
+  if (!(o.qualityImmediateIntervalUs >= 0) || !Number.isFinite(o.qualityImmediateIntervalUs)) {
+    invalidArgument(
+      'qualityImmediateIntervalUs',
+      o.qualityImmediateIntervalUs,
+      'a finite number ≥ 0',
+    );
+  }
+  return o;
 }

@@ -110,5 +110,8 @@ export function createOutputEncoder(ctx: ShardContext): FrameEncoder<SymbolText>
   return new OutputEncoder({ strategy, account, model: BASELINE_MODEL });
 }
 
+/** Its actors are pure (no I/O): the worker warms them up on synthetic ticks (kernel/warm-up.ts). */
+export const warmUp = true;
+
 /** The model this module runs (the ONNX runtime is not wired yet). */
 export const BASELINE_MODEL = { name: 'baseline', version: '1' } as const;

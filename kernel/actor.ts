@@ -53,4 +53,10 @@ export type ActorFactory = (symId: number, symbol: string) => MarketActor;
 export interface ActorModule {
   createActorFactory(ctx: ShardContext): ActorFactory | Promise<ActorFactory>;
   createOutputEncoder(ctx: ShardContext): OutputEncoder | Promise<OutputEncoder>;
+  /**
+   * True when this module's actors may be run on synthetic ticks at start
+   * (kernel/warm-up.ts: scratch actors, nothing emitted) to compile the
+   * per-tick code before the first real tick. Absent: no warm-up.
+   */
+  readonly warmUp?: boolean;
 }

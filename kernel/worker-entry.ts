@@ -23,6 +23,7 @@ import { createLogger } from './logger.js';
 import type { MarketSource, SourceModule } from './market-source.js';
 import { RingFeedSource } from './ring-feed.js';
 import { ShardHost } from './shard-host.js';
+import { warmUp } from './warm-up.js';
 import {
   WorkerCounter,
   type FromWorker,
@@ -93,6 +94,17 @@ async function main(): Promise<void> {
         raw: Buffer.from(raw.buffer, raw.byteOffset, Math.min(raw.byteLength, 256)).toString(),
       }),
   });
+  if (mod.warmUp === true) {
+    // Compile the per-tick path on synthetic ticks before the first real one (kernel/warm-up.ts).
+    const warm = warmUp(
+      await mod.createActorFactory(ctx),
+      await mod.createOutputEncoder(ctx),
+      init.shard,
+      init.shards,
+      counters.length,
+    );
+    log.debug({ shard: init.shard, ...warm }, 'shard worker warmed up');
+  }
   const sources: MarketSource[] = [new RingFeedSource(FrameRing.attach(init.inRing), init.feed)];
   if (init.sourceModule !== undefined) {
     const smod = (await import(init.sourceModule)) as SourceModule;
