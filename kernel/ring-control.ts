@@ -126,7 +126,7 @@ export function noteHighWater(ctl: Int32Array, used: number): void {
  * one run in five of 90,000 flushes), and a missed wake-up would leave the
  * consumer asleep with every later producer seeing `parked = 0`.
  */
-export const DOORBELL_BYTES = 8;
+export const DOORBELL_BYTES = 4;
 
 /** Producer: after storing the head, wake the consumer if it sleeps (one producer wins). */
 export function ringDoorbell(bell: Int32Array, wake: () => void): void {
@@ -144,4 +144,28 @@ export function parkOnDoorbell(bell: Int32Array, anyData: () => boolean): boolea
     return false;
   }
   return true;
+}
+
+/**
+ * The consumer side of a doorbell as one object: `park` raises the flag and
+ * re-checks (null: data is there), else returns a promise that `wake()`
+ * resolves (called when a producer's wake message arrives, or to stop).
+ */
+export class DoorbellSleeper {
+  private readonly bell: Int32Array;
+  private resolveSleep: () => void = () => undefined;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.bell = new Int32Array(buffer, 0, 1);
+  }
+
+  park(anyData: () => boolean): Promise<void> | null {
+    if (!parkOnDoorbell(this.bell, anyData)) return null;
+    return new Promise<void>((resolve) => (this.resolveSleep = resolve));
+  }
+
+  /** End the current sleep, if any (a stale call is harmless: the sleeper re-checks). */
+  wake(): void {
+    this.resolveSleep();
+  }
 }

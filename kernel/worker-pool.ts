@@ -6,7 +6,7 @@ import type { MarketEvent } from './market-record.js';
 import { RejectReasons } from './market-source.js';
 import { newOutputEvent, type OutputEvent } from './output-record.js';
 import { RingFeedWriter } from './ring-feed.js';
-import { DOORBELL_BYTES, parkOnDoorbell } from './ring-control.js';
+import { DOORBELL_BYTES, DoorbellSleeper } from './ring-control.js';
 import { ShardRouter } from './shard-router.js';
 import {
   FrameType,
@@ -145,9 +145,8 @@ export class WorkerPool {
   private drain: Promise<void> = Promise.resolve();
   /** One doorbell for every out ring: the workers ring it, this thread parks on it. */
   private readonly doorbell = new SharedArrayBuffer(DOORBELL_BYTES);
-  private readonly bell = new Int32Array(this.doorbell, 0, 1);
-  /** Resolves the drain loop's sleep (a worker's `wake`, or close). */
-  private wakeDrain: () => void = () => undefined;
+  /** The drain loop sleeps here; a worker's `wake` message or close() ends the sleep. */
+  private readonly sleeper = new DoorbellSleeper(this.doorbell);
   private closing: Promise<void> | undefined;
   private flushQueued = false;
 
@@ -319,7 +318,7 @@ export class WorkerPool {
       ),
     );
     this.state = 'closed';
-    this.wakeDrain();
+    this.sleeper.wake();
     await this.drain;
   }
 
@@ -358,7 +357,7 @@ export class WorkerPool {
 
   private onWorkerMessage(shard: Shard, msg: FromWorker): void {
     if (msg.type === 'wake') {
-      this.wakeDrain();
+      this.sleeper.wake();
       return;
     }
     if (msg.type === 'actor-error') {
@@ -455,9 +454,8 @@ export class WorkerPool {
       }
       // Sleep until a worker's `wake` message (or close()); no timer is armed
       // per park. Atomics.waitAsync is not used: it can miss a notify on Node 20.
-      if (parkOnDoorbell(this.bell, anyData)) {
-        await new Promise<void>((resolve) => (this.wakeDrain = resolve));
-      }
+      const sleep = this.sleeper.park(anyData);
+      if (sleep !== null) await sleep;
     }
   }
 

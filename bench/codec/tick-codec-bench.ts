@@ -133,33 +133,26 @@ function main(): void {
   const enc = new TextEncoder();
   const hist = () => build({ lowestDiscernibleValue: 1, numberOfSignificantValueDigits: 3 });
   const jsonPayloads = msgs.map((m) => enc.encode(JSON.stringify(m)));
-  const json: Codec = {
-    name: 'json, JSON.parse (baseline)',
-    decode: (s, d, o) => jsonDec.decode(s, d, o),
-    payloads: jsonPayloads,
+  const codec = (name: string, decode: Codec['decode'], payloads: Uint8Array[]): Codec => ({
+    name,
+    decode,
+    payloads,
     hist: hist(),
     totalNs: 0,
     ops: 0,
     failures: 0,
-  };
-  const scan: Codec = {
-    name: 'json, scanner (default)',
-    decode: (s, d, o) => scanDec.decode(s, d, o),
-    payloads: jsonPayloads,
-    hist: hist(),
-    totalNs: 0,
-    ops: 0,
-    failures: 0,
-  };
-  const binary: Codec = {
-    name: 'binary',
-    decode: (s, d, o) => binCodec.decode(s, d, o),
-    payloads: msgs.map((m) => binCodec.encodeTick(m)),
-    hist: hist(),
-    totalNs: 0,
-    ops: 0,
-    failures: 0,
-  };
+  });
+  const json = codec(
+    'json, JSON.parse (baseline)',
+    (s, d, o) => jsonDec.decode(s, d, o),
+    jsonPayloads,
+  );
+  const scan = codec('json, scanner (default)', (s, d, o) => scanDec.decode(s, d, o), jsonPayloads);
+  const binary = codec(
+    'binary',
+    (s, d, o) => binCodec.decode(s, d, o),
+    msgs.map((m) => binCodec.encodeTick(m)),
+  );
   const out = newMarketEvent();
   const codecs = [json, scan, binary];
   for (const c of codecs) round(c, subjects, out, false);

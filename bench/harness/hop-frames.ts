@@ -1,7 +1,7 @@
 import { partitionSubject, partitionsOf } from '../../adapters/nats/nats-shard-source.js';
 import { parseMarketSubject } from '../../adapters/nats/tick-json-decoder.js';
 import type { FrameRing } from '../../kernel/frame-ring.js';
-import { parkOnDoorbell } from '../../kernel/ring-control.js';
+import { DoorbellSleeper } from '../../kernel/ring-control.js';
 
 /**
  * The two ends of the hop relay (hop-server.ts, hop-worker.ts): the kernel's
@@ -227,10 +227,8 @@ export class HopDrain {
   published = 0;
   /** Topic bytes per ring, by symbol id (from NAME frames). */
   private readonly topics: Buffer[][];
-  private readonly bell: Int32Array;
+  private readonly sleeper: DoorbellSleeper;
   private closed = false;
-  /** Resolves run()'s sleep: a worker's wake message (wake()) or close(). */
-  private wakeUp: () => void = () => undefined;
   private readonly anyData = (): boolean => this.rings.some((r) => r.hasData());
 
   constructor(
@@ -239,7 +237,7 @@ export class HopDrain {
     private readonly publish: HopPublish,
   ) {
     this.topics = rings.map(() => []);
-    this.bell = new Int32Array(doorbell, 0, 1);
+    this.sleeper = new DoorbellSleeper(doorbell);
   }
 
   /** Drain until `close()`: every ring, then park on the doorbell. */
@@ -257,21 +255,20 @@ export class HopDrain {
         return;
       }
       // Asleep until a worker's wake message, as in the kernel (no timer per park).
-      if (parkOnDoorbell(this.bell, this.anyData)) {
-        await new Promise<void>((resolve) => (this.wakeUp = resolve));
-      }
+      const sleep = this.sleeper.park(this.anyData);
+      if (sleep !== null) await sleep;
     }
   }
 
   /** A worker rang the doorbell while run() slept (its `{type:'wake'}` message). */
   wake(): void {
-    this.wakeUp();
+    this.sleeper.wake();
   }
 
   /** Stop `run()` after a last drain. */
   close(): void {
     this.closed = true;
-    this.wakeUp();
+    this.sleeper.wake();
   }
 
   /** Hand up to `max` frames of ring `i` to `publish`; returns how many frames it took. */

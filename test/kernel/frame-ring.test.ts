@@ -7,7 +7,7 @@ import {
   DOORBELL_BYTES,
   RING_HEADER_BYTES,
   RingWord,
-  parkOnDoorbell,
+  DoorbellSleeper,
 } from '../../kernel/ring-control.js';
 
 /** Frame n: type 1 + n % 5, `len` bytes each (n * 31 + i) & 0xff, so any mix-up shows. */
@@ -236,7 +236,7 @@ void t.test('across threads: a worker producer, the main thread consumer', async
 
 void t.test('several producers, one doorbell: the consumer never misses a flush', async (t) => {
   const bell = new SharedArrayBuffer(DOORBELL_BYTES);
-  const bellWords = new Int32Array(bell, 0, 1);
+  const sleeper = new DoorbellSleeper(bell);
   const rings = [FrameRing.create(4096), FrameRing.create(4096), FrameRing.create(4096)];
   const total = 30_000;
   const workers = rings.map(
@@ -245,13 +245,12 @@ void t.test('several producers, one doorbell: the consumer never misses a flush'
         workerData: { buffer: r.buffer, bell, total, id },
       }),
   );
-  let wakeUp: () => void = () => undefined;
   let wakes = 0;
   for (const w of workers) {
     w.on('message', (m) => {
       if (m === 'wake') {
         wakes++;
-        wakeUp();
+        sleeper.wake();
       }
     });
   }
@@ -273,9 +272,10 @@ void t.test('several producers, one doorbell: the consumer never misses a flush'
     if (next.every((n) => n === total)) break;
     // No timeout: a lost wake-up would hang here (and the test would time out).
     attempts++;
-    if (parkOnDoorbell(bellWords, anyData)) {
+    const sleep = sleeper.park(anyData);
+    if (sleep !== null) {
       parks++;
-      await new Promise<void>((resolve) => (wakeUp = resolve));
+      await sleep;
     }
   }
   await Promise.all(workers.map((w) => w.terminate()));
