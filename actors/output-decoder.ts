@@ -7,7 +7,12 @@ import type {
   SignalSide,
 } from '../kernel/messages.js';
 import type { OutputEvent } from '../kernel/output-record.js';
-import { OutputLayout, QUALITY_ISSUE_NAMES, SignalSideCode } from './output-layout.js';
+import {
+  OutputLayout,
+  QUALITY_EVENT_KIND_NAMES,
+  QUALITY_ISSUE_NAMES,
+  SignalSideCode,
+} from './output-layout.js';
 
 /** Configuration of an OutputDecoder: what the worker records do not carry. */
 export interface OutputDecoderOptions {
@@ -163,9 +168,12 @@ export class OutputDecoder {
     const bits = p[L.ISSUE_BITS]!;
     const issues: string[] = [];
     for (const [bit, name] of QUALITY_ISSUE_NAMES) if ((bits & bit) !== 0) issues.push(name);
-    return {
+    const kind = (QUALITY_EVENT_KIND_NAMES[p[L.KIND]!] || 'window') as QualityMessage['kind'];
+    const msg: QualityMessage = {
       sym,
       ts: ev.srcTs,
+      kind,
+      session: p[L.SESSION]!,
       score: p[L.SCORE]!,
       issues,
       window: {
@@ -175,9 +183,45 @@ export class OutputDecoder {
         outOfOrder: p[L.OUT_OF_ORDER]!,
         stale: p[L.STALE]!,
         spikes: p[L.SPIKES]!,
+        badValues: p[L.BAD_VALUES]!,
+        locked: p[L.LOCKED]!,
+        outsideBand: p[L.OUTSIDE_BAND]!,
+        timeGaps: p[L.TIME_GAPS]!,
+        skew: p[L.SKEW]!,
+        duplicates: p[L.DUPLICATES]!,
+        resets: p[L.RESETS]!,
+        quarantined: p[L.QUARANTINED]!,
+        nonfinite: p[L.NONFINITE]!,
       },
       src: { seq: ev.srcSeq, ts: ev.srcTs },
       lat: { recv: ev.recv, feat: ev.feat, infer: ev.infer },
     };
+    if (kind === 'quarantine') {
+      const base = { seq: p[L.RAW_SEQ]!, ts: p[L.RAW_TS]!, recv: p[L.RAW_RECV]! };
+      msg.tick =
+        p[L.RAW_TYPE] === 1
+          ? {
+              type: 'trade',
+              ...base,
+              px: p[L.RAW_PX]!,
+              qty: p[L.RAW_QTY]!,
+              side: p[L.RAW_SIDE] === 1 ? 'buy' : p[L.RAW_SIDE] === 2 ? 'sell' : 'unknown',
+            }
+          : {
+              type: 'quote',
+              ...base,
+              bid: p[L.RAW_BID]!,
+              bidQty: p[L.RAW_BID_QTY]!,
+              ask: p[L.RAW_ASK]!,
+              askQty: p[L.RAW_ASK_QTY]!,
+            };
+      // src/lat after tick, as the encoder writes them.
+      const { src, lat } = msg;
+      delete (msg as Partial<QualityMessage>).src;
+      delete (msg as Partial<QualityMessage>).lat;
+      msg.src = src;
+      msg.lat = lat;
+    }
+    return msg;
   }
 }

@@ -2,7 +2,13 @@ import { invalidArgument } from '../kernel/errors.js';
 import { OutputKind, type OutputEvent } from '../kernel/output-record.js';
 import type { FrameInfo } from '../kernel/shard-frames.js';
 import { resolveOutputDecoderOptions, type OutputDecoderOptions } from './output-decoder.js';
-import { OutputLayout, QUALITY_ISSUE_NAMES, SignalSideCode } from './output-layout.js';
+import {
+  OutputLayout,
+  QUALITY_EVENT_KIND_NAMES,
+  QUALITY_ISSUE_NAMES,
+  QualityEventKind,
+  SignalSideCode,
+} from './output-layout.js';
 
 /** Same options as the OutputDecoder (validated by the same function). */
 export type OutputEncoderOptions = OutputDecoderOptions;
@@ -93,21 +99,63 @@ const ISSUE_FIRST: readonly Buffer[] = QUALITY_ISSUE_NAMES.map(([, n]) => utf8(J
 const ISSUE_NEXT: readonly Buffer[] = QUALITY_ISSUE_NAMES.map(([, n]) =>
   utf8(`,${JSON.stringify(n)}`),
 );
-const K_WINDOW = [
-  utf8('],"window":{"ticks":'),
-  utf8(',"gaps":'),
-  utf8(',"crossed":'),
-  utf8(',"outOfOrder":'),
-  utf8(',"stale":'),
-  utf8(',"spikes":'),
+const QL = OutputLayout.quality;
+/** The `window` counts: [key, slot], in QualityMessage order. */
+const WINDOW_FIELDS: ReadonlyArray<readonly [string, number]> = [
+  ['ticks', QL.TICKS],
+  ['gaps', QL.GAPS],
+  ['crossed', QL.CROSSED],
+  ['outOfOrder', QL.OUT_OF_ORDER],
+  ['stale', QL.STALE],
+  ['spikes', QL.SPIKES],
+  ['badValues', QL.BAD_VALUES],
+  ['locked', QL.LOCKED],
+  ['outsideBand', QL.OUTSIDE_BAND],
+  ['timeGaps', QL.TIME_GAPS],
+  ['skew', QL.SKEW],
+  ['duplicates', QL.DUPLICATES],
+  ['resets', QL.RESETS],
+  ['quarantined', QL.QUARANTINED],
+  ['nonfinite', QL.NONFINITE],
+];
+const K_WINDOW: readonly Buffer[] = WINDOW_FIELDS.map(([k], i) =>
+  utf8(`${i === 0 ? '],"window":{' : ','}${JSON.stringify(k)}:`),
+);
+const WINDOW_SLOTS: readonly number[] = WINDOW_FIELDS.map(([, slot]) => slot);
+/** `,"kind":"<kind>","session":` by QualityEventKind. */
+const K_KIND: readonly Buffer[] = QUALITY_EVENT_KIND_NAMES.map((k) =>
+  utf8(`,"kind":${JSON.stringify(k || 'window')},"session":`),
+);
+const K_TRADE_TICK = [
+  utf8('},"tick":{"type":"trade","seq":'),
+  utf8(',"ts":'),
+  utf8(',"recv":'),
+  utf8(',"px":'),
+  utf8(',"qty":'),
 ] as const;
-const WINDOW_SLOTS = [
-  OutputLayout.quality.TICKS,
-  OutputLayout.quality.GAPS,
-  OutputLayout.quality.CROSSED,
-  OutputLayout.quality.OUT_OF_ORDER,
-  OutputLayout.quality.STALE,
-  OutputLayout.quality.SPIKES,
+const TRADE_TICK_SLOTS = [QL.RAW_SEQ, QL.RAW_TS, QL.RAW_RECV, QL.RAW_PX, QL.RAW_QTY] as const;
+const K_TRADE_SIDE = [
+  utf8(',"side":"unknown"'),
+  utf8(',"side":"buy"'),
+  utf8(',"side":"sell"'),
+] as const;
+const K_QUOTE_TICK = [
+  utf8('},"tick":{"type":"quote","seq":'),
+  utf8(',"ts":'),
+  utf8(',"recv":'),
+  utf8(',"bid":'),
+  utf8(',"bidQty":'),
+  utf8(',"ask":'),
+  utf8(',"askQty":'),
+] as const;
+const QUOTE_TICK_SLOTS = [
+  QL.RAW_SEQ,
+  QL.RAW_TS,
+  QL.RAW_RECV,
+  QL.RAW_BID,
+  QL.RAW_BID_QTY,
+  QL.RAW_ASK,
+  QL.RAW_ASK_QTY,
 ] as const;
 const SIDE_BUY = utf8(',"side":"buy","strength":');
 const SIDE_SELL = utf8(',"side":"sell","strength":');
@@ -228,11 +276,13 @@ export class OutputEncoder {
       K_END.length;
     const qualMax =
       quality.length +
+      Math.max(...K_KIND.map((b) => b.length)) +
       K_SCORE.length +
       K_ISSUES.length +
       sum(ISSUE_NEXT) +
       sum(K_WINDOW) +
-      8 * NUMBER_MAX_BYTES +
+      Math.max(sum(K_TRADE_TICK) + K_TRADE_SIDE[0].length, sum(K_QUOTE_TICK)) +
+      (3 + K_WINDOW.length + K_QUOTE_TICK.length) * NUMBER_MAX_BYTES +
       TAIL_MAX_BYTES +
       K_END.length;
     const sigMax =
@@ -341,6 +391,9 @@ export class OutputEncoder {
     const L = OutputLayout.quality;
     let o = put(buf, off, end, sym.quality);
     o = putNumber(buf, o, end, h, H_TS);
+    const kind = p[L.KIND]!;
+    o = put(buf, o, end, K_KIND[kind] ?? K_KIND[QualityEventKind.WINDOW]!);
+    o = putNumber(buf, o, end, p, L.SESSION);
     o = put(buf, o, end, K_SCORE);
     o = putNumber(buf, o, end, p, L.SCORE);
     o = put(buf, o, end, K_ISSUES);
@@ -355,6 +408,19 @@ export class OutputEncoder {
     for (let i = 0; i < K_WINDOW.length; i++) {
       o = put(buf, o, end, K_WINDOW[i]!);
       o = putNumber(buf, o, end, p, WINDOW_SLOTS[i]!);
+    }
+    if (kind === QualityEventKind.QUARANTINE) {
+      const trade = p[L.RAW_TYPE] === 1;
+      const keys = trade ? K_TRADE_TICK : K_QUOTE_TICK;
+      const slots = trade ? TRADE_TICK_SLOTS : QUOTE_TICK_SLOTS;
+      for (let i = 0; i < keys.length; i++) {
+        o = put(buf, o, end, keys[i]!);
+        o = putNumber(buf, o, end, p, slots[i]!);
+      }
+      if (trade) {
+        const side = p[L.RAW_SIDE]!;
+        o = put(buf, o, end, K_TRADE_SIDE[side === 1 || side === 2 ? side : 0]);
+      }
     }
     o = putTail(buf, o, end, h);
     o = put(buf, o, end, K_END);

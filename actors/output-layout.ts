@@ -1,23 +1,27 @@
 /**
- * The meaning of `OutputEvent.payload[0..8]` (kernel/output-record.ts) for each
- * output kind. The SymbolActor (worker) writes these slots and the
- * OutputDecoder (main thread) reads them; both import the constants from here
- * so the two sides cannot drift apart.
+ * The meaning of `OutputEvent.payload[0..56]` (kernel/output-record.ts) for
+ * each output kind. The SymbolActor (worker) writes these slots and the
+ * OutputDecoder / OutputEncoder read them; all import the constants from
+ * here so the sides cannot drift apart.
  *
  * ```
- *  slot   PREDICTION     SIGNAL               QUALITY
- *   0     score          side (1/-1/0)        score
- *   1     emaFast        strength             ticks
- *   2     emaSlow        refPx                gaps (missing seqs)
- *   3     ret            qty                  crossed
- *   4     vol            predScore            outOfOrder
- *   5     spread         qualityScore         stale
- *   6     zscore         ─                    spikes
- *   7     mid            ─                    issueBits (QualityIssue)
- *   8     qualityScore   ─                    badValues
+ *  slot   PREDICTION       SIGNAL               QUALITY
+ *   0     score            side (1/-1/0)        score
+ *   1     emaFast          strength             ticks
+ *   2     emaSlow          refPx                gaps (missing seqs)
+ *   3     ret              qty                  crossed
+ *   4     vol              predScore            outOfOrder
+ *   5     spread           qualityScore         stale
+ *   6     zscore           suppressed (0 none,  spikes
+ *   7     mid                1 low_quality)     issueBits (QualityIssue)
+ *   8     qualityScore     ─                    badValues
+ *   9..   configured       ─                    locked, outsideBand, timeGaps, skew, duplicates,
+ *         features (≤ 48,                       resets, quarantined, nonfinite, session, kind,
+ *         names from config)                    then for kind quarantine the tick (RAW_*)
  * ```
- * The model name and version are not in the record: one actor module runs one
- * model, so the decoder is configured with it (OutputDecoder's `model`).
+ * The model name and version and the feature names are not in the record:
+ * one actor module runs one model and one feature configuration, so encoder
+ * and decoder are configured with them.
  */
 export const OutputLayout = {
   prediction: {
@@ -30,6 +34,8 @@ export const OutputLayout = {
     ZSCORE: 6,
     MID: 7,
     QUALITY: 8,
+    /** First configured feature; feature i is at FEATURES + i. */
+    FEATURES: 9,
   },
   signal: {
     SIDE: 0,
@@ -38,6 +44,7 @@ export const OutputLayout = {
     QTY: 3,
     PRED_SCORE: 4,
     QUALITY: 5,
+    SUPPRESSED: 6,
   },
   quality: {
     SCORE: 0,
@@ -49,8 +56,61 @@ export const OutputLayout = {
     SPIKES: 6,
     ISSUE_BITS: 7,
     BAD_VALUES: 8,
+    LOCKED: 9,
+    OUTSIDE_BAND: 10,
+    TIME_GAPS: 11,
+    SKEW: 12,
+    DUPLICATES: 13,
+    RESETS: 14,
+    QUARANTINED: 15,
+    NONFINITE: 16,
+    SESSION: 17,
+    /** QualityEventKind. */
+    KIND: 18,
+    /** kind quarantine: the held-out tick. RAW_TYPE 1 trade, 2 quote. */
+    RAW_TYPE: 20,
+    RAW_SEQ: 21,
+    RAW_TS: 22,
+    RAW_RECV: 23,
+    RAW_PX: 24,
+    RAW_QTY: 25,
+    RAW_SIDE: 26,
+    RAW_BID: 27,
+    RAW_BID_QTY: 28,
+    RAW_ASK: 29,
+    RAW_ASK_QTY: 30,
   },
 } as const;
+
+/** Configured prediction features at most (payload words after the built-in ones). */
+export const MAX_CONFIGURED_FEATURES = 48;
+
+/** Why a QUALITY record was made (slot KIND); the names are the `kind` of the message and row. */
+export const QualityEventKind = { WINDOW: 1, CHANGE: 2, QUARANTINE: 3, RESET: 4 } as const;
+export const QUALITY_EVENT_KIND_NAMES: readonly string[] = [
+  '',
+  'window',
+  'change',
+  'quarantine',
+  'reset',
+];
+
+/** Per-check counts of a QUALITY payload: [check name, slot], in the order the JSON shows them. */
+export const QUALITY_COUNT_SLOTS: ReadonlyArray<readonly [check: string, slot: number]> = [
+  ['seq_gap', OutputLayout.quality.GAPS],
+  ['time_gap', OutputLayout.quality.TIME_GAPS],
+  ['crossed_quote', OutputLayout.quality.CROSSED],
+  ['locked_quote', OutputLayout.quality.LOCKED],
+  ['bad_value', OutputLayout.quality.BAD_VALUES],
+  ['outside_band', OutputLayout.quality.OUTSIDE_BAND],
+  ['out_of_order', OutputLayout.quality.OUT_OF_ORDER],
+  ['duplicate', OutputLayout.quality.DUPLICATES],
+  ['stale', OutputLayout.quality.STALE],
+  ['skew', OutputLayout.quality.SKEW],
+  ['spike', OutputLayout.quality.SPIKES],
+  ['seq_reset', OutputLayout.quality.RESETS],
+  ['nonfinite', OutputLayout.quality.NONFINITE],
+];
 
 /** Signal side as encoded in the SIGNAL payload. */
 export const SignalSideCode = { SELL: -1, FLAT: 0, BUY: 1 } as const;
@@ -66,6 +126,13 @@ export const QualityIssue = {
   BAD_VALUE: 8,
   STALE: 16,
   SPIKE: 32,
+  LOCKED_QUOTE: 64,
+  OUTSIDE_BAND: 128,
+  TIME_GAP: 256,
+  SKEW: 512,
+  DUPLICATE: 1024,
+  SEQ_RESET: 2048,
+  NONFINITE: 4096,
 } as const;
 
 /** Issue code strings of QualityMessage.issues, in bit order. */
@@ -76,4 +143,11 @@ export const QUALITY_ISSUE_NAMES: ReadonlyArray<readonly [bit: number, name: str
   [QualityIssue.BAD_VALUE, 'bad_value'],
   [QualityIssue.STALE, 'stale'],
   [QualityIssue.SPIKE, 'spike'],
+  [QualityIssue.LOCKED_QUOTE, 'locked_quote'],
+  [QualityIssue.OUTSIDE_BAND, 'outside_band'],
+  [QualityIssue.TIME_GAP, 'time_gap'],
+  [QualityIssue.SKEW, 'skew'],
+  [QualityIssue.DUPLICATE, 'duplicate'],
+  [QualityIssue.SEQ_RESET, 'seq_reset'],
+  [QualityIssue.NONFINITE, 'nonfinite'],
 ];

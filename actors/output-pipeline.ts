@@ -15,6 +15,8 @@ import type { PoolOutput } from '../kernel/worker-pool.js';
 import type { KillSwitchStore } from './kill-switch.js';
 import { OutputDecoder, type OutputDecoderOptions } from './output-decoder.js';
 import { patchStageTime } from './output-encoder.js';
+import { OutputLayout, QUALITY_COUNT_SLOTS, QUALITY_EVENT_KIND_NAMES } from './output-layout.js';
+import { Suppressed } from './signal-gate.js';
 import type { RiskActor } from './risk-actor.js';
 
 /**
@@ -36,10 +38,21 @@ export interface SignalRowSink {
   writeSignal(event: OutputEvent, symbol: string, decision: SignalDecision): void;
 }
 
+/** Where the pipeline posts what executors were last told (kernel/decision-board.ts). */
+export interface DecisionSink {
+  approve(symId: number, side: number): void;
+  unknown(symId: number): void;
+  resync(): void;
+}
+
 /** Plain counters of the pipeline, read by the metrics adapter at scrape time. */
 export interface PipelineCounters {
   predictions: number;
   quality: number;
+  /** Quality records by kind (window, change, quarantine, reset). */
+  qualityEvents: Record<string, number>;
+  /** Issues by check, summed from window-end records. */
+  qualityIssues: Record<string, number>;
   signals: number;
   approved: number;
   /** Rejected signals by reason (risk rules, breaker, publish failures). */
@@ -70,6 +83,8 @@ export interface OutputPipelineOptions {
   onStages?: (lat: StageTimes) => void;
   /** Something subscribers see in `status` changed (breaker, kill switch). */
   onStateChange?: () => void;
+  /** The pool's DecisionBoard: approvals go there so strategies re-send what was not approved. */
+  decisions?: DecisionSink;
 }
 
 interface SymbolTopics {
@@ -102,6 +117,8 @@ export class OutputPipeline {
   readonly counters: PipelineCounters = {
     predictions: 0,
     quality: 0,
+    qualityEvents: {},
+    qualityIssues: {},
     signals: 0,
     approved: 0,
     rejected: {},
@@ -139,6 +156,7 @@ export class OutputPipeline {
     );
     const onBreaker = (): void => {
       opts.log.warn({ breaker: this.breakerState() }, 'signal publish breaker changed state');
+      if (!this.breaker.opened) opts.decisions?.resync();
       opts.onStateChange?.();
     };
     this.breaker.on('open', onBreaker);
@@ -155,10 +173,14 @@ export class OutputPipeline {
         this.counters.predictions++;
         this.o.fanout.publishFrame(t.prediction, frameOf(out));
         return;
-      case OutputKind.QUALITY:
+      case OutputKind.QUALITY: {
         this.counters.quality++;
+        this.countQuality(ev.payload);
         this.o.fanout.publishFrame(t.quality, frameOf(out));
+        const v = out.view;
+        this.o.signals.publishQuality?.(out.symbol, out.ring.u8.subarray(v.dataStart, v.dataEnd));
         return;
+      }
       case OutputKind.SIGNAL:
         this.counters.signals++;
         this.onSignal(out, t);
@@ -188,6 +210,9 @@ export class OutputPipeline {
     const at = Date.now();
     const risk = this.o.risk;
     const reply = op === 'kill' ? risk.kill(by, reason, at) : risk.resume(by, reason, at);
+    // Proposals rejected while killed are retried with a growing backoff: resume
+    // makes every actor propose its current view on its next tick.
+    if (op === 'resume') this.o.decisions?.resync();
     this.o.killSwitch
       .save(this.o.account, { killed: op === 'kill', by, reason, at })
       .catch((err: unknown) => this.o.log.error({ err }, 'could not save the kill switch'));
@@ -220,6 +245,15 @@ export class OutputPipeline {
 
   private onSignal(out: PoolOutput, t: SymbolTopics): void {
     const sig = this.decoder.toSignal(out.event, out.symbol);
+    if (out.event.payload[OutputLayout.signal.SUPPRESSED] === Suppressed.LOW_QUALITY) {
+      sig.lat.risk = nowUs();
+      return this.reject(
+        out,
+        sig,
+        'low_quality',
+        `quality window score ${sig.quality.score} below the strategy's minQuality`,
+      );
+    }
     const decision = this.o.risk.check(sig, nowUs());
     sig.lat.risk = nowUs();
     if (!decision.approved) return this.reject(out, sig, decision.reason, decision.detail);
@@ -248,10 +282,14 @@ export class OutputPipeline {
     d.approved = true;
     d.reason = 0;
     this.o.rows.writeSignal(out.event, out.symbol, d);
+    const symId = v.symId;
+    this.o.decisions?.approve(symId, out.event.payload[OutputLayout.signal.SIDE]!);
     // A copy: the NATS client keeps a reference until its next write, and the
     // ring slot is reused as soon as this returns.
     const payload = out.ring.u8.slice(v.dataStart, v.dataEnd);
     this.breaker.fire(sig, payload).catch((err: unknown) => {
+      // Executors may not know: the actor proposes its view again.
+      this.o.decisions?.unknown(symId);
       // Subscribers saw it on the WebSocket already; executors did not get it:
       // say so on risk.rejected so monitors can reconcile.
       this.count('publish_failed');
@@ -280,6 +318,19 @@ export class OutputPipeline {
     d.approved = false;
     d.reason = 1 + RiskRejectReasons.indexOf(reason);
     this.o.rows.writeSignal(out.event, out.symbol, d);
+  }
+
+  private countQuality(p: Float64Array): void {
+    const L = OutputLayout.quality;
+    const kind = QUALITY_EVENT_KIND_NAMES[p[L.KIND]!] || 'window';
+    const k = this.counters.qualityEvents;
+    k[kind] = (k[kind] ?? 0) + 1;
+    if (kind !== 'window') return;
+    const c = this.counters.qualityIssues;
+    for (const [check, slot] of QUALITY_COUNT_SLOTS) {
+      const n = p[slot]!;
+      if (n > 0) c[check] = (c[check] ?? 0) + n;
+    }
   }
 
   private count(reason: RiskRejectReason): void {

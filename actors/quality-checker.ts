@@ -1,76 +1,138 @@
 import { resolvedOnce } from './resolved-options.js';
 import { invalidArgument } from '../kernel/errors.js';
-import { OutputLayout, QualityIssue } from './output-layout.js';
+import {
+  OutputLayout,
+  QUALITY_ISSUE_NAMES,
+  QualityEventKind,
+  QualityIssue,
+} from './output-layout.js';
 
-/** Parameters of the per-symbol data quality checks. */
+/** Parameters of the per-symbol data quality checks (docs/quality.md). */
 export interface QualityOptions {
   /** Ticks per quality window; a QUALITY record is emitted at each window end. Default 100. */
   qualityWindowTicks: number;
-  /** A tick whose receive time is more than this after its exchange time is stale, µs. Default 5 s. */
+  /** Timeliness: receive time more than this after exchange time is stale, µs. Default 5 s. */
   staleUs: number;
-  /** A trade whose |log return| exceeds spikeK × vol is a spike (after warm-up). Default 8. */
+  /** Timeliness: receive time more than this *before* exchange time is clock skew, µs. Default 250 ms. */
+  maxSkewUs: number;
+  /** Accuracy: a trade whose |log return| exceeds spikeK × vol is a spike (after warm-up). Default 8. */
   spikeK: number;
   /**
-   * At most one immediate QUALITY record (raised by a change of the symbol's
-   * quality state, see QualityChecker.immediateDue) per this much exchange
-   * time, µs. Default 100 ms.
+   * Completeness: an exchange-time gap between two ticks longer than
+   * timeGapK × the symbol's mean inter-tick time (EWMA, after 20 ticks) and
+   * longer than timeGapMinUs is a time gap. 0 disables. Default 50.
+   */
+  timeGapK: number;
+  /** See timeGapK, µs. Default 1 s. */
+  timeGapMinUs: number;
+  /**
+   * Consistency: a trade priced outside [bid − tol, ask + tol] of the last
+   * quote (if that quote is at most 1 s older), tol = bandTolerance × mid.
+   * Default 0.002 (20 bp).
+   */
+  bandTolerance: number;
+  /**
+   * Timeliness: a seq below the last one with an exchange time past every
+   * one seen is a venue sequence reset (a new session) when the seq is at
+   * most resetSeqFloor and more than resetSeqFloor below the last (the venue
+   * started again from 1), or at least resetMinDrop below the last. Default 100.
+   */
+  resetSeqFloor: number;
+  /** See resetSeqFloor. Default 10,000. */
+  resetMinDrop: number;
+  /**
+   * At most one immediate QUALITY record (a change of the symbol's quality
+   * state, or a quarantined tick) per this much exchange time, µs. Default 100 ms.
    */
   qualityImmediateIntervalUs: number;
+  /**
+   * Checks whose failure quarantines the tick: kept out of windows, features
+   * and strategy, counted, and stored as a `quarantine` event with the tick.
+   * `bad_value` always is (a non-positive price would poison every average).
+   * Default bad_value, crossed_quote, out_of_order, duplicate.
+   */
+  qualityQuarantine: readonly string[];
+  /** Checks that are off: never raised, never scored. Default none. */
+  qualityDisabled: readonly string[];
 }
 
 export const DEFAULT_QUALITY_OPTIONS: Readonly<QualityOptions> = {
   qualityWindowTicks: 100,
   staleUs: 5_000_000,
+  maxSkewUs: 250_000,
   spikeK: 8,
+  timeGapK: 50,
+  timeGapMinUs: 1_000_000,
+  bandTolerance: 0.002,
+  resetSeqFloor: 100,
+  resetMinDrop: 10_000,
   qualityImmediateIntervalUs: 100_000,
+  qualityQuarantine: ['bad_value', 'crossed_quote', 'out_of_order', 'duplicate'],
+  qualityDisabled: [],
 };
 
-/**
- * How bad one tick is, per issue; a tick with several issues counts with the
- * largest weight. Structural errors (the data is wrong) weigh 1; timeliness
- * and plausibility (the data may be right but suspicious) weigh 0.5.
- * SEQ_GAP weighs 0 on the tick that reveals it: the missing ticks are counted
- * instead, as fully bad ticks.
- */
-const WEIGHT_STRUCTURAL = 1;
-const WEIGHT_SUSPICIOUS = 0.5;
+/** Per-tick checks that config may name (not seq_reset or nonfinite: those are not tick defects). */
+export const QUALITY_CHECK_NAMES: readonly string[] = QUALITY_ISSUE_NAMES.filter(
+  ([bit]) => bit !== QualityIssue.SEQ_RESET && bit !== QualityIssue.NONFINITE,
+).map(([, n]) => n);
 
 /**
- * Per-symbol quality checks, per tick and per window, allocation-free.
+ * Weight of a tick in the window score: the largest over its issues.
+ * Structural errors (the data is wrong) weigh 1; suspicious data (may be
+ * right) 0.5. A seq gap weighs 0 on the tick that reveals it: the missing
+ * ticks count instead, each as a fully bad tick. A reset and a non-finite
+ * formula value weigh 0 (counted, not data defects).
+ */
+const STRUCTURAL =
+  QualityIssue.OUT_OF_ORDER |
+  QualityIssue.DUPLICATE |
+  QualityIssue.CROSSED_QUOTE |
+  QualityIssue.BAD_VALUE;
+const SUSPICIOUS =
+  QualityIssue.STALE |
+  QualityIssue.SKEW |
+  QualityIssue.SPIKE |
+  QualityIssue.LOCKED_QUOTE |
+  QualityIssue.OUTSIDE_BAND |
+  QualityIssue.TIME_GAP;
+const TIME_GAP_WARMUP = 20;
+const TIME_GAP_ALPHA = 0.05;
+const QUOTE_MAX_AGE_US = 1_000_000;
+
+/**
+ * Per-symbol data quality, per tick and per window, allocation-free.
  *
- * Per tick (trades and quotes share `seq`, as the venue does):
- * - completeness: `seq > last + 1` → `gaps += seq − last − 1` (SEQ_GAP)
- * - order: `seq ≤ last` (duplicate or reordered) or `ts <` the newest exchange
- *   time seen → OUT_OF_ORDER (counted once per tick)
- * - consistency: a quote with `bid ≥ ask` → CROSSED_QUOTE; a price or size
- *   that is ≤ 0 or not finite → BAD_VALUE (should be rejected upstream)
- * - timeliness: `recv − ts > staleUs` → STALE
- * - accuracy (trades, after warm-up, vol > 0): `|ln(px / prevPx)| > spikeK·vol` → SPIKE
+ * Per tick (trades and quotes share `seq`, as the venue does), each check
+ * one issue bit (QualityIssue):
+ * ```
+ *  completeness  seq_gap       seq > last + 1            gaps += seq − last − 1
+ *                time_gap      Δts > timeGapK·mean Δts and > timeGapMinUs
+ *  consistency   crossed_quote bid > ask                 locked_quote  bid = ask
+ *                bad_value     price or size ≤ 0 or not finite
+ *                outside_band  trade outside the last quote's [bid, ask] ± tol
+ *  timeliness    stale         recv − ts > staleUs       skew  ts − recv > maxSkewUs
+ *                out_of_order  seq < last, or ts < newest ts seen
+ *                seq_reset     seq < last with ts > newest ts, and (seq ≤ resetSeqFloor <
+ *                              last − seq, or last − seq ≥ resetMinDrop): a new session
+ *  accuracy      spike         |ln(px/prev)| > spikeK·vol (after warm-up)
+ *                duplicate     seq = last
+ * ```
+ * `quarantine(bits)` says whether the tick is held out (qualityQuarantine).
  *
  * Window score, in [0, 1]:
  * ```
  *   score = 1 − (Σ_ticks weight(tick) + gaps) / (ticks + gaps)
- *   weight(tick) = max over its issues of {1: out-of-order, crossed, bad value;
- *                                          0.5: stale, spike}, 0 if clean
+ *   weight = 1 if any of out_of_order, duplicate, crossed_quote, bad_value;
+ *            else 0.5 if any of stale, skew, spike, locked_quote, outside_band, time_gap; else 0
  * ```
- * i.e. one minus the weighted fraction of bad ticks, the missing ticks of a
- * gap counting as fully bad. An empty window scores 1.
- *
- * When to emit a QUALITY record (the SymbolActor asks `immediateDue(bits)`,
- * then `windowDue`, once per tick):
- * - window end: every `qualityWindowTicks` ticks, unconditionally;
- * - immediately, on a change of state. The symbol's quality state is the
- *   issue bits of its latest tick (0 = clean). A record is due when the
- *   state differs from the state last reported (by either kind of record),
- *   recovery to clean included, at most once per
- *   `qualityImmediateIntervalUs` of exchange time. A change held back by that
- *   limit is reported on the first later tick past the interval whose state
- *   still differs from the last reported one.
- * ```
- *   tick bits   0  G  G  G  G … G  0  0 …      (G = seq gap on every tick)
- *   immediate      ▲               ▲           one on the change, one on recovery:
- *   window end              ▲                  a persistent issue is not re-reported per tick
- * ```
+ * An empty window scores 1. Records (the SymbolActor asks once per tick):
+ * - window end (`windowDue`): every `qualityWindowTicks` ticks;
+ * - `reset`: on a sequence reset, always;
+ * - `change` (`immediateDue(bits)`): the state (issue bits of the latest tick)
+ *   differs from the state last reported, at most once per
+ *   `qualityImmediateIntervalUs` of exchange time; recovery to clean included;
+ * - `quarantine` (`quarantineDue()`): a held-out tick, with the same limit of
+ *   its own (the rest are counted in `quarantined`).
  */
 export class QualityChecker {
   readonly options: Readonly<QualityOptions>;
@@ -78,25 +140,43 @@ export class QualityChecker {
   ticks = 0;
   gaps = 0;
   crossed = 0;
+  locked = 0;
   outOfOrder = 0;
+  duplicates = 0;
   stale = 0;
+  skew = 0;
   spikes = 0;
   badValues = 0;
+  outsideBand = 0;
+  timeGaps = 0;
+  resets = 0;
+  quarantined = 0;
+  nonfinite = 0;
   /** OR of the issue bits seen in the window. */
   issueBits = 0;
-  /** Σ weight(tick) over the window. */
+  /** Sessions started by sequence resets (0 before the first reset). */
+  session = 0;
   private badWeight = 0;
   // stream state (survives windows)
   private lastSeq = NaN;
   private maxTs = -Infinity;
+  private lastTickTs = NaN;
+  private meanDt = 0;
+  private dtSeen = 0;
+  private bid = NaN;
+  private ask = NaN;
+  private quoteTs = -Infinity;
   private lastImmediateTs = -Infinity;
-  /** The quality state: issue bits of the latest tick (0 = clean). */
+  private lastQuarantineTs = -Infinity;
   private stateBits = 0;
-  /** The state the last QUALITY record (immediate or window end) reported. */
   private reportedBits = 0;
+  private readonly enabled: number;
+  private readonly hard: number;
 
   constructor(options: Partial<QualityOptions> = {}) {
     this.options = resolvedOnce(RESOLVED, options, resolveQualityOptions);
+    this.enabled = ~bitsOf(this.options.qualityDisabled);
+    this.hard = bitsOf(this.options.qualityQuarantine) | QualityIssue.BAD_VALUE;
   }
 
   /**
@@ -117,8 +197,14 @@ export class QualityChecker {
     let bits = this.checkCommon(seq, ts, recv);
     if (!(px > 0) || !(qty > 0) || !Number.isFinite(px) || !Number.isFinite(qty)) {
       bits |= QualityIssue.BAD_VALUE;
-    } else if (warm && prevPx > 0 && vol > 0) {
-      if (Math.abs(Math.log(px / prevPx)) > this.options.spikeK * vol) bits |= QualityIssue.SPIKE;
+    } else {
+      if (warm && prevPx > 0 && vol > 0) {
+        if (Math.abs(Math.log(px / prevPx)) > this.options.spikeK * vol) bits |= QualityIssue.SPIKE;
+      }
+      if (ts - this.quoteTs <= QUOTE_MAX_AGE_US) {
+        const tol = this.options.bandTolerance * 0.5 * (this.bid + this.ask);
+        if (px < this.bid - tol || px > this.ask + tol) bits |= QualityIssue.OUTSIDE_BAND;
+      }
     }
     return this.account(bits);
   }
@@ -143,8 +229,31 @@ export class QualityChecker {
     ) {
       bits |= QualityIssue.BAD_VALUE;
     }
-    if (bid >= ask) bits |= QualityIssue.CROSSED_QUOTE;
-    return this.account(bits);
+    if (bid > ask) bits |= QualityIssue.CROSSED_QUOTE;
+    else if (bid === ask) bits |= QualityIssue.LOCKED_QUOTE;
+    bits = this.account(bits);
+    if ((bits & this.hard) === 0) {
+      this.bid = bid;
+      this.ask = ask;
+      this.quoteTs = ts;
+    }
+    return bits;
+  }
+
+  /** Whether a tick with these issue bits is held out of windows and features. */
+  quarantine(bits: number): boolean {
+    return (bits & this.hard) !== 0;
+  }
+
+  /**
+   * Count `n` non-finite feature values (user formulas) of the last tick: an
+   * issue of the window and of the state (a change raises a record).
+   */
+  countNonFinite(n: number): number {
+    this.nonfinite += n;
+    this.issueBits |= QualityIssue.NONFINITE;
+    this.stateBits |= QualityIssue.NONFINITE;
+    return this.stateBits;
   }
 
   /** Window score so far (see the class comment); 1 for an empty window. */
@@ -161,13 +270,11 @@ export class QualityChecker {
   }
 
   /**
-   * Whether the tick just checked, with issue bits `bits` (its result from
-   * checkTrade/checkQuote: the new quality state), raises an immediate QUALITY
-   * record: true when `bits` differs from the last reported state and the
-   * last immediate record is at least `qualityImmediateIntervalUs` of
-   * exchange time ago. Rate-limited on the newest exchange time seen, so it
-   * stays bounded even when timestamps jump backwards. Getting true records
-   * `bits` as reported and consumes the interval: emit the record.
+   * Whether the state `bits` (the tick just checked) raises a `change`
+   * record: it differs from the last reported state and the last one was at
+   * least `qualityImmediateIntervalUs` of exchange time ago (on the newest
+   * exchange time seen, so it stays bounded when timestamps jump back).
+   * True records `bits` as reported and consumes the interval: emit it.
    */
   immediateDue(bits: number): boolean {
     if (bits === this.reportedBits) return false;
@@ -177,8 +284,15 @@ export class QualityChecker {
     return true;
   }
 
-  /** Write the QUALITY payload (see OutputLayout.quality) of the current window. */
-  writePayload(payload: Float64Array): void {
+  /** Whether a quarantined tick gets its own `quarantine` record (rate-limited as immediateDue). */
+  quarantineDue(): boolean {
+    if (this.maxTs - this.lastQuarantineTs < this.options.qualityImmediateIntervalUs) return false;
+    this.lastQuarantineTs = this.maxTs;
+    return true;
+  }
+
+  /** Write the QUALITY payload (OutputLayout.quality) of the current window, kind `kind`. */
+  writePayload(payload: Float64Array, kind: number = QualityEventKind.WINDOW): void {
     const q = OutputLayout.quality;
     payload.fill(0);
     payload[q.SCORE] = this.score;
@@ -190,90 +304,155 @@ export class QualityChecker {
     payload[q.SPIKES] = this.spikes;
     payload[q.ISSUE_BITS] = this.issueBits;
     payload[q.BAD_VALUES] = this.badValues;
+    payload[q.LOCKED] = this.locked;
+    payload[q.OUTSIDE_BAND] = this.outsideBand;
+    payload[q.TIME_GAPS] = this.timeGaps;
+    payload[q.SKEW] = this.skew;
+    payload[q.DUPLICATES] = this.duplicates;
+    payload[q.RESETS] = this.resets;
+    payload[q.QUARANTINED] = this.quarantined;
+    payload[q.NONFINITE] = this.nonfinite;
+    payload[q.SESSION] = this.session;
+    payload[q.KIND] = kind;
   }
 
   /**
    * Start a new window (stream state such as the last seq is kept). Call it
    * right after emitting the window-end record: that record reported the
-   * current state, so it becomes the last reported state (a change it
-   * carried is not raised again as an immediate record).
+   * current state, so it becomes the last reported state.
    */
   resetWindow(): void {
     this.reportedBits = this.stateBits;
-    this.ticks = this.gaps = this.crossed = this.outOfOrder = 0;
-    this.stale = this.spikes = this.badValues = this.issueBits = 0;
+    this.ticks = this.gaps = this.crossed = this.locked = this.outOfOrder = 0;
+    this.duplicates = this.stale = this.skew = this.spikes = this.badValues = 0;
+    this.outsideBand = this.timeGaps = this.resets = this.quarantined = this.nonfinite = 0;
+    this.issueBits = 0;
     this.badWeight = 0;
   }
 
   private checkCommon(seq: number, ts: number, recv: number): number {
+    const o = this.options;
     let bits = 0;
     const last = this.lastSeq;
     if (last === last) {
-      // not NaN: we have a previous tick
       if (seq > last + 1) {
         bits |= QualityIssue.SEQ_GAP;
         this.gaps += seq - last - 1;
-      } else if (seq <= last) {
-        bits |= QualityIssue.OUT_OF_ORDER;
+      } else if (seq === last) {
+        bits |= QualityIssue.DUPLICATE;
+      } else if (seq < last) {
+        if (
+          ts > this.maxTs &&
+          (last - seq >= o.resetMinDrop || (seq <= o.resetSeqFloor && last - seq > o.resetSeqFloor))
+        ) {
+          bits |= QualityIssue.SEQ_RESET;
+          this.session++;
+          this.lastSeq = seq;
+        } else {
+          bits |= QualityIssue.OUT_OF_ORDER;
+        }
       }
     }
     if (!(seq <= last)) this.lastSeq = seq;
-    if (ts < this.maxTs) bits |= QualityIssue.OUT_OF_ORDER;
-    else this.maxTs = ts;
-    if (recv - ts > this.options.staleUs) bits |= QualityIssue.STALE;
+    if (ts < this.maxTs) {
+      bits |= QualityIssue.OUT_OF_ORDER;
+    } else {
+      this.maxTs = ts;
+      const prev = this.lastTickTs;
+      if (prev === prev && o.timeGapK > 0) {
+        const dt = ts - prev;
+        if (
+          this.dtSeen >= TIME_GAP_WARMUP &&
+          dt > o.timeGapMinUs &&
+          dt > o.timeGapK * this.meanDt
+        ) {
+          bits |= QualityIssue.TIME_GAP;
+        }
+        // A gap would inflate the mean it is judged against: clamp its share.
+        const capped =
+          this.dtSeen > 0 && dt > o.timeGapK * this.meanDt ? o.timeGapK * this.meanDt : dt;
+        this.meanDt =
+          this.dtSeen === 0 ? dt : this.meanDt + TIME_GAP_ALPHA * (capped - this.meanDt);
+        this.dtSeen++;
+      }
+      this.lastTickTs = ts;
+    }
+    const lag = recv - ts;
+    if (lag > o.staleUs) bits |= QualityIssue.STALE;
+    else if (lag < -o.maxSkewUs) bits |= QualityIssue.SKEW;
     return bits;
   }
 
-  private account(bits: number): number {
+  private account(raw: number): number {
+    const bits = raw & this.enabled;
     this.ticks++;
     this.stateBits = bits;
     if (bits === 0) return 0;
     this.issueBits |= bits;
-    let w = 0;
-    if ((bits & QualityIssue.OUT_OF_ORDER) !== 0) {
-      this.outOfOrder++;
-      w = WEIGHT_STRUCTURAL;
-    }
-    if ((bits & QualityIssue.CROSSED_QUOTE) !== 0) {
-      this.crossed++;
-      w = WEIGHT_STRUCTURAL;
-    }
-    if ((bits & QualityIssue.BAD_VALUE) !== 0) {
-      this.badValues++;
-      w = WEIGHT_STRUCTURAL;
-    }
-    if ((bits & QualityIssue.STALE) !== 0) {
-      this.stale++;
-      if (w < WEIGHT_SUSPICIOUS) w = WEIGHT_SUSPICIOUS;
-    }
-    if ((bits & QualityIssue.SPIKE) !== 0) {
-      this.spikes++;
-      if (w < WEIGHT_SUSPICIOUS) w = WEIGHT_SUSPICIOUS;
-    }
-    this.badWeight += w;
+    if ((bits & QualityIssue.OUT_OF_ORDER) !== 0) this.outOfOrder++;
+    if ((bits & QualityIssue.DUPLICATE) !== 0) this.duplicates++;
+    if ((bits & QualityIssue.CROSSED_QUOTE) !== 0) this.crossed++;
+    if ((bits & QualityIssue.LOCKED_QUOTE) !== 0) this.locked++;
+    if ((bits & QualityIssue.BAD_VALUE) !== 0) this.badValues++;
+    if ((bits & QualityIssue.STALE) !== 0) this.stale++;
+    if ((bits & QualityIssue.SKEW) !== 0) this.skew++;
+    if ((bits & QualityIssue.SPIKE) !== 0) this.spikes++;
+    if ((bits & QualityIssue.OUTSIDE_BAND) !== 0) this.outsideBand++;
+    if ((bits & QualityIssue.TIME_GAP) !== 0) this.timeGaps++;
+    if ((bits & QualityIssue.SEQ_RESET) !== 0) this.resets++;
+    if ((bits & this.hard) !== 0) this.quarantined++;
+    this.badWeight += (bits & STRUCTURAL) !== 0 ? 1 : (bits & SUSPICIOUS) !== 0 ? 0.5 : 0;
     return bits;
   }
 }
 
+function bitsOf(names: readonly string[]): number {
+  let bits = 0;
+  for (const n of names) {
+    const e = QUALITY_ISSUE_NAMES.find(([, name]) => name === n);
+    if (e !== undefined) bits |= e[0];
+  }
+  return bits;
+}
+
 const RESOLVED = new WeakMap<Partial<QualityOptions>, QualityOptions>();
+
+/** Whether `v` is a list of distinct per-tick check names. */
+export function isCheckList(v: unknown): v is string[] {
+  return (
+    Array.isArray(v) &&
+    v.every((x) => typeof x === 'string' && QUALITY_CHECK_NAMES.includes(x)) &&
+    new Set(v).size === v.length
+  );
+}
 
 function resolveQualityOptions(options: Partial<QualityOptions>): QualityOptions {
   const o = { ...DEFAULT_QUALITY_OPTIONS, ...options };
+  const positive = (k: keyof QualityOptions, min = 0, open = true): void => {
+    const v = o[k] as number;
+    if (!(open ? v > min : v >= min) || !Number.isFinite(v)) {
+      invalidArgument(k, v, `a finite number ${open ? '>' : '≥'} ${min}`);
+    }
+  };
   if (!Number.isInteger(o.qualityWindowTicks) || o.qualityWindowTicks < 1) {
     invalidArgument('qualityWindowTicks', o.qualityWindowTicks, 'an integer ≥ 1');
   }
-  if (!(o.staleUs > 0) || !Number.isFinite(o.staleUs)) {
-    invalidArgument('staleUs', o.staleUs, 'a finite number > 0');
+  positive('staleUs');
+  positive('maxSkewUs', 0, false);
+  positive('spikeK');
+  positive('timeGapK', 0, false);
+  positive('timeGapMinUs', 0, false);
+  positive('bandTolerance', 0, false);
+  positive('resetSeqFloor', 0, false);
+  positive('resetMinDrop');
+  positive('qualityImmediateIntervalUs', 0, false);
+  for (const k of ['qualityQuarantine', 'qualityDisabled'] as const) {
+    if (!isCheckList(o[k])) {
+      invalidArgument(k, o[k], `a list of distinct checks (${QUALITY_CHECK_NAMES.join(', ')})`);
+    }
   }
-  if (!(o.spikeK > 0) || !Number.isFinite(o.spikeK)) {
-    invalidArgument('spikeK', o.spikeK, 'a finite number > 0');
-  }
-  if (!(o.qualityImmediateIntervalUs >= 0) || !Number.isFinite(o.qualityImmediateIntervalUs)) {
-    invalidArgument(
-      'qualityImmediateIntervalUs',
-      o.qualityImmediateIntervalUs,
-      'a finite number ≥ 0',
-    );
+  if (o.qualityDisabled.includes('bad_value')) {
+    invalidArgument('qualityDisabled', o.qualityDisabled, 'checks other than bad_value');
   }
   return o;
 }

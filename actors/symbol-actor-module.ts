@@ -9,7 +9,10 @@
  */
 import type { ActorFactory, OutputEncoder as FrameEncoder, ShardContext } from '../kernel/actor.js';
 import { OutputEncoder, type SymbolText } from './output-encoder.js';
+import { DecisionView } from '../kernel/decision-board.js';
 import { invalidArgument } from '../kernel/errors.js';
+import { isCheckList, QUALITY_CHECK_NAMES } from './quality-checker.js';
+import { resolveStrategyConfig, strategyFactory } from './strategies.js';
 import {
   DEFAULT_SYMBOL_ACTOR_OPTIONS,
   SymbolActor,
@@ -30,12 +33,25 @@ const range =
 const pow2: Check = (v) => int(2, 1 << 24)(v) && ((v as number) & ((v as number) - 1)) === 0;
 
 /** What each option accepts: the check and the words for the error message. */
-const RULES: { readonly [K in keyof SymbolActorOptions]: readonly [Check, string] } = {
+const RULES: {
+  readonly [K in Exclude<keyof SymbolActorOptions, 'rule'>]: readonly [Check, string];
+} = {
   emaFastPeriod: [int(1), 'an integer ≥ 1'],
   emaSlowPeriod: [int(1), 'an integer ≥ 1'],
   volLambda: [range(0, 1, true, true), 'a number in (0, 1)'],
   qualityWindowTicks: [int(1), 'an integer ≥ 1'],
   staleUs: [range(0, Number.MAX_VALUE, true), 'a finite number > 0 (µs)'],
+  maxSkewUs: [range(0, Number.MAX_VALUE), 'a finite number ≥ 0 (µs)'],
+  timeGapK: [range(0, Number.MAX_VALUE), 'a finite number ≥ 0 (0: off)'],
+  timeGapMinUs: [range(0, Number.MAX_VALUE), 'a finite number ≥ 0 (µs)'],
+  bandTolerance: [range(0, Number.MAX_VALUE), 'a finite number ≥ 0'],
+  resetSeqFloor: [range(0, Number.MAX_VALUE), 'a finite number ≥ 0'],
+  resetMinDrop: [range(0, Number.MAX_VALUE, true), 'a finite number > 0'],
+  qualityQuarantine: [isCheckList, `a list of distinct checks (${QUALITY_CHECK_NAMES.join(', ')})`],
+  qualityDisabled: [
+    (v) => isCheckList(v) && !v.includes('bad_value'),
+    `a list of distinct checks other than bad_value (${QUALITY_CHECK_NAMES.join(', ')})`,
+  ],
   spikeK: [range(0, Number.MAX_VALUE, true), 'a finite number > 0'],
   qualityImmediateIntervalUs: [range(0, Number.MAX_VALUE), 'a finite number ≥ 0 (µs)'],
   trendWeight: [num, 'a finite number'],
@@ -45,6 +61,7 @@ const RULES: { readonly [K in keyof SymbolActorOptions]: readonly [Check, string
   baseQty: [range(0, Number.MAX_VALUE, true), 'a finite number > 0'],
   minStrengthChange: [range(0, 1), 'a number in [0, 1]'],
   minIntervalUs: [range(0, Number.MAX_VALUE), 'a finite number ≥ 0 (µs)'],
+  retryMaxUs: [range(0, Number.MAX_VALUE), 'a finite number ≥ minIntervalUs (µs)'],
   emitEveryTick: [(v) => typeof v === 'boolean', 'true or false'],
   minQuality: [range(0, 1), 'a number in [0, 1]'],
   warmup: [int(0), 'an integer ≥ 0'],
@@ -65,6 +82,7 @@ export function resolveSymbolActorOptions(raw: unknown): SymbolActorOptions {
   const given = raw as Record<string, unknown>;
   const out: Record<string, unknown> = { ...DEFAULT_SYMBOL_ACTOR_OPTIONS };
   for (const key of Object.keys(given)) {
+    if (key === 'rule') continue;
     const rule = (RULES as Record<string, readonly [Check, string] | undefined>)[key];
     if (rule === undefined) {
       invalidArgument(key, given[key], `a known option (${Object.keys(RULES).join(', ')})`);
@@ -74,6 +92,10 @@ export function resolveSymbolActorOptions(raw: unknown): SymbolActorOptions {
     if (!rule[0](value)) invalidArgument(key, value, rule[1]);
     out[key] = value;
   }
+  if ((out['retryMaxUs'] as number) < (out['minIntervalUs'] as number)) {
+    invalidArgument('retryMaxUs', out['retryMaxUs'], 'a finite number ≥ minIntervalUs (µs)');
+  }
+  out['rule'] = resolveStrategyConfig(given['rule'], out['threshold'] as number);
   return out as unknown as SymbolActorOptions;
 }
 
@@ -98,7 +120,14 @@ function splitOptions(raw: unknown): { actor: unknown; strategy: string; account
 /** ActorModule entry point: validate `ctx.options` once per shard, then one actor per symbol. */
 export function createActorFactory(ctx: ShardContext): ActorFactory {
   const options = Object.freeze(resolveSymbolActorOptions(splitOptions(ctx.options).actor));
-  return (symId) => new SymbolActor(symId, options);
+  const strategy = strategyFactory(options.rule, []);
+  const decisions = ctx.decisions === undefined ? undefined : new DecisionView(ctx.decisions);
+  return (symId) =>
+    new SymbolActor(symId, options, {
+      strategy: strategy(),
+      decisions,
+      decisionSlot: ((symId - ctx.shard) / ctx.shards) | 0,
+    });
 }
 
 /**

@@ -9,12 +9,10 @@ import {
   type Model,
 } from './baseline-model.js';
 import { DEFAULT_FEATURE_OPTIONS, Features, type FeatureOptions } from './features.js';
-import {
-  DEFAULT_MOMENTUM_OPTIONS,
-  MomentumStrategy,
-  type MomentumOptions,
-} from './momentum-strategy.js';
-import { OutputLayout, QualityIssue } from './output-layout.js';
+import type { DecisionView } from '../kernel/decision-board.js';
+import { OutputLayout, QualityEventKind, QualityIssue } from './output-layout.js';
+import { DEFAULT_SIGNAL_OPTIONS, SignalGate, type SignalOptions } from './signal-gate.js';
+import { ModelThreshold, type Strategy, type StrategyConfig } from './strategies.js';
 import { DEFAULT_QUALITY_OPTIONS, QualityChecker, type QualityOptions } from './quality-checker.js';
 import {
   QUOTE_COLUMNS,
@@ -30,7 +28,7 @@ import {
  * `resolveSymbolActorOptions` (symbol-actor-module.ts) validates them.
  */
 export interface SymbolActorOptions
-  extends FeatureOptions, QualityOptions, BaselineModelOptions, MomentumOptions {
+  extends FeatureOptions, QualityOptions, BaselineModelOptions, SignalOptions {
   /**
    * Rows of the trade and of the quote window; a power of two. Default 256.
    * Preallocated per symbol: 2 windows × 5 Float64 columns × 8 B × rows,
@@ -40,36 +38,50 @@ export interface SymbolActorOptions
   windowCapacity: number;
   /** At most one PREDICTION record per this much exchange time per symbol, µs. Default 100 ms. */
   predictionIntervalUs: number;
+  /** The strategy (actors/strategies.ts); default `{kind: 'model'}` on `threshold`. */
+  rule: StrategyConfig;
 }
 
 export const DEFAULT_SYMBOL_ACTOR_OPTIONS: Readonly<SymbolActorOptions> = {
   ...DEFAULT_FEATURE_OPTIONS,
   ...DEFAULT_QUALITY_OPTIONS,
   ...DEFAULT_BASELINE_MODEL_OPTIONS,
-  ...DEFAULT_MOMENTUM_OPTIONS,
+  ...DEFAULT_SIGNAL_OPTIONS,
   windowCapacity: 256,
   predictionIntervalUs: 100_000,
+  rule: { kind: 'model', threshold: DEFAULT_SIGNAL_OPTIONS.threshold },
 };
 
-/** A tick with any of these is counted by quality but not folded into window or features. */
-const SKIP_TRADE = QualityIssue.BAD_VALUE | QualityIssue.OUT_OF_ORDER;
-const SKIP_QUOTE = SKIP_TRADE | QualityIssue.CROSSED_QUOTE;
+/**
+ * What else an actor is built with (all optional): the model (default the
+ * BaselineModel), the strategy (default `model` on the options' threshold),
+ * and where the main thread posts what executors were last told.
+ */
+export interface SymbolActorParts {
+  model?: Model;
+  strategy?: Strategy;
+  /** The shard's DecisionBoard view and this symbol's local index in it. */
+  decisions?: DecisionView;
+  decisionSlot?: number;
+}
 
 /**
  * The per-symbol actor of a worker shard.
  *
  * ```
- *  MarketEvent (reused) ──► quality.check ─┬─ bad value / out of order: counted only
+ *  MarketEvent (reused) ──► quality.check ─┬─ quarantined (bad value, crossed, out of order,
+ *                                          │  duplicate, …): counted, `quarantine` record
  *                                          ▼
- *   trade: window ◄─ features ─ feat ─► model ─ infer ─► strategy
- *   quote: quote window, spread/mid          │                │
- *                                            ▼                ▼
+ *   trade: window ◄─ features ─ feat ─► model ─ infer ─► strategy.target ─► gate ◄─ approved side
+ *   quote: quote window, spread/mid          │                                 │     (DecisionBoard)
+ *                                            ▼                                 ▼
  *                  out.emit: PREDICTION (≤ 1 per predictionIntervalUs; a signal carries its own score)
- *                            SIGNAL     (per MomentumStrategy)
- *                            QUALITY    (window end, or a change of issue state: ≤ 1 per 100 ms)
+ *                            SIGNAL     (a proposal: the target differs from what was approved)
+ *                            QUALITY    (window end; a change of state, a quarantined tick: ≤ 1 per
+ *                                        100 ms each; a sequence reset)
  * ```
- * Ticks that are bad values or out of order are not folded in: a duplicate
- * would count twice and a non-positive price would poison every EMA with NaN.
+ * Quarantined ticks are not folded in: a duplicate would count twice and a
+ * non-positive price would poison every average with NaN.
  * Everything is preallocated; `onMarket` allocates nothing. All "per time"
  * limits run on exchange time so replay behaves like live.
  */
@@ -81,23 +93,31 @@ export class SymbolActor implements MarketActor {
   readonly features: Features;
   readonly quality: QualityChecker;
   readonly model: Model;
-  readonly strategy: MomentumStrategy;
+  readonly strategy: Strategy;
+  readonly gate: SignalGate;
+  /** Values the strategy reads by index (the configured features). */
+  readonly featureValues: Float64Array;
   private readonly out: OutputEvent = newOutputEvent();
+  private readonly decisions: DecisionView | undefined;
+  private readonly slot: number;
+  /** Without a DecisionBoard (unit tests): the last unsuppressed proposal counts as approved. */
+  private selfApproved = 0;
   private lastPredictionTs = -Infinity;
 
-  /**
-   * `options` must be complete (use resolveSymbolActorOptions); `model`
-   * defaults to the BaselineModel with the options' weights.
-   */
-  constructor(symId: number, options: Readonly<SymbolActorOptions>, model?: Model) {
+  /** `options` must be complete (use resolveSymbolActorOptions). */
+  constructor(symId: number, options: Readonly<SymbolActorOptions>, parts: SymbolActorParts = {}) {
     this.symId = symId;
     this.options = options;
     this.trades = new RollingWindow(TRADE_COLUMNS, options.windowCapacity);
     this.quotes = new RollingWindow(QUOTE_COLUMNS, options.windowCapacity);
     this.features = new Features(options);
     this.quality = new QualityChecker(options);
-    this.model = model ?? new BaselineModel(options);
-    this.strategy = new MomentumStrategy(options);
+    this.model = parts.model ?? new BaselineModel(options);
+    this.strategy = parts.strategy ?? new ModelThreshold(options.threshold);
+    this.gate = new SignalGate(options);
+    this.featureValues = new Float64Array(0);
+    this.decisions = parts.decisions;
+    this.slot = parts.decisionSlot ?? 0;
     this.out.symId = symId;
   }
 
@@ -119,7 +139,9 @@ export class SymbolActor implements MarketActor {
       f.vol,
       f.trades >= this.options.warmup,
     );
-    if ((bits & SKIP_TRADE) === 0) {
+    if (q.quarantine(bits)) {
+      this.onQuarantine(ev, sink);
+    } else {
       const s = this.trades.slot();
       const c = this.trades.columns;
       c.ts[s] = ev.ts;
@@ -132,14 +154,29 @@ export class SymbolActor implements MarketActor {
       const score = this.model.predict(f);
       const infer = stampUs();
       const qs = q.score;
-      const signal = this.strategy.evaluate(score, ev.ts, f.trades, qs);
+      const st = this.strategy;
+      const target = st.target(score, ev.px, this.featureValues);
+      const d = this.decisions;
+      const gate = this.gate;
+      const signal = gate.decide(
+        target,
+        st.strength,
+        ev.ts,
+        f.trades,
+        qs,
+        d === undefined ? this.selfApproved : d.approved(this.slot),
+        d === undefined ? 0 : d.epoch,
+      );
       if (ev.ts - this.lastPredictionTs >= this.options.predictionIntervalUs) {
         this.lastPredictionTs = ev.ts;
         this.emitPrediction(ev, feat, infer, score, qs, sink);
       }
-      if (signal) this.emitSignal(ev, feat, infer, score, qs, sink);
+      if (signal) {
+        if (gate.suppressed === 0) this.selfApproved = gate.side;
+        this.emitSignal(ev, feat, infer, score, qs, sink);
+      }
     }
-    this.maybeEmitQuality(ev, bits, sink);
+    this.afterCheck(ev, bits, sink);
   }
 
   private onQuote(ev: MarketEvent, sink: OutputSink): void {
@@ -152,7 +189,9 @@ export class SymbolActor implements MarketActor {
       ev.ask,
       ev.askQty,
     );
-    if ((bits & SKIP_QUOTE) === 0) {
+    if (this.quality.quarantine(bits)) {
+      this.onQuarantine(ev, sink);
+    } else {
       const s = this.quotes.slot();
       const c = this.quotes.columns;
       c.ts[s] = ev.ts;
@@ -162,7 +201,7 @@ export class SymbolActor implements MarketActor {
       c.askQty[s] = ev.askQty;
       this.features.onQuote(ev.bid, ev.ask);
     }
-    this.maybeEmitQuality(ev, bits, sink);
+    this.afterCheck(ev, bits, sink);
   }
 
   private head(
@@ -217,26 +256,60 @@ export class SymbolActor implements MarketActor {
     const o = this.head(ev, OutputKind.SIGNAL, feat, infer);
     const p = o.payload;
     const L = OutputLayout.signal;
-    const st = this.strategy;
+    const g = this.gate;
     p.fill(0);
-    p[L.SIDE] = st.side;
-    p[L.STRENGTH] = st.strength;
+    p[L.SIDE] = g.side;
+    p[L.STRENGTH] = g.strength;
     p[L.REF_PX] = ev.px;
-    p[L.QTY] = st.qty;
+    p[L.QTY] = g.qty;
     p[L.PRED_SCORE] = score;
     p[L.QUALITY] = qualityScore;
+    p[L.SUPPRESSED] = g.suppressed;
     sink.emit(o);
   }
 
-  private maybeEmitQuality(ev: MarketEvent, bits: number, sink: OutputSink): void {
+  /** A quarantined tick: its own record (rate-limited), with the tick as it came. */
+  private onQuarantine(ev: MarketEvent, sink: OutputSink): void {
     const q = this.quality;
-    const immediate = q.immediateDue(bits);
-    const windowEnd = q.windowDue;
-    if (!immediate && !windowEnd) return;
+    if (!q.quarantineDue()) return;
+    const o = this.qualityRecord(ev, QualityEventKind.QUARANTINE);
+    const p = o.payload;
+    const L = OutputLayout.quality;
+    const trade = ev.kind === MarketKind.TRADE;
+    p[L.RAW_TYPE] = trade ? 1 : 2;
+    p[L.RAW_SEQ] = ev.seq;
+    p[L.RAW_TS] = ev.ts;
+    p[L.RAW_RECV] = ev.recv;
+    if (trade) {
+      p[L.RAW_PX] = ev.px;
+      p[L.RAW_QTY] = ev.qty;
+      p[L.RAW_SIDE] = ev.side;
+    } else {
+      p[L.RAW_BID] = ev.bid;
+      p[L.RAW_BID_QTY] = ev.bidQty;
+      p[L.RAW_ASK] = ev.ask;
+      p[L.RAW_ASK_QTY] = ev.askQty;
+    }
+    sink.emit(o);
+  }
+
+  /** Quality records due after a tick: a reset, a change of state, the window end. */
+  private afterCheck(ev: MarketEvent, bits: number, sink: OutputSink): void {
+    const q = this.quality;
+    if ((bits & QualityIssue.SEQ_RESET) !== 0) {
+      sink.emit(this.qualityRecord(ev, QualityEventKind.RESET));
+    }
+    if (q.immediateDue(bits)) sink.emit(this.qualityRecord(ev, QualityEventKind.CHANGE));
+    if (q.windowDue) {
+      sink.emit(this.qualityRecord(ev, QualityEventKind.WINDOW));
+      q.resetWindow();
+    }
+  }
+
+  private qualityRecord(ev: MarketEvent, kind: number): OutputEvent {
     const t = stampUs();
     const o = this.head(ev, OutputKind.QUALITY, t, t);
-    q.writePayload(o.payload);
-    sink.emit(o);
-    if (windowEnd) q.resetWindow();
+    this.quality.writePayload(o.payload, kind);
+    return o;
   }
 }

@@ -142,6 +142,8 @@ export class KernelApp {
         this.pipeline?.counters ?? {
           predictions: 0,
           quality: 0,
+          qualityEvents: {},
+          qualityIssues: {},
           signals: 0,
           approved: 0,
           rejected: {},
@@ -196,6 +198,7 @@ export class KernelApp {
     });
     await this.sink.ensureStream();
     this.pipeline = new OutputPipeline({
+      decisions: this.pool.decisions,
       decoder: this.decoderOptions(),
       risk: this.risk,
       account: this.account,

@@ -148,6 +148,20 @@ export class KernelMetrics {
     );
     mirrorCounter(
       registers,
+      'qilin_quality_events_total',
+      'Quality records by kind: window (window end), change (quality state changed), quarantine (a tick held out), reset (venue sequence reset)',
+      ['kind'],
+      () => Object.entries(src.pipeline().qualityEvents).map(([kind, n]) => [{ kind }, n]),
+    );
+    mirrorCounter(
+      registers,
+      'qilin_quality_issues_total',
+      'Data quality issues by check, counted at each quality window end (seq_gap counts missing ticks)',
+      ['check'],
+      () => Object.entries(src.pipeline().qualityIssues).map(([check, n]) => [{ check }, n]),
+    );
+    mirrorCounter(
+      registers,
       'qilin_signals_total',
       'Candidate signals by risk decision and reason',
       ['decision', 'reason'],

@@ -25,6 +25,11 @@ export interface ShardContext {
   shards: number;
   /** Free-form, structured-clone-able options handed from the composition root. */
   options: unknown;
+  /**
+   * The shard's DecisionBoard buffer (kernel/decision-board.ts): the side
+   * last approved per symbol, written by the main thread. Absent in tests.
+   */
+  decisions?: SharedArrayBuffer;
 }
 
 /**

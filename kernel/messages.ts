@@ -64,10 +64,19 @@ export interface PredictionMessage {
 export interface QualityMessage {
   sym: string;
   ts: number;
+  /**
+   * Why it was sent: `window` (window end), `change` (the quality state
+   * changed), `quarantine` (a tick held out: see `tick`), `reset` (the venue
+   * restarted its sequence numbers: a new session).
+   */
+  kind: 'window' | 'change' | 'quarantine' | 'reset';
+  /** Sessions of the symbol started by sequence resets (0 before any). */
+  session: number;
   /** Window quality score in [0, 1]; 1 is clean. */
   score: number;
   /** Issue codes seen in the window: seq_gap, crossed_quote, stale, out_of_order, spike, … */
   issues: string[];
+  /** Counts of the current window by check. */
   window: {
     ticks: number;
     gaps: number;
@@ -75,10 +84,42 @@ export interface QualityMessage {
     outOfOrder: number;
     stale: number;
     spikes: number;
+    badValues: number;
+    locked: number;
+    outsideBand: number;
+    timeGaps: number;
+    skew: number;
+    duplicates: number;
+    resets: number;
+    quarantined: number;
+    nonfinite: number;
   };
+  /** kind `quarantine`: the tick as received (decoded fields). */
+  tick?: QuarantinedTick;
   src: SourceRef;
   lat: StageTimes;
 }
+
+export type QuarantinedTick =
+  | {
+      type: 'trade';
+      seq: number;
+      ts: number;
+      recv: number;
+      px: number;
+      qty: number;
+      side: 'buy' | 'sell' | 'unknown';
+    }
+  | {
+      type: 'quote';
+      seq: number;
+      ts: number;
+      recv: number;
+      bid: number;
+      bidQty: number;
+      ask: number;
+      askQty: number;
+    };
 
 export interface SignalMessage {
   /** Unique and deterministic (strategy, symbol, source seq): also the NATS Nats-Msg-Id. */
@@ -108,6 +149,9 @@ export const RiskRejectReasons = [
   'rate_limit',
   'quality_low',
   'publish_failed',
+  // Not a risk rule: the symbol actor suppressed its own proposal because its
+  // quality window scored below the strategy's minQuality (never sent to risk).
+  'low_quality',
 ] as const;
 export type RiskRejectReason = (typeof RiskRejectReasons)[number];
 

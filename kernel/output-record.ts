@@ -1,6 +1,9 @@
 /**
- * Fixed 128-byte binary record for actor output, worker → main thread:
- * predictions, candidate signals and quality events.
+ * Fixed 512-byte binary record for actor output, worker → main thread:
+ * predictions, candidate signals and quality events. 512 B (not 128) so a
+ * prediction carries its named feature values (up to 48 configured ones
+ * beside the 8 built-in ones, see actors/output-layout.ts) and a quality
+ * event its per-check counts.
  *
  * ```
  *  word  field
@@ -11,11 +14,11 @@
  *   4    f64 lat.feat
  *   5    f64 lat.infer
  *   6    f64 lat.emit     when the worker wrote the record
- *   7-15 f64 payload[0..8], meaning per kind (see OutputEvent)
+ *   7-63 f64 payload[0..56], meaning per kind (see OutputEvent)
  * ```
  */
-export const OUTPUT_RECORD_BYTES = 128;
-export const OUTPUT_PAYLOAD_WORDS = 9;
+export const OUTPUT_RECORD_BYTES = 512;
+export const OUTPUT_PAYLOAD_WORDS = 57;
 
 export const OutputKind = { PREDICTION: 1, SIGNAL: 2, QUALITY: 3 } as const;
 export type OutputKindValue = (typeof OutputKind)[keyof typeof OutputKind];

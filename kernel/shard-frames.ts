@@ -26,16 +26,16 @@ import {
  *
  *  SYMBOL / VENUE    u32 id │ u32 name bytes n │ name (ASCII token)
  *  TICK              64 B market record (kernel/market-record.ts) │ u32 venue id │ u32 0
- *  OUTPUT            128 B output record (kernel/output-record.ts)
- *  SIGNAL_ROW        128 B output record │ f64 lat.risk │ f64 lat.pub │ u32 approved (1/0)
+ *  OUTPUT            512 B output record (kernel/output-record.ts)
+ *  SIGNAL_ROW        512 B output record │ f64 lat.risk │ f64 lat.pub │ u32 approved (1/0)
  *                    │ u32 reason (1 + RiskRejectReasons index, 0: none) │ u32 name bytes │ u32 0 │ symbol
  *                    (main thread → store worker: a signal with its risk decision)
  *  PREDICTION, SIGNAL, QUALITY (type = OutputKind):
  *    @0   u32 symbol id        @4   u32 frame bytes
  *    @8   u32 data start       @12  u32 data end      ┐ offsets inside the frame: the
  *    @16  u32 risk stamp at    @20  u32 pub stamp at  ┘ message JSON, lat.risk/pub slots (0: none)
- *    @24  128 B output record  (the binary event: risk reads it, tests decode it)
- *    @152 frame: the WebSocket bytes {"topic":"<kind>/<sym>","data":<message>}
+ *    @24  512 B output record  (the binary event: risk reads it, tests decode it)
+ *    @536 frame: the WebSocket bytes {"topic":"<kind>/<sym>","data":<message>}
  * ```
  * A SYMBOL (and VENUE) frame always precedes the first frame that uses its
  * id in the same ring, so the consumer learns names in order, with no side

@@ -18,6 +18,11 @@ export interface SignalSink {
   publishSignal(signal: SignalMessage, payload?: Uint8Array): Promise<void>;
   /** Publish a risk rejection (fire and forget). */
   publishRejection(rejection: RiskRejection): void;
+  /**
+   * Publish a quality event's JSON on `quality.<sym>` (fire and forget; core
+   * NATS, not JetStream). `payload` is only valid during the call.
+   */
+  publishQuality?(sym: string, payload: Uint8Array): void;
   close(): Promise<void>;
 }
 

@@ -71,7 +71,12 @@ function watchLoopLag(): NodeJS.Timeout {
 
 async function main(): Promise<void> {
   const mod = (await import(init.actorModule)) as ActorModule;
-  const ctx = { shard: init.shard, shards: init.shards, options: init.actorOptions };
+  const ctx = {
+    shard: init.shard,
+    shards: init.shards,
+    options: init.actorOptions,
+    decisions: init.decisions,
+  };
   const out = FrameRing.attach(init.outRing);
   const wake: FromWorker = { type: 'wake' };
   out.useDoorbell(init.outBell, () => port!.postMessage(wake));

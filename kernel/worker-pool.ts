@@ -1,4 +1,5 @@
 import { channel } from 'node:diagnostics_channel';
+import { DecisionBoard } from './decision-board.js';
 import { ErrorCodes, QilinError, invalidArgument } from './errors.js';
 import { FrameRing, type FrameRingStats } from './frame-ring.js';
 import type { Logger } from './logger.js';
@@ -145,6 +146,12 @@ export class WorkerPool {
   private drain: Promise<void> = Promise.resolve();
   /** One doorbell for every out ring: the workers ring it, this thread parks on it. */
   private readonly doorbell = new SharedArrayBuffer(DOORBELL_BYTES);
+  /**
+   * What executors were last told per symbol (main → workers): the output
+   * pipeline writes decisions, the actors read them. A restarted worker's
+   * shard is cleared (its symbols are numbered afresh).
+   */
+  readonly decisions: DecisionBoard;
   /** The drain loop sleeps here; a worker's `wake` message or close() ends the sleep. */
   private readonly sleeper = new DoorbellSleeper(this.doorbell);
   private closing: Promise<void> | undefined;
@@ -162,6 +169,7 @@ export class WorkerPool {
     this.maxRestarts = options.maxRestarts ?? 5;
     this.restartWindowMs = options.restartWindowMs ?? 60_000;
     this.router = new ShardRouter(options.workers);
+    this.decisions = new DecisionBoard(options.workers, 1 << 20);
     for (let i = 0; i < options.workers; i++) {
       const inRing = FrameRing.create(rb);
       this.shards.push({
@@ -331,6 +339,7 @@ export class WorkerPool {
       feed: shard.feed.tables(),
       outRing: shard.outRing.buffer,
       outBell: this.doorbell,
+      decisions: this.decisions.buffers[shard.index]!,
       storeRing: shard.storeRing.buffer,
       counters: shard.counters.buffer as SharedArrayBuffer,
       actorModule: this.o.actorModule,
@@ -382,6 +391,7 @@ export class WorkerPool {
     shard.restarts++;
     shard.restartTimes = shard.restartTimes.filter((t) => now - t < this.restartWindowMs);
     shard.restartTimes.push(now);
+    this.decisions.clear(shard.index);
     const tail = shard.inRing.tailCounter();
     this.o.log.error(
       {

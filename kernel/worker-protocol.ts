@@ -20,6 +20,8 @@ export interface WorkerInit {
   outBell: SharedArrayBuffer;
   /** Worker → store worker rows (FrameRing). */
   storeRing: SharedArrayBuffer;
+  /** The shard's DecisionBoard (kernel/decision-board.ts): approved sides, main → worker. */
+  decisions: SharedArrayBuffer;
   /** Float64 counters the worker updates (see WorkerCounter). */
   counters: SharedArrayBuffer;
   actorModule: string;

@@ -166,6 +166,18 @@ export function qualityRow(q: QualityMessage): JsonRow {
     src_seq: Math.max(0, int(q.src.seq)),
     src_ts_us: int(q.src.ts),
     lat_recv_us: int(q.lat.recv),
+    kind: q.kind,
+    session: Math.max(0, int(q.session)),
+    bad_values: Math.max(0, int(w.badValues)),
+    locked: Math.max(0, int(w.locked)),
+    outside_band: Math.max(0, int(w.outsideBand)),
+    time_gaps: Math.max(0, int(w.timeGaps)),
+    skew: Math.max(0, int(w.skew)),
+    duplicates: Math.max(0, int(w.duplicates)),
+    resets: Math.max(0, int(w.resets)),
+    quarantined: Math.max(0, int(w.quarantined)),
+    nonfinite: Math.max(0, int(w.nonfinite)),
+    raw: q.tick === undefined ? '' : JSON.stringify({ ...q.tick, sym: q.sym }),
   };
 }
 

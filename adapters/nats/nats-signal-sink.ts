@@ -264,6 +264,16 @@ export class NatsSignalSink implements SignalSink {
     }
   }
 
+  publishQuality(sym: string, payload: Uint8Array): void {
+    if (!isToken(sym)) return;
+    try {
+      // A copy: the client keeps the buffer until its next write.
+      this.nc.publish(`quality.${sym}`, payload.slice());
+    } catch (err) {
+      this.log.warn({ err, sym }, 'quality event publish failed');
+    }
+  }
+
   /** Refuse new signals and flush what was published. Does not close the connection. Safe twice. */
   close(): Promise<void> {
     this.closing ??= this.doClose();

@@ -133,6 +133,15 @@ void t.test('decoded messages carry exactly the encoded payload fields', (t) => 
             outOfOrder: p[L.OUT_OF_ORDER],
             stale: p[L.STALE],
             spikes: p[L.SPIKES],
+            badValues: p[L.BAD_VALUES],
+            locked: p[L.LOCKED],
+            outsideBand: p[L.OUTSIDE_BAND],
+            timeGaps: p[L.TIME_GAPS],
+            skew: p[L.SKEW],
+            duplicates: p[L.DUPLICATES],
+            resets: p[L.RESETS],
+            quarantined: p[L.QUARANTINED],
+            nonfinite: p[L.NONFINITE],
           });
           t.equal(m.issues.includes('seq_gap'), (p[L.ISSUE_BITS]! & 1) !== 0);
           t.equal(m.issues.includes('crossed_quote'), (p[L.ISSUE_BITS]! & 4) !== 0);

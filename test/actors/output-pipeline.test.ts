@@ -151,7 +151,15 @@ void t.test('predictions and quality events go out as the frames the worker enco
   t.equal(f.published[0]!.frame, bytes, 'byte for byte');
   const quality = JSON.parse(f.published[1]!.frame) as { data: { src: { seq: number } } };
   t.equal(quality.data.src.seq, 2);
-  t.same(p.counters, { predictions: 1, quality: 1, signals: 0, approved: 0, rejected: {} });
+  t.same(p.counters, {
+    predictions: 1,
+    quality: 1,
+    qualityEvents: { window: 1 },
+    qualityIssues: {},
+    signals: 0,
+    approved: 0,
+    rejected: {},
+  });
   t.end();
 });
 

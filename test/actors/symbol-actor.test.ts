@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import t from 'tap';
-import { OutputLayout, QualityIssue } from '../../actors/output-layout.js';
+import { OutputLayout, QualityEventKind, QualityIssue } from '../../actors/output-layout.js';
 import { resolveSymbolActorOptions } from '../../actors/symbol-actor-module.js';
 import { SymbolActor } from '../../actors/symbol-actor.js';
 import type { OutputSink } from '../../kernel/actor.js';
@@ -136,16 +136,29 @@ void t.test('bad ticks are counted, not folded in, and raise an immediate qualit
   t.equal(d.actor.features.trades, trades, 'negative price not folded into features');
   t.equal(d.actor.trades.length, 2, 'nor into the window');
   const q = d.sink.of(OutputKind.QUALITY);
-  t.equal(q.length, 1, 'one immediate quality record');
-  t.equal(q[0]!.payload[OutputLayout.quality.ISSUE_BITS], QualityIssue.BAD_VALUE);
-  t.equal(q[0]!.srcSeq, 3, 'it names the bad tick');
+  const L = OutputLayout.quality;
+  t.same(
+    q.map((e) => e.payload[L.KIND]),
+    [QualityEventKind.QUARANTINE, QualityEventKind.CHANGE],
+    'a quarantine record with the tick, and the change of state',
+  );
+  t.equal(q[0]!.payload[L.RAW_PX], -5, 'the quarantine record carries the tick');
+  t.equal(q[0]!.payload[L.RAW_TYPE], 1);
+  t.equal(q[0]!.payload[L.QUARANTINED], 1);
+  t.equal(q[1]!.payload[L.ISSUE_BITS], QualityIssue.BAD_VALUE);
+  t.equal(q[1]!.srcSeq, 3, 'it names the bad tick');
   d.quote(101, 100, 200_000);
   t.equal(d.actor.quotes.length, 0, 'crossed quote not in the quote window');
   t.equal(d.actor.features.spread, 0, 'nor in the spread');
-  t.equal(
-    d.sink.of(OutputKind.QUALITY).length,
-    2,
-    'second issue 200 ms later: another immediate record',
+  t.same(
+    d.sink.of(OutputKind.QUALITY).map((e) => e.payload[L.KIND]),
+    [
+      QualityEventKind.QUARANTINE,
+      QualityEventKind.CHANGE,
+      QualityEventKind.QUARANTINE,
+      QualityEventKind.CHANGE,
+    ],
+    'second issue 200 ms later: another quarantine and change record',
   );
   d.quote(100, 100.5);
   t.equal(d.actor.features.spread, 0.5);

@@ -4,7 +4,7 @@ import {
   createOutputEncoder,
   resolveSymbolActorOptions,
 } from '../../actors/symbol-actor-module.js';
-import { MomentumStrategy } from '../../actors/momentum-strategy.js';
+import { SignalGate } from '../../actors/signal-gate.js';
 import { warmUp } from '../../kernel/warm-up.js';
 
 void t.test(
@@ -25,22 +25,18 @@ void t.test(
 
 void t.test('actor options are resolved once per options object, and still validated', (t) => {
   const opts = resolveSymbolActorOptions({});
-  const a = new MomentumStrategy(opts);
-  const b = new MomentumStrategy(opts);
+  const a = new SignalGate(opts);
+  const b = new SignalGate(opts);
   t.equal(
     a.options,
     b.options,
     'one resolved object shared by every actor made with these options',
   );
-  t.not(
-    new MomentumStrategy({ ...opts }).options,
-    a.options,
-    'another options object: resolved again',
-  );
+  t.not(new SignalGate({ ...opts }).options, a.options, 'another options object: resolved again');
   const bad = { ...opts, threshold: 2 };
-  t.throws(() => new MomentumStrategy(bad), { code: 'QLN_INVALID_ARGUMENT' });
+  t.throws(() => new SignalGate(bad), { code: 'QLN_INVALID_ARGUMENT' });
   t.throws(
-    () => new MomentumStrategy(bad),
+    () => new SignalGate(bad),
     { code: 'QLN_INVALID_ARGUMENT' },
     'a bad object is never cached',
   );
