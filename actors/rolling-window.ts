@@ -1,4 +1,5 @@
-import { Float64, RecordBatch, makeData, type Data } from 'apache-arrow';
+import type { Float64, RecordBatch } from 'apache-arrow';
+import { recordBatchToIPC, ringToRecordBatch } from './arrow-ring.js';
 import { invalidArgument } from '../kernel/errors.js';
 
 /** Columns of the trade window, in schema order. */
@@ -90,28 +91,18 @@ export class RollingWindow<K extends string> {
   }
 
   /**
-   * The held rows in time order as an arrow RecordBatch of Float64 columns.
-   * Before the ring wraps each column is a `subarray` of the ring (zero-copy:
-   * the batch sees later writes, so use it before pushing more); after the
-   * wrap each column is copied once into time order. Not for the hot path.
+   * The held rows in time order as an arrow RecordBatch of Float64 columns
+   * (`ringToRecordBatch`). Before the ring wraps each column is a `subarray`
+   * of the ring (zero-copy: the batch sees later writes, so use it before
+   * pushing more); after the wrap each column is copied once into time order.
+   * Not for the hot path.
    */
   toRecordBatch(): RecordBatch<Record<K, Float64>> {
-    const n = this.length;
-    const wrapped = this.total > this.capacity && (this.total & this.mask) !== 0;
-    const start = this.total > this.capacity ? this.total & this.mask : 0;
-    const children = {} as Record<K, Data<Float64>>;
-    for (const name of this.names) {
-      const ring = this.columns[name];
-      let values: Float64Array;
-      if (!wrapped) {
-        values = ring.subarray(0, n);
-      } else {
-        values = new Float64Array(n);
-        values.set(ring.subarray(start));
-        values.set(ring.subarray(0, start), this.capacity - start);
-      }
-      children[name] = makeData({ type: new Float64(), length: n, nullCount: 0, data: values });
-    }
-    return new RecordBatch<Record<K, Float64>>(children);
+    return ringToRecordBatch(this.names, this.columns, this.total);
+  }
+
+  /** `toRecordBatch()` as Arrow IPC stream bytes (`tableFromIPC` reads them back). */
+  toIPC(): Uint8Array {
+    return recordBatchToIPC(this.toRecordBatch());
   }
 }
