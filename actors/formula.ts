@@ -42,9 +42,10 @@
  *
  * Semantics: IEEE-754 doubles, real-valued, exact — this is mathjs with
  * `{ number: 'number', predictable: true }` except that
- * (1) comparisons, `floor`, `ceil`, `round` and `%` are exact, where mathjs
- * applies its relTol 1e-12 / absTol 1e-15 (mathjs says `0.1 + 0.2 == 0.3` and
- * `floor(0.9999999999999999) = 1`; here they are 0 and 0), and
+ * (1) comparisons, `floor`, `ceil`, `round`, `%` and `min`/`max` are exact
+ * (`Math.*`), where mathjs applies its relTol 1e-12 / absTol 1e-15 (mathjs
+ * says `0.1 + 0.2 == 0.3`, `floor(0.9999999999999999) = 1` and
+ * `max(-1e-300, 0) = -1e-300`; here they are 0, 0 and 0), and
  * (2) a negative base with a finite non-integer exponent gives NaN, where
  * mathjs may return a real odd root (`(-8)^(1/3)` is -2 in mathjs, NaN here).
  * NaN and ±Infinity results are not errors: they stay in the output and
