@@ -55,6 +55,8 @@ export const ErrorCodes = {
   BENCH_INTEGRITY: 'QLN_BENCH_INTEGRITY',
   /** A CLI command was used wrongly. */
   CLI_USAGE: 'QLN_CLI_USAGE',
+  /** A user feature formula is malformed or uses something not allowed (names the feature, position, reason). */
+  FORMULA_INVALID: 'QLN_FORMULA_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
