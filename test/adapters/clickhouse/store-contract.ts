@@ -247,6 +247,8 @@ export async function storeContract(t: Test, store: EventStore): Promise<void> {
     t.same([...qs.keys()].sort(), [
       'bars_1m',
       'quality_daily',
+      'quality_report_days',
+      'quality_report_worst',
       'signal_hit_rate',
       'signal_latency',
       'tick_duplicates',
