@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Command, CommanderError } from 'commander';
+import type { Command } from 'commander';
 import {
   ALLOWED_BASELINES,
   resolveBenchOptions,
@@ -13,6 +13,7 @@ import type { QilinConfig } from '../config/config.js';
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
 import { serviceOptions } from './services-command.js';
+import { usageErrors } from './usage-errors.js';
 
 /**
  * `qilin bench <scenario>` and `qilin bench compare A.json B.json`: the
@@ -37,27 +38,6 @@ const DESCRIPTIONS: Readonly<Record<Scenario, string>> = {
 };
 
 const list = (xs: readonly number[]): string => xs.join(',');
-
-/** Turn commander's usage errors into QLN_CLI_USAGE (exit 2); help and version pass through. */
-function usageErrors(cmd: Command, help: string): Command {
-  return cmd
-    .showHelpAfterError(false)
-    .configureOutput({ outputError: () => undefined })
-    .exitOverride((err: CommanderError) => {
-      if (
-        err.code === 'commander.helpDisplayed' ||
-        err.code === 'commander.help' ||
-        err.code === 'commander.version'
-      ) {
-        throw err;
-      }
-      throw new QilinError(
-        ErrorCodes.CLI_USAGE,
-        `${err.message.replace(/^error: /, '')} (see ${help})`,
-        { cause: err },
-      );
-    });
-}
 
 function addScenario(
   bench: Command,

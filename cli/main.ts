@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../kernel/logger.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerMigrateCommand } from './migrate-command.js';
+import { registerQualityCommand } from './quality-command.js';
 import { registerRiskCommand } from './risk-command.js';
 import { registerServicesCommand } from './services-command.js';
 import { registerSimCommand } from './sim-command.js';
@@ -50,6 +51,7 @@ registerSimCommand(program, context);
 registerDemoCommand(program, context);
 registerSqlCommand(program, context);
 registerMigrateCommand(program, context);
+registerQualityCommand(program, context);
 registerRiskCommand(program, context);
 registerBenchCommand(program, context);
 

@@ -8,18 +8,46 @@ import { invalidArgument } from '../../kernel/errors.js';
  * and in chdb): no DateTime64 (timestamps are Int64 µs plus derived DateTime /
  * Date columns the writer fills), no LowCardinality, no Nullable, no JSON
  * type (features are a JSON String), MergeTree with
- * `PARTITION BY … ORDER BY …`. Every statement is `IF NOT EXISTS` so a
- * migration that died halfway can simply run again.
+ * `PARTITION BY … ORDER BY …`. Every step can run twice, so a migration that
+ * died halfway can simply run again: CREATE statements are `IF NOT EXISTS`;
+ * new columns are {@link AddColumn} steps, which the runner skips when
+ * `system.columns` already lists the column (ClickHouse 18.16 has no
+ * `ADD COLUMN IF NOT EXISTS`: it is a syntax error there).
  *
- * Rules for adding one: append a new version, never edit an applied one; use
- * `ALTER TABLE … ADD COLUMN IF NOT EXISTS` (18.16 has it) for new columns.
+ * Rules for adding one: append a new version, never edit an applied one; add
+ * columns with {@link addColumn} and always with a DEFAULT, so old rows (read
+ * as the DEFAULT) and old writers keep working. Beware: on 18.16 a
+ * JSONEachRow insert *without a column list* that omits a column stores the
+ * type's zero ('' / 0), not the DEFAULT (`input_format_defaults_for_omitted_fields`
+ * came in 19.x); an INSERT with a column list, and current ClickHouse / chdb,
+ * apply the DEFAULT. Queries must accept both (see `kind` below).
  */
 
-/** One schema version: statements run in order; `{db}` is the database. */
+/** A column added to an existing table; skipped when the table already has it. */
+export interface AddColumn {
+  addColumn: {
+    /** Table in `{db}`. */
+    table: string;
+    /** Column name (an identifier). */
+    column: string;
+    /** Type and DEFAULT, e.g. `UInt32 DEFAULT 0`. */
+    definition: string;
+  };
+}
+
+/** One step of a migration: a statement (`{db}` is the database) or a new column. */
+export type MigrationStep = string | AddColumn;
+
+/** One schema version: steps run in order. */
 export interface Migration {
   version: number;
   description: string;
-  statements: readonly string[];
+  statements: readonly MigrationStep[];
+}
+
+/** An {@link AddColumn} step. */
+export function addColumn(table: string, column: string, definition: string): AddColumn {
+  return { addColumn: { table, column, definition } };
 }
 
 const MERGE_TREE_BY_SYM = 'ENGINE = MergeTree PARTITION BY toYYYYMM(date) ORDER BY (sym, ts_us)';
@@ -114,6 +142,34 @@ export const MIGRATIONS: readonly Migration[] = [
 ) ENGINE = MergeTree PARTITION BY toYYYYMM(date) ORDER BY (name, ts_us)`,
     ],
   },
+  {
+    version: 2,
+    description: 'quality_events: event kind, session, and the extended per-check counters',
+    statements: [
+      // 'window' (window end), 'change' (quality state changed), 'quarantine'
+      // (a tick held out of the window), 'reset' (venue sequence reset: new
+      // session). '' is a window row written by an old writer on 18.16.
+      addColumn('quality_events', 'kind', "String DEFAULT 'window'"),
+      // Per-symbol session number, +1 at each sequence reset.
+      addColumn('quality_events', 'session', 'UInt32 DEFAULT 0'),
+      addColumn('quality_events', 'bad_values', 'UInt32 DEFAULT 0'),
+      // Locked quotes (bid == ask).
+      addColumn('quality_events', 'locked', 'UInt32 DEFAULT 0'),
+      // Trades outside the last quote's [bid, ask] band.
+      addColumn('quality_events', 'outside_band', 'UInt32 DEFAULT 0'),
+      // Gaps in exchange time far beyond the symbol's observed rate.
+      addColumn('quality_events', 'time_gaps', 'UInt32 DEFAULT 0'),
+      // Exchange-to-receive skew out of bounds (negative or too large).
+      addColumn('quality_events', 'skew', 'UInt32 DEFAULT 0'),
+      addColumn('quality_events', 'duplicates', 'UInt32 DEFAULT 0'),
+      addColumn('quality_events', 'resets', 'UInt32 DEFAULT 0'),
+      addColumn('quality_events', 'quarantined', 'UInt32 DEFAULT 0'),
+      // User formula results that were NaN / Infinity.
+      addColumn('quality_events', 'nonfinite', 'UInt32 DEFAULT 0'),
+      // For kind 'quarantine': the offending tick as JSON.
+      addColumn('quality_events', 'raw', "String DEFAULT ''"),
+    ],
+  },
 ];
 
 /** How a store runs schema statements (both stores provide it). */
@@ -138,8 +194,10 @@ export function checkDatabaseName(db: string): string {
  * version is not recorded yet, in order, recording each after its statements
  * succeeded. Idempotent. Returns the versions it applied.
  *
- * Two processes migrating at once may both record a version; every statement
- * is IF NOT EXISTS, and versions are read with DISTINCT, so that is harmless.
+ * Two processes migrating at once may both record a version; every step can
+ * run twice, and versions are read with DISTINCT, so that is mostly harmless
+ * (two ADD COLUMNs racing past the same check: the loser fails, a re-run
+ * then skips it).
  */
 export async function migrateSchema(
   exec: SchemaExecutor,
@@ -156,11 +214,28 @@ export async function migrateSchema(
   const applied: number[] = [];
   for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
     if (done.has(m.version)) continue;
-    for (const stmt of m.statements) await exec.command(stmt.replaceAll('{db}', db));
+    for (const step of m.statements) await runStep(exec, db, step);
     await exec.command(
       `INSERT INTO ${db}.schema_migrations (version, applied_at) VALUES (${m.version}, ${Math.floor(Date.now() / 1000)})`,
     );
     applied.push(m.version);
   }
   return applied;
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+async function runStep(exec: SchemaExecutor, db: string, step: MigrationStep): Promise<void> {
+  if (typeof step === 'string') {
+    await exec.command(step.replaceAll('{db}', db));
+    return;
+  }
+  const { table, column, definition } = step.addColumn;
+  if (!IDENT.test(table)) invalidArgument('addColumn.table', table, 'an identifier');
+  if (!IDENT.test(column)) invalidArgument('addColumn.column', column, 'an identifier');
+  const have = await exec.select(
+    `SELECT name FROM system.columns WHERE database = '${db}' AND table = '${table}' AND name = '${column}'`,
+  );
+  if (have.length > 0) return;
+  await exec.command(`ALTER TABLE ${db}.${table} ADD COLUMN ${column} ${definition}`);
 }
