@@ -157,6 +157,10 @@ export class QualityChecker {
   /** Sessions started by sequence resets (0 before the first reset). */
   session = 0;
   private badWeight = 0;
+  // the previous window, for recentScore
+  private prevTicks = 0;
+  private prevGaps = 0;
+  private prevBadWeight = 0;
   // stream state (survives windows)
   private lastSeq = NaN;
   private maxTs = -Infinity;
@@ -264,6 +268,19 @@ export class QualityChecker {
     return s < 0 ? 0 : s;
   }
 
+  /**
+   * The score of the current and the previous window together: what signals
+   * are gated on and carry. The current window alone says little on its first
+   * ticks (one clean tick scores 1 after a window of garbage); with the
+   * previous one the judgement always rests on at least a full window.
+   */
+  get recentScore(): number {
+    const denom = this.ticks + this.gaps + this.prevTicks + this.prevGaps;
+    if (denom === 0) return 1;
+    const s = 1 - (this.badWeight + this.gaps + this.prevBadWeight + this.prevGaps) / denom;
+    return s < 0 ? 0 : s;
+  }
+
   /** True once the window holds `qualityWindowTicks` ticks: emit it, then `resetWindow()`. */
   get windowDue(): boolean {
     return this.ticks >= this.options.qualityWindowTicks;
@@ -323,6 +340,9 @@ export class QualityChecker {
    */
   resetWindow(): void {
     this.reportedBits = this.stateBits;
+    this.prevTicks = this.ticks;
+    this.prevGaps = this.gaps;
+    this.prevBadWeight = this.badWeight;
     this.ticks = this.gaps = this.crossed = this.locked = this.outOfOrder = 0;
     this.duplicates = this.stale = this.skew = this.spikes = this.badValues = 0;
     this.outsideBand = this.timeGaps = this.resets = this.quarantined = this.nonfinite = 0;

@@ -19,7 +19,7 @@ export interface SignalOptions {
   retryMaxUs: number;
   /** Propose on every trade (benchmarks), ignoring approvals, change and interval. Default false. */
   emitEveryTick: boolean;
-  /** Below this window quality score a proposal is suppressed (`low_quality`). Default 0.5. */
+  /** Below this quality score (current and previous window, QualityChecker.recentScore) a proposal is suppressed (`low_quality`). Default 0.5. */
   minQuality: number;
   /** No proposal before this many trades have been seen. Default 30. */
   warmup: number;

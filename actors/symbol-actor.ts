@@ -153,7 +153,7 @@ export class SymbolActor implements MarketActor {
       const feat = stampUs();
       const score = this.model.predict(f);
       const infer = stampUs();
-      const qs = q.score;
+      const qs = q.recentScore;
       const st = this.strategy;
       const target = st.target(score, ev.px, this.featureValues);
       const d = this.decisions;
