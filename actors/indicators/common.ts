@@ -41,28 +41,27 @@ export class CompensatedSum {
     return this.s + this.c;
   }
 
-  /** Replace the sum by an exactly re-summed value (compensation cleared). */
-  set(value: number): void {
-    this.s = value;
-    this.c = 0;
+  /**
+   * Recompute the sum from scratch over `ring[0..n)` (the periodic exact
+   * re-sum of a window): sum and compensation both rebuilt, so the low-order
+   * part of a big value that is still in the window is not lost.
+   */
+  resum(ring: Float64Array, n: number): void {
+    let s = 0;
+    let c = 0;
+    for (let i = 0; i < n; i++) {
+      const x = ring[i]!;
+      const t = s + x;
+      if (Math.abs(s) >= Math.abs(x)) c += s - t + x;
+      else c += x - t + s;
+      s = t;
+    }
+    this.s = s;
+    this.c = c;
   }
 
   reset(): void {
     this.s = 0;
     this.c = 0;
   }
-}
-
-/** Compensated sum of `ring[0..n)` (used by the periodic exact re-sums). */
-export function ringSum(ring: Float64Array, n: number): number {
-  let s = 0;
-  let c = 0;
-  for (let i = 0; i < n; i++) {
-    const x = ring[i]!;
-    const t = s + x;
-    if (Math.abs(s) >= Math.abs(x)) c += s - t + x;
-    else c += x - t + s;
-    s = t;
-  }
-  return s + c;
 }

@@ -1,4 +1,4 @@
-import { checkPeriod, CompensatedSum, ringSum } from './common.js';
+import { checkPeriod, CompensatedSum } from './common.js';
 
 /**
  * Simple moving average of the last `period` values:
@@ -40,7 +40,7 @@ export class SMA {
     this.ring[pos] = x;
     if (pos + 1 === n) {
       this.pos = 0;
-      this.sum.set(ringSum(this.ring, n));
+      this.sum.resum(this.ring, n);
     } else {
       this.pos = pos + 1;
       this.sum.add(x);

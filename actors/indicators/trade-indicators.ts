@@ -1,4 +1,4 @@
-import { checkPeriod, CompensatedSum, ringSum } from './common.js';
+import { checkPeriod, CompensatedSum } from './common.js';
 
 /**
  * Volume-weighted average price `Σ px·qty / Σ qty`.
@@ -21,6 +21,8 @@ export class VWAP {
   private readonly q = new CompensatedSum();
   private pos = 0;
   private count = 0;
+  /** Trades in the window with qty ≠ 0 (exact: a window without volume gives NaN, not a residue). */
+  private nonZero = 0;
 
   constructor(period: number) {
     this.period = checkPeriod('period', period, 0);
@@ -31,6 +33,7 @@ export class VWAP {
   update(px: number, qty: number): void {
     const n = this.period;
     const pv = px * qty;
+    if (qty !== 0) this.nonZero++;
     if (n === 0) {
       this.pv.add(pv);
       this.q.add(qty);
@@ -48,10 +51,11 @@ export class VWAP {
       const oldQ = this.qRing[pos]!;
       this.pvRing[pos] = pv;
       this.qRing[pos] = qty;
+      if (oldQ !== 0) this.nonZero--;
       if (pos + 1 === n) {
         this.pos = 0;
-        this.pv.set(ringSum(this.pvRing, n));
-        this.q.set(ringSum(this.qRing, n));
+        this.pv.resum(this.pvRing, n);
+        this.q.resum(this.qRing, n);
       } else {
         this.pos = pos + 1;
         this.pv.add(pv);
@@ -61,7 +65,7 @@ export class VWAP {
       }
     }
     const q = this.q.value;
-    this.value = q !== 0 ? this.pv.value / q : Number.NaN;
+    this.value = this.nonZero > 0 && q !== 0 ? this.pv.value / q : Number.NaN;
   }
 
   reset(): void {
@@ -71,6 +75,7 @@ export class VWAP {
     this.q.reset();
     this.pos = 0;
     this.count = 0;
+    this.nonZero = 0;
   }
 }
 
@@ -91,6 +96,8 @@ export class RealizedVol {
   private prev = 0;
   private seen = 0;
   private pos = 0;
+  /** Non-zero returns in the window (none: exactly 0, not a rounding residue). */
+  private nonZero = 0;
 
   constructor(period: number) {
     this.period = checkPeriod('period', period);
@@ -106,6 +113,7 @@ export class RealizedVol {
     const r = Math.log(x / this.prev);
     this.prev = x;
     const r2 = r * r;
+    if (r2 !== 0) this.nonZero++;
     const n = this.period;
     if (this.seen <= n) {
       this.ring[this.seen - 1] = r2;
@@ -116,9 +124,10 @@ export class RealizedVol {
       const pos = this.pos;
       const old = this.ring[pos]!;
       this.ring[pos] = r2;
+      if (old !== 0) this.nonZero--;
       if (pos + 1 === n) {
         this.pos = 0;
-        this.sum.set(ringSum(this.ring, n));
+        this.sum.resum(this.ring, n);
       } else {
         this.pos = pos + 1;
         this.sum.add(r2);
@@ -126,7 +135,7 @@ export class RealizedVol {
       }
     }
     const s = this.sum.value;
-    this.value = s > 0 ? Math.sqrt(s) : 0;
+    this.value = this.nonZero > 0 && s > 0 ? Math.sqrt(s) : 0;
   }
 
   reset(): void {
@@ -136,6 +145,7 @@ export class RealizedVol {
     this.prev = 0;
     this.seen = 0;
     this.pos = 0;
+    this.nonZero = 0;
   }
 }
 
