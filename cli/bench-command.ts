@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import {
@@ -9,6 +10,12 @@ import {
 import { SCENARIOS, type Scenario } from '../bench/harness/bench-report.js';
 import { asReport, compareReports, formatComparison } from '../bench/harness/compare-reports.js';
 import { runBench } from '../bench/harness/run-bench.js';
+import {
+  DEFAULT_FEATURES_BENCH_OPTIONS,
+  formatFeaturesReport,
+  runFeaturesBench,
+  writeFeaturesReport,
+} from '../bench/features/features-bench.js';
 import type { QilinConfig } from '../config/config.js';
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
@@ -137,6 +144,122 @@ function addScenario(
   usageErrors(cmd, `qilin bench ${scenario} --help`);
 }
 
+/** A CLI integer option: digits (k/M suffix allowed) ≥ min, else QLN_CLI_USAGE naming the flag. */
+function intOption(flag: string, min: number): (v: string) => number {
+  return (v: string) => {
+    const m = /^(\d+)([kM]?)$/.exec(v.trim().replace(/_/g, ''));
+    const n =
+      m === null ? Number.NaN : Number(m[1]) * (m[2] === 'k' ? 1e3 : m[2] === 'M' ? 1e6 : 1);
+    if (!Number.isSafeInteger(n) || n < min) {
+      throw new QilinError(
+        ErrorCodes.CLI_USAGE,
+        `invalid ${flag}: ${JSON.stringify(v)} (allowed: an integer ≥ ${min}, k/M suffix allowed; see qilin bench features --help)`,
+      );
+    }
+    return n;
+  };
+}
+
+/**
+ * `qilin bench features`: the incremental indicators (actors/indicators) in
+ * process, FeatureSet vs the naive recomputation (bench/features).
+ */
+function addFeaturesCommand(bench: Command): void {
+  const d = DEFAULT_FEATURES_BENCH_OPTIONS;
+  const cmd = bench
+    .command('features')
+    .description(
+      'ns per tick of the per-symbol FeatureSet (default indicator set) over a random-walk stream of trades, quotes and bars vs the naive per-tick recomputation, and heap growth (in process, no services)',
+    )
+    .option(
+      '--symbols <n>',
+      `symbols, one FeatureSet each (default ${d.symbols})`,
+      intOption('--symbols', 1),
+    )
+    .option(
+      '--ticks <n>',
+      `timed ticks (trades, quotes, bars) (default ${d.ticks})`,
+      intOption('--ticks', 1024),
+    )
+    .option(
+      '--warmup-ticks <n>',
+      `untimed ticks first (default ${d.warmupTicks})`,
+      intOption('--warmup-ticks', 0),
+    )
+    .option(
+      '--naive-ticks <n>',
+      `timed ticks of the naive reference (default ${d.naiveTicks})`,
+      intOption('--naive-ticks', 1),
+    )
+    .option(
+      '--naive-symbols <n>',
+      `symbols the naive reference runs on (default ${d.naiveSymbols})`,
+      intOption('--naive-symbols', 1),
+    )
+    .option(
+      '--bar-every <n>',
+      `a 1 s bar every this many trades of a symbol (default ${d.barEvery})`,
+      intOption('--bar-every', 1),
+    )
+    .option('--seed <n>', `PRNG seed of the stream (default ${d.seed})`, intOption('--seed', 0))
+    .option('--json', 'print the JSON report on stdout (the human report goes to stderr)')
+    .option('--results-dir <dir>', 'where the JSON report goes (default bench/results)')
+    .option('--no-write', 'do not write the JSON report')
+    .addHelpText(
+      'after',
+      '\nTargets: full set < 1 µs per tick per symbol; heap growth < 1 MB over the timed ticks.\n' +
+        'Example: qilin bench features; qilin bench features --ticks 1M --naive-ticks 10k --no-write',
+    )
+    .action(
+      (o: {
+        symbols?: number;
+        ticks?: number;
+        warmupTicks?: number;
+        naiveTicks?: number;
+        naiveSymbols?: number;
+        barEvery?: number;
+        seed?: number;
+        json?: boolean;
+        resultsDir?: string;
+        write: boolean;
+      }) => {
+        if (o.naiveSymbols !== undefined && o.naiveSymbols > (o.symbols ?? d.symbols)) {
+          throw new QilinError(
+            ErrorCodes.CLI_USAGE,
+            `invalid --naive-symbols: ${o.naiveSymbols} (allowed: at most --symbols; see qilin bench features --help)`,
+          );
+        }
+        const human = o.json === true ? process.stderr : process.stdout;
+        const opts = Object.fromEntries(
+          (
+            [
+              'symbols',
+              'ticks',
+              'warmupTicks',
+              'naiveTicks',
+              'naiveSymbols',
+              'barEvery',
+              'seed',
+            ] as const
+          )
+            .filter((k) => o[k] !== undefined)
+            .map((k) => [k, o[k]]),
+        );
+        const report = runFeaturesBench(opts, (line) => process.stderr.write(`${line}\n`));
+        human.write(`\n${formatFeaturesReport(report)}`);
+        if (o.json === true) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        if (o.write) {
+          const file = writeFeaturesReport(
+            report,
+            o.resultsDir ?? join(REPO_ROOT, 'bench', 'results'),
+          );
+          human.write(`wrote ${file}\n`);
+        }
+      },
+    );
+  usageErrors(cmd, 'qilin bench features --help');
+}
+
 /** Register `qilin bench`. */
 export function registerBenchCommand(
   program: Command,
@@ -145,7 +268,7 @@ export function registerBenchCommand(
   const bench = program
     .command('bench')
     .description(
-      'measure the kernel (started as `qilin start`) against baselines in the same run: latency, throughput, symbols, fanout, soak; compare two results',
+      'measure the kernel (started as `qilin start`) against baselines in the same run: latency, throughput, symbols, fanout, soak; the indicators in process: features; compare two results',
     )
     .addHelpText(
       'after',
@@ -173,6 +296,7 @@ export function registerBenchCommand(
     }
   };
   for (const s of SCENARIOS) addScenario(bench, s, run);
+  addFeaturesCommand(bench);
 
   const compare = bench
     .command('compare')
