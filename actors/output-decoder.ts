@@ -8,6 +8,7 @@ import type {
 } from '../kernel/messages.js';
 import type { OutputEvent } from '../kernel/output-record.js';
 import {
+  MAX_CONFIGURED_FEATURES,
   OutputLayout,
   QUALITY_EVENT_KIND_NAMES,
   QUALITY_ISSUE_NAMES,
@@ -22,7 +23,24 @@ export interface OutputDecoderOptions {
   account: string;
   /** The model the actor module runs. */
   model: ModelRef;
+  /**
+   * Names of the configured prediction features, in payload order (after
+   * the built-in ones, OutputLayout.prediction.FEATURES). Default none.
+   */
+  features?: readonly string[];
 }
+
+/** Built-in prediction features, in JSON order (the baseline model's inputs and the quote). */
+export const BUILTIN_FEATURES = [
+  'emaFast',
+  'emaSlow',
+  'ret',
+  'vol',
+  'spread',
+  'zscore',
+  'mid',
+  'qualityScore',
+] as const;
 
 /**
  * Validate OutputDecoder / OutputEncoder options (fail fast, naming the key)
@@ -44,25 +62,34 @@ export function resolveOutputDecoderOptions(opts: OutputDecoderOptions): OutputD
   ) {
     invalidArgument('model', opts.model, '{name, version}: non-empty strings');
   }
+  const given: unknown = opts.features ?? [];
+  const features: readonly string[] = Array.isArray(given) ? (given as string[]) : [];
+  if (
+    !Array.isArray(given) ||
+    features.length > MAX_CONFIGURED_FEATURES ||
+    features.some((f) => typeof f !== 'string' || f === '') ||
+    new Set([...BUILTIN_FEATURES, ...features]).size !== BUILTIN_FEATURES.length + features.length
+  ) {
+    invalidArgument(
+      'features',
+      features,
+      `at most ${MAX_CONFIGURED_FEATURES} distinct names, none of ${BUILTIN_FEATURES.join(', ')}`,
+    );
+  }
   return {
     strategy: opts.strategy,
     account: opts.account,
     model: { name: opts.model.name, version: opts.model.version },
+    features: [...features],
   };
 }
 
 /** The features of a prediction, in the order the JSON shows them. */
-function newFeatures(): Record<string, number> {
-  return {
-    emaFast: 0,
-    emaSlow: 0,
-    ret: 0,
-    vol: 0,
-    spread: 0,
-    zscore: 0,
-    mid: 0,
-    qualityScore: 0,
-  };
+function newFeatures(configured: readonly string[]): Record<string, number> {
+  const f: Record<string, number> = {};
+  for (const k of BUILTIN_FEATURES) f[k] = 0;
+  for (const k of configured) f[k] = 0;
+  return f;
 }
 
 /**
@@ -77,12 +104,14 @@ export class OutputDecoder {
   private readonly strategy: string;
   private readonly account: string;
   private readonly model: ModelRef;
+  private readonly features: readonly string[];
 
   constructor(opts: OutputDecoderOptions) {
     const o = resolveOutputDecoderOptions(opts);
     this.strategy = o.strategy;
     this.account = o.account;
     this.model = o.model;
+    this.features = o.features ?? [];
   }
 
   toPrediction(ev: OutputEvent, sym: string): PredictionMessage {
@@ -91,7 +120,7 @@ export class OutputDecoder {
       ts: 0,
       model: { ...this.model },
       score: 0,
-      features: newFeatures(),
+      features: newFeatures(this.features),
       src: { seq: 0, ts: 0 },
       lat: { recv: 0, feat: 0, infer: 0 },
     });
@@ -117,6 +146,8 @@ export class OutputDecoder {
     f.zscore = p[L.ZSCORE]!;
     f.mid = p[L.MID]!;
     f.qualityScore = p[L.QUALITY]!;
+    const names = this.features;
+    for (let i = 0; i < names.length; i++) f[names[i]!] = p[L.FEATURES + i]!;
     into.src.seq = ev.srcSeq;
     into.src.ts = ev.srcTs;
     into.lat.recv = ev.recv;
@@ -132,7 +163,7 @@ export class OutputDecoder {
       ts: 0,
       model: this.model,
       score: 0,
-      features: newFeatures(),
+      features: newFeatures(this.features),
       src: { seq: 0, ts: 0 },
       lat: { recv: 0, feat: 0, infer: 0 },
     };

@@ -224,12 +224,15 @@ export class OutputEncoder {
   private readonly predModel: Buffer;
   /** `,"account":"<account>","model":{…},"prediction":{"score":` */
   private readonly sigAccount: Buffer;
+  /** `,"<name>":` of each configured feature (payload FEATURES + i). */
+  private readonly featureKeys: readonly Buffer[];
   /** The event's scalar fields, copied so numbers are read from an array (see putNumber). */
   private readonly head = new Float64Array(5);
 
   constructor(opts: OutputEncoderOptions) {
     const o = resolveOutputDecoderOptions(opts);
     this.options = o;
+    this.featureKeys = (o.features ?? []).map((n) => utf8(`,${JSON.stringify(n)}:`));
     const model = JSON.stringify(o.model);
     this.predModel = utf8(`,"model":${model},"score":`);
     this.sigAccount = utf8(
@@ -271,7 +274,8 @@ export class OutputEncoder {
       prediction.length +
       this.predModel.length +
       sum(K_FEATURES) +
-      10 * NUMBER_MAX_BYTES +
+      sum(this.featureKeys) +
+      (10 + this.featureKeys.length) * NUMBER_MAX_BYTES +
       TAIL_MAX_BYTES +
       K_END.length;
     const qualMax =
@@ -361,6 +365,11 @@ export class OutputEncoder {
     for (let i = 0; i < K_FEATURES.length; i++) {
       o = put(buf, o, end, K_FEATURES[i]!);
       o = putNumber(buf, o, end, p, FEATURE_SLOTS[i]!);
+    }
+    const keys = this.featureKeys;
+    for (let i = 0; i < keys.length; i++) {
+      o = put(buf, o, end, keys[i]!);
+      o = putNumber(buf, o, end, p, OutputLayout.prediction.FEATURES + i);
     }
     o = putTail(buf, o, end, h);
     o = put(buf, o, end, K_END);

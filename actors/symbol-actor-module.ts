@@ -13,13 +13,21 @@ import { DecisionView } from '../kernel/decision-board.js';
 import { invalidArgument } from '../kernel/errors.js';
 import { isCheckList, QUALITY_CHECK_NAMES } from './quality-checker.js';
 import { resolveStrategyConfig, strategyFactory } from './strategies.js';
+import { resolveBarSpecs } from './bar-window.js';
+import { resolveFormulaSpecs } from './formula.js';
+import { resolveFeatureSpecs } from './indicators/feature-set.js';
 import {
   DEFAULT_SYMBOL_ACTOR_OPTIONS,
+  featurePlan,
   SymbolActor,
   type SymbolActorOptions,
 } from './symbol-actor.js';
 
 type Check = (v: unknown) => boolean;
+
+/** Options that are structured (lists, objects), validated by their own resolvers. */
+type Structured = 'rule' | 'features' | 'formulas' | 'bars';
+const STRUCTURED: readonly string[] = ['rule', 'features', 'formulas', 'bars'];
 
 const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const int =
@@ -34,7 +42,7 @@ const pow2: Check = (v) => int(2, 1 << 24)(v) && ((v as number) & ((v as number)
 
 /** What each option accepts: the check and the words for the error message. */
 const RULES: {
-  readonly [K in Exclude<keyof SymbolActorOptions, 'rule'>]: readonly [Check, string];
+  readonly [K in Exclude<keyof SymbolActorOptions, Structured>]: readonly [Check, string];
 } = {
   emaFastPeriod: [int(1), 'an integer ≥ 1'],
   emaSlowPeriod: [int(1), 'an integer ≥ 1'],
@@ -82,10 +90,14 @@ export function resolveSymbolActorOptions(raw: unknown): SymbolActorOptions {
   const given = raw as Record<string, unknown>;
   const out: Record<string, unknown> = { ...DEFAULT_SYMBOL_ACTOR_OPTIONS };
   for (const key of Object.keys(given)) {
-    if (key === 'rule') continue;
+    if (STRUCTURED.includes(key)) continue;
     const rule = (RULES as Record<string, readonly [Check, string] | undefined>)[key];
     if (rule === undefined) {
-      invalidArgument(key, given[key], `a known option (${Object.keys(RULES).join(', ')})`);
+      invalidArgument(
+        key,
+        given[key],
+        `a known option (${[...Object.keys(RULES), ...STRUCTURED].join(', ')})`,
+      );
     }
     const value = given[key];
     if (value === undefined) continue;
@@ -96,7 +108,13 @@ export function resolveSymbolActorOptions(raw: unknown): SymbolActorOptions {
     invalidArgument('retryMaxUs', out['retryMaxUs'], 'a finite number ≥ minIntervalUs (µs)');
   }
   out['rule'] = resolveStrategyConfig(given['rule'], out['threshold'] as number);
-  return out as unknown as SymbolActorOptions;
+  if (given['features'] !== undefined) out['features'] = resolveFeatureSpecs(given['features']);
+  if (given['formulas'] !== undefined) out['formulas'] = resolveFormulaSpecs(given['formulas']);
+  if (given['bars'] !== undefined) out['bars'] = resolveBarSpecs(given['bars']);
+  const options = out as unknown as SymbolActorOptions;
+  // Names, formulas and the strategy's features, checked together at load.
+  strategyFactory(options.rule, featurePlan(options).names);
+  return options;
 }
 
 /**
@@ -120,10 +138,12 @@ function splitOptions(raw: unknown): { actor: unknown; strategy: string; account
 /** ActorModule entry point: validate `ctx.options` once per shard, then one actor per symbol. */
 export function createActorFactory(ctx: ShardContext): ActorFactory {
   const options = Object.freeze(resolveSymbolActorOptions(splitOptions(ctx.options).actor));
-  const strategy = strategyFactory(options.rule, []);
+  const plan = featurePlan(options);
+  const strategy = strategyFactory(options.rule, plan.names);
   const decisions = ctx.decisions === undefined ? undefined : new DecisionView(ctx.decisions);
   return (symId) =>
     new SymbolActor(symId, options, {
+      plan,
       strategy: strategy(),
       decisions,
       decisionSlot: ((symId - ctx.shard) / ctx.shards) | 0,
@@ -135,8 +155,22 @@ export function createActorFactory(ctx: ShardContext): ActorFactory {
  * WebSocket frames in the worker (actors/output-encoder.ts).
  */
 export function createOutputEncoder(ctx: ShardContext): FrameEncoder<SymbolText> {
-  const { strategy, account } = splitOptions(ctx.options);
-  return new OutputEncoder({ strategy, account, model: BASELINE_MODEL });
+  const { strategy, account, actor } = splitOptions(ctx.options);
+  return new OutputEncoder({
+    strategy,
+    account,
+    model: BASELINE_MODEL,
+    features: predictionFeatures(actor),
+  });
+}
+
+/**
+ * Names of the configured prediction features for actor options `raw` (as
+ * given to resolveSymbolActorOptions): what the encoder writes and a decoder
+ * of the same kernel must be configured with.
+ */
+export function predictionFeatures(raw: unknown): string[] {
+  return [...featurePlan(resolveSymbolActorOptions(raw)).names];
 }
 
 /** Its actors are pure (no I/O): the worker warms them up on synthetic ticks (kernel/warm-up.ts). */

@@ -10,9 +10,19 @@ import {
 } from './baseline-model.js';
 import { DEFAULT_FEATURE_OPTIONS, Features, type FeatureOptions } from './features.js';
 import type { DecisionView } from '../kernel/decision-board.js';
-import { OutputLayout, QualityEventKind, QualityIssue } from './output-layout.js';
+import {
+  MAX_CONFIGURED_FEATURES,
+  OutputLayout,
+  QualityEventKind,
+  QualityIssue,
+} from './output-layout.js';
 import { DEFAULT_SIGNAL_OPTIONS, SignalGate, type SignalOptions } from './signal-gate.js';
 import { ModelThreshold, type Strategy, type StrategyConfig } from './strategies.js';
+import { BarWindow, DEFAULT_BAR_SPECS, type BarSpec } from './bar-window.js';
+import { compileFormulas, type CompiledFormulas, type FormulaSpec } from './formula.js';
+import { DEFAULT_FEATURE_SPECS, FeatureSet, type FeatureSpec } from './indicators/feature-set.js';
+import { BUILTIN_FEATURES } from './output-decoder.js';
+import { invalidArgument } from '../kernel/errors.js';
 import { DEFAULT_QUALITY_OPTIONS, QualityChecker, type QualityOptions } from './quality-checker.js';
 import {
   QUOTE_COLUMNS,
@@ -40,7 +50,22 @@ export interface SymbolActorOptions
   predictionIntervalUs: number;
   /** The strategy (actors/strategies.ts); default `{kind: 'model'}` on `threshold`. */
   rule: StrategyConfig;
+  /** Named incremental indicators (actors/indicators/feature-set.ts); default DEFAULT_FEATURE_SPECS. */
+  features: readonly FeatureSpec[];
+  /** Derived features as formulas over the indicators and FORMULA_COLUMNS (actors/formula.ts). Default none. */
+  formulas: readonly FormulaSpec[];
+  /** Time bars kept per symbol (actors/bar-window.ts); default 1 s and 1 min. */
+  bars: readonly BarSpec[];
 }
+
+/**
+ * The last tick's values formulas may use beside the indicators: the last
+ * trade (px, qty) and the last quote (bid, ask, bidQty, askQty, mid).
+ */
+/** Longest configured feature name (an indicator output or a formula). */
+export const MAX_FEATURE_NAME = 32;
+
+export const FORMULA_COLUMNS = ['px', 'qty', 'bid', 'ask', 'bidQty', 'askQty', 'mid'] as const;
 
 export const DEFAULT_SYMBOL_ACTOR_OPTIONS: Readonly<SymbolActorOptions> = {
   ...DEFAULT_FEATURE_OPTIONS,
@@ -50,7 +75,74 @@ export const DEFAULT_SYMBOL_ACTOR_OPTIONS: Readonly<SymbolActorOptions> = {
   windowCapacity: 256,
   predictionIntervalUs: 100_000,
   rule: { kind: 'model', threshold: DEFAULT_SIGNAL_OPTIONS.threshold },
+  features: DEFAULT_FEATURE_SPECS,
+  formulas: [],
+  bars: DEFAULT_BAR_SPECS,
 };
+
+/**
+ * Everything an actor's features need that is the same for every symbol:
+ * built once per shard (factory) from the options, shared by its actors.
+ */
+export interface FeaturePlan {
+  /** Names of the configured features in value order: indicator outputs, then formulas. */
+  readonly names: readonly string[];
+  readonly indicators: number;
+  readonly formulas: CompiledFormulas | undefined;
+}
+
+/**
+ * Validate the feature configuration as a whole and compile the formulas
+ * (QLN_FORMULA_INVALID naming the feature, position and reason). Throws
+ * QLN_INVALID_ARGUMENT when names collide or there are too many.
+ */
+export function featurePlan(options: Readonly<SymbolActorOptions>): FeaturePlan {
+  const fs = new FeatureSet(options.features);
+  for (const n of fs.names) {
+    if (
+      (FORMULA_COLUMNS as readonly string[]).includes(n) ||
+      (BUILTIN_FEATURES as readonly string[]).includes(n)
+    ) {
+      invalidArgument(
+        'features',
+        n,
+        `names other than the window columns (${FORMULA_COLUMNS.join(', ')}) and the built-in features (${BUILTIN_FEATURES.join(', ')})`,
+      );
+    }
+  }
+  const bars = new Set(options.bars.map((b) => b.name));
+  for (const b of fs.barSeries) {
+    if (!bars.has(b))
+      invalidArgument('features', b, `bars of a configured series (${[...bars].join(', ')})`);
+  }
+  const formulas =
+    options.formulas.length === 0
+      ? undefined
+      : compileFormulas(options.formulas, [...fs.names, ...FORMULA_COLUMNS]);
+  const names = [...fs.names, ...(formulas?.names ?? [])];
+  // Bounded so the largest prediction frame fits MAX_OUTPUT_FRAME_BYTES.
+  const long = names.find((n) => n.length > MAX_FEATURE_NAME);
+  if (long !== undefined) {
+    invalidArgument('features', long, `names of at most ${MAX_FEATURE_NAME} characters`);
+  }
+  if (names.length > MAX_CONFIGURED_FEATURES) {
+    invalidArgument(
+      'features',
+      names.length,
+      `at most ${MAX_CONFIGURED_FEATURES} features and formulas in all`,
+    );
+  }
+  for (const n of formulas?.names ?? []) {
+    if ((BUILTIN_FEATURES as readonly string[]).includes(n)) {
+      invalidArgument(
+        'formulas',
+        n,
+        `names other than the built-in features (${BUILTIN_FEATURES.join(', ')})`,
+      );
+    }
+  }
+  return { names, indicators: fs.names.length, formulas };
+}
 
 /**
  * What else an actor is built with (all optional): the model (default the
@@ -58,6 +150,8 @@ export const DEFAULT_SYMBOL_ACTOR_OPTIONS: Readonly<SymbolActorOptions> = {
  * and where the main thread posts what executors were last told.
  */
 export interface SymbolActorParts {
+  /** The shard's feature plan (featurePlan(options)); built here when absent. */
+  plan?: FeaturePlan;
   model?: Model;
   strategy?: Strategy;
   /** The shard's DecisionBoard view and this symbol's local index in it. */
@@ -95,8 +189,18 @@ export class SymbolActor implements MarketActor {
   readonly model: Model;
   readonly strategy: Strategy;
   readonly gate: SignalGate;
-  /** Values the strategy reads by index (the configured features). */
+  /** The configured indicators. */
+  readonly featureSet: FeatureSet;
+  /** Time bars, one window per BarSpec. */
+  readonly bars: readonly BarWindow[];
+  /** Values of the configured features (plan.names order): what strategies read and predictions carry. */
   readonly featureValues: Float64Array;
+  private readonly plan: FeaturePlan;
+  /** For each bar window, its series in featureSet.barSeries (−1: no indicator uses it). */
+  private readonly barSeries: Int32Array;
+  /** Formula inputs: indicator values, then FORMULA_COLUMNS. */
+  private readonly formulaIn: Float64Array;
+  private readonly formulaOut: Float64Array;
   private readonly out: OutputEvent = newOutputEvent();
   private readonly decisions: DecisionView | undefined;
   private readonly slot: number;
@@ -115,7 +219,17 @@ export class SymbolActor implements MarketActor {
     this.model = parts.model ?? new BaselineModel(options);
     this.strategy = parts.strategy ?? new ModelThreshold(options.threshold);
     this.gate = new SignalGate(options);
-    this.featureValues = new Float64Array(0);
+    const plan = parts.plan ?? featurePlan(options);
+    this.plan = plan;
+    this.featureSet = new FeatureSet(options.features);
+    this.bars = options.bars.map((b) => new BarWindow(b));
+    this.barSeries = Int32Array.from(this.bars, (b) =>
+      this.featureSet.barSeries.indexOf(b.spec.name),
+    );
+    this.featureValues = new Float64Array(plan.names.length).fill(NaN);
+    const nf = plan.formulas?.names.length ?? 0;
+    this.formulaIn = new Float64Array(plan.indicators + FORMULA_COLUMNS.length).fill(NaN);
+    this.formulaOut = new Float64Array(nf);
     this.decisions = parts.decisions;
     this.slot = parts.decisionSlot ?? 0;
     this.out.symId = symId;
@@ -139,6 +253,7 @@ export class SymbolActor implements MarketActor {
       f.vol,
       f.trades >= this.options.warmup,
     );
+    let nonfinite = 0;
     if (q.quarantine(bits)) {
       this.onQuarantine(ev, sink);
     } else {
@@ -150,6 +265,7 @@ export class SymbolActor implements MarketActor {
       c.qty[s] = ev.qty;
       c.side[s] = ev.side;
       f.onTrade(ev.px);
+      nonfinite = this.updateFeatures(ev);
       const feat = stampUs();
       const score = this.model.predict(f);
       const infer = stampUs();
@@ -176,7 +292,36 @@ export class SymbolActor implements MarketActor {
         this.emitSignal(ev, feat, infer, score, qs, sink);
       }
     }
-    this.afterCheck(ev, bits, sink);
+    this.afterCheck(ev, nonfinite === 0 ? bits : q.countNonFinite(nonfinite), sink);
+  }
+
+  /**
+   * Fold one good trade into the bars and indicators, evaluate the formulas,
+   * and refresh featureValues. Returns how many formula values are not finite.
+   */
+  private updateFeatures(ev: MarketEvent): number {
+    const fs = this.featureSet;
+    const bars = this.bars;
+    for (let i = 0; i < bars.length; i++) {
+      const b = bars[i]!;
+      if (b.onTrade(ev.ts, ev.px, ev.qty)) {
+        const series = this.barSeries[i]!;
+        if (series >= 0) fs.onBar(series, b.last('high'), b.last('low'), b.last('close'));
+      }
+    }
+    fs.onTrade(ev.px, ev.qty);
+    const out = this.featureValues;
+    out.set(fs.values);
+    const formulas = this.plan.formulas;
+    if (formulas === undefined) return 0;
+    const inp = this.formulaIn;
+    const n = this.plan.indicators;
+    inp.set(fs.values);
+    inp[n] = ev.px;
+    inp[n + 1] = ev.qty;
+    const bad = formulas.evaluate(inp, this.formulaOut);
+    out.set(this.formulaOut, n);
+    return bad;
   }
 
   private onQuote(ev: MarketEvent, sink: OutputSink): void {
@@ -200,6 +345,14 @@ export class SymbolActor implements MarketActor {
       c.ask[s] = ev.ask;
       c.askQty[s] = ev.askQty;
       this.features.onQuote(ev.bid, ev.ask);
+      this.featureSet.onQuote(ev.bid, ev.bidQty, ev.ask, ev.askQty);
+      const inp = this.formulaIn;
+      const n = this.plan.indicators;
+      inp[n + 2] = ev.bid;
+      inp[n + 3] = ev.ask;
+      inp[n + 4] = ev.bidQty;
+      inp[n + 5] = ev.askQty;
+      inp[n + 6] = (ev.bid + ev.ask) / 2;
     }
     this.afterCheck(ev, bits, sink);
   }
@@ -242,6 +395,7 @@ export class SymbolActor implements MarketActor {
     p[L.ZSCORE] = f.zscore;
     p[L.MID] = f.mid;
     p[L.QUALITY] = qualityScore;
+    p.set(this.featureValues, L.FEATURES);
     sink.emit(o);
   }
 

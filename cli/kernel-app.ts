@@ -3,7 +3,8 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { OutputPipeline, type BreakerOptions } from '../actors/output-pipeline.js';
 import { RiskActor } from '../actors/risk-actor.js';
-import { BASELINE_MODEL } from '../actors/symbol-actor-module.js';
+import type { OutputDecoderOptions } from '../actors/output-decoder.js';
+import { BASELINE_MODEL, predictionFeatures } from '../actors/symbol-actor-module.js';
 import { connectNats, drainNats } from '../adapters/nats/nats-connection.js';
 import { NatsControlSource } from '../adapters/nats/nats-control-source.js';
 import type { NatsShardSourceOptions } from '../adapters/nats/nats-shard-source.js';
@@ -303,12 +304,13 @@ export class KernelApp {
     this.state = 'closed';
   }
 
-  private decoderOptions(): {
-    strategy: string;
-    account: string;
-    model: { name: string; version: string };
-  } {
-    return { strategy: this.strategy, account: this.account, model: { ...BASELINE_MODEL } };
+  private decoderOptions(): OutputDecoderOptions {
+    return {
+      strategy: this.strategy,
+      account: this.account,
+      model: { ...BASELINE_MODEL },
+      features: predictionFeatures(this.opts.config.actor),
+    };
   }
 
   // ─────────────────────────────── workers ───────────────────────────────

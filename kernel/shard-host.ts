@@ -62,7 +62,7 @@ export interface ShardHostOptions {
 }
 
 /** Largest WebSocket frame an output may take (its encoder writes less). */
-export const MAX_OUTPUT_FRAME_BYTES = 4096;
+export const MAX_OUTPUT_FRAME_BYTES = 6144;
 /** Store ring room a redelivered tick needs: its TICK frame and up to 4 OUTPUT frames. */
 const STORE_HEADROOM = 80 + 4 * (OUTPUT_RECORD_BYTES + 8);
 /** Outputs after which the out ring is flushed even in the middle of a task. */

@@ -192,7 +192,7 @@ export const DEFAULT_FEATURE_SPECS: readonly FeatureSpec[] = Object.freeze(
     { name: 'atr14', kind: 'atr', period: 14, bars: '1s' },
     { name: 'obv', kind: 'obv' },
     { name: 'imbalance', kind: 'imbalance' },
-    { name: 'spread', kind: 'spread' },
+    { name: 'quoteSpread', kind: 'spread' },
     { name: 'relSpread', kind: 'relSpread' },
   ].map((s) => Object.freeze(s as FeatureSpec)),
 );

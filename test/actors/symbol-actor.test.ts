@@ -3,6 +3,8 @@ import t from 'tap';
 import { OutputLayout, QualityEventKind, QualityIssue } from '../../actors/output-layout.js';
 import { resolveSymbolActorOptions } from '../../actors/symbol-actor-module.js';
 import { SymbolActor } from '../../actors/symbol-actor.js';
+import { BarWindow } from '../../actors/bar-window.js';
+import { FeatureSet, resolveFeatureSpecs } from '../../actors/indicators/feature-set.js';
 import type { OutputSink } from '../../kernel/actor.js';
 import { MarketKind, Side, newMarketEvent, type MarketEvent } from '../../kernel/market-record.js';
 import { OutputKind, newOutputEvent, type OutputEvent } from '../../kernel/output-record.js';
@@ -200,3 +202,115 @@ void t.test('onMarket reuses its output event (no per-tick objects)', (t) => {
   t.equal(sink.refs.size, 1, 'one OutputEvent object for every record');
   t.end();
 });
+
+void t.test(
+  'predictions carry every configured feature, equal to a FeatureSet fed the same ticks',
+  (t) => {
+    const opts = {
+      features: [
+        { name: 'ema5', kind: 'ema', period: 5 },
+        { name: 'rsi5', kind: 'rsi', period: 5 },
+        { name: 'atr3', kind: 'atr', period: 3, bars: '1s' },
+        { name: 'imb', kind: 'imbalance' },
+      ],
+      formulas: [
+        { name: 'gap', expr: '(px - ema5) / ema5' },
+        { name: 'mid2', expr: 'mid * 2' },
+      ],
+      predictionIntervalUs: 0,
+    };
+    const d = setup(opts);
+    const ref = new FeatureSet(resolveFeatureSpecs(opts.features));
+    const bars = new BarWindow({ name: '1s', intervalUs: 1_000_000, capacity: 64 });
+    let px = 100;
+    for (let i = 0; i < 200; i++) {
+      px *= 1 + 0.003 * Math.sin(i / 3);
+      d.quote(px - 0.05, px + 0.05, 50_000);
+      ref.onQuote(px - 0.05, 1, px + 0.05, 1);
+      d.trade(px, 150_000);
+      if (bars.onTrade(d.ts, px, 1))
+        ref.onBar(0, bars.last('high'), bars.last('low'), bars.last('close'));
+      ref.onTrade(px, 1);
+    }
+    const preds = d.sink.of(OutputKind.PREDICTION);
+    t.equal(preds.length, 200, 'one prediction per trade (interval 0)');
+    const last = preds[preds.length - 1]!.payload;
+    const F = OutputLayout.prediction.FEATURES;
+    t.same(d.actor.featureSet.names, ['ema5', 'rsi5', 'atr3', 'imb']);
+    for (let i = 0; i < ref.names.length; i++) {
+      t.equal(last[F + i], ref.values[i], `${ref.names[i]} as the reference computes it`);
+    }
+    t.ok(Number.isFinite(last[F + 2]!), 'ATR warmed up on 1 s bars');
+    t.equal(
+      last[F + 4],
+      (px - ref.values[0]!) / ref.values[0]!,
+      'formula over an indicator and px',
+    );
+    t.equal(last[F + 5], 2 * px, 'formula over the last quote');
+    t.end();
+  },
+);
+
+void t.test('a formula that is not finite is a counted quality issue, not a crash', (t) => {
+  const d = setup({
+    features: [{ name: 'ema3', kind: 'ema', period: 3 }],
+    formulas: [{ name: 'bad', expr: 'log(px - px - 1)' }],
+    qualityImmediateIntervalUs: 0,
+  });
+  for (let i = 0; i < 5; i++) d.trade(100 + i);
+  const q = d.sink.of(OutputKind.QUALITY);
+  t.ok(q.length >= 1, 'a quality record');
+  t.equal(
+    q[0]!.payload[OutputLayout.quality.ISSUE_BITS]! & QualityIssue.NONFINITE,
+    QualityIssue.NONFINITE,
+  );
+  t.equal(d.actor.quality.nonfinite, 5, 'one per trade');
+  t.end();
+});
+
+void t.test('feature configuration errors name what is wrong, at load', (t) => {
+  t.throws(() => resolveSymbolActorOptions({ formulas: [{ name: 'x', expr: '2 * ema13' }] }), {
+    code: 'QLN_FORMULA_INVALID',
+    message: /feature "x": unknown input "ema13" at position 5/,
+  });
+  t.throws(() => resolveSymbolActorOptions({ features: [{ name: 'spread', kind: 'spread' }] }), {
+    code: 'QLN_INVALID_ARGUMENT',
+    message: /built-in features/,
+  });
+  t.throws(
+    () =>
+      resolveSymbolActorOptions({ features: [{ name: 'a', kind: 'atr', period: 3, bars: '5m' }] }),
+    { code: 'QLN_INVALID_ARGUMENT', message: /bars of a configured series/ },
+  );
+  t.throws(() => resolveSymbolActorOptions({ rule: { kind: 'maCross', fast: 'nope' } }), {
+    code: 'QLN_INVALID_ARGUMENT',
+    message: /strategy\.fast/,
+  });
+  const many = Array.from({ length: 49 }, (_, i) => ({ name: `e${i}`, kind: 'ema', period: 2 }));
+  t.throws(() => resolveSymbolActorOptions({ features: many }), {
+    code: 'QLN_INVALID_ARGUMENT',
+    message: /at most 48/,
+  });
+  t.end();
+});
+
+void t.test(
+  'a venue sequence reset starts a new session: predictions go on, one reset record',
+  (t) => {
+    const d = setup({ predictionIntervalUs: 0 });
+    for (let i = 0; i < 200; i++) d.trade(100 + (i % 5));
+    const before = d.sink.of(OutputKind.PREDICTION).length;
+    d.seq = 0; // the venue restarts from 1, time goes on
+    for (let i = 0; i < 40; i++) d.trade(100 + (i % 5));
+    const preds = d.sink.of(OutputKind.PREDICTION);
+    t.equal(preds.length - before, 40, 'every tick after the reset is predicted on');
+    const resets = d.sink
+      .of(OutputKind.QUALITY)
+      .filter((e) => e.payload[OutputLayout.quality.KIND] === QualityEventKind.RESET);
+    t.equal(resets.length, 1);
+    t.equal(resets[0]!.srcSeq, 1);
+    t.equal(resets[0]!.payload[OutputLayout.quality.SESSION], 1);
+    t.equal(d.actor.quality.outOfOrder, 0, 'nothing out of order in the window');
+    t.end();
+  },
+);

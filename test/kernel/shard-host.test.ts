@@ -148,7 +148,7 @@ void t.test(
 void t.test(
   'full store ring, redelivering source: the tick is refused before the actor sees it',
   (t) => {
-    const { h, out, c } = host({ store: FrameRing.create(4096) });
+    const { h, out, c } = host({ store: FrameRing.create(16384) });
     h.redelivers = true;
     let accepted = 0;
     for (let i = 0; i < 40; i++) if (h.accept(trade(h, 'AAA', i), 'sim')) accepted++;

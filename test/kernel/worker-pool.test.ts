@@ -5,7 +5,7 @@ import { ShardRouter } from '../../kernel/shard-router.js';
 import { WorkerPool } from '../../kernel/worker-pool.js';
 
 const actorModule = new URL('./fixtures/echo-actor-module.js', import.meta.url).href;
-const log = pino({ level: 'silent' });
+const log = pino({ level: process.env['TEST_LOG'] ?? 'silent' });
 
 interface Seen {
   sym: string;
@@ -19,10 +19,13 @@ function makePool(
   seen: Seen[],
   onSeen?: () => void,
   workers = 2,
+  // Nothing drains the store rings here: room for every OUTPUT row (512 B)
+  // of a test, or a restarted worker could not announce its symbols.
+  ringBytes = 1 << 20,
 ): WorkerPool {
   return new WorkerPool({
     workers,
-    ringBytes: 1 << 16,
+    ringBytes,
     actorModule,
     actorOptions,
     log,
@@ -196,7 +199,7 @@ void t.test('an actor that throws skips the record, counts it and keeps running'
 
 void t.test('a full in-ring refuses, never blocks', async (t) => {
   const seen: Seen[] = [];
-  const pool = makePool({}, seen, undefined, 1);
+  const pool = makePool({}, seen, undefined, 1, 1 << 16);
   await pool.start();
   t.teardown(() => pool.destroy());
   // 10 000 ticks in one synchronous burst: nothing is flushed to the worker

@@ -50,7 +50,7 @@ void t.test(
       'atr14',
       'obv',
       'imbalance',
-      'spread',
+      'quoteSpread',
       'relSpread',
     ]);
     t.equal(fs.values.length, fs.names.length);
