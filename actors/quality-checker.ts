@@ -19,7 +19,7 @@ export interface QualityOptions {
   spikeK: number;
   /**
    * Completeness: an exchange-time gap between two ticks longer than
-   * timeGapK × the symbol's mean inter-tick time (EWMA, after 20 ticks) and
+   * timeGapK × the symbol's mean inter-tick time (EWMA, after 20 intervals) and
    * longer than timeGapMinUs is a time gap. 0 disables. Default 50.
    */
   timeGapK: number;
@@ -357,7 +357,7 @@ export class QualityChecker {
     if (last === last) {
       if (seq > last + 1) {
         bits |= QualityIssue.SEQ_GAP;
-        this.gaps += seq - last - 1;
+        if ((this.enabled & QualityIssue.SEQ_GAP) !== 0) this.gaps += seq - last - 1;
       } else if (seq === last) {
         bits |= QualityIssue.DUPLICATE;
       } else if (seq < last) {

@@ -76,6 +76,8 @@ export class SignalGate {
   private lastTs = -Infinity;
   private wait: number;
   private epoch = 0;
+  /** A proposal of lastSide awaits approval (retries back off while it does). */
+  private pending = false;
 
   constructor(options: Partial<SignalOptions> = {}) {
     this.options = resolvedOnce(RESOLVED, options, resolveSignalOptions);
@@ -101,29 +103,34 @@ export class SignalGate {
     if (o.emitEveryTick) return this.propose(target, strength, ts, quality);
     if (epoch !== this.epoch) {
       this.epoch = epoch;
+      this.pending = false;
       this.lastTs = -Infinity;
-      this.wait = o.minIntervalUs;
     }
     const since = ts - this.lastTs;
     if (target === approved) {
-      this.wait = o.minIntervalUs;
+      this.pending = false;
       if (
         target !== 0 &&
         this.lastSide === target &&
         Math.abs(strength - this.lastStrength) > o.minStrengthChange &&
         since >= o.minIntervalUs
       ) {
+        // A refresh that is then lost (publish failed) is retried like any proposal.
+        this.pending = true;
+        this.wait = o.minIntervalUs;
         return this.propose(target, strength, ts, quality);
       }
       return false;
     }
-    if (target === this.lastSide) {
-      // Proposed before and not (yet) approved: retry with backoff.
+    if (this.pending && target === this.lastSide) {
+      // Proposed before and not (yet) approved: retry, each wait twice the last.
       if (since < this.wait) return false;
       const next = this.wait * 2;
       this.wait = next > o.retryMaxUs ? o.retryMaxUs : next;
     } else {
+      // A new target, or the same one again after it was approved or resynced.
       if (since < o.minIntervalUs) return false;
+      this.pending = true;
       this.wait = o.minIntervalUs;
     }
     return this.propose(target, strength, ts, quality);
@@ -142,6 +149,7 @@ export class SignalGate {
 
   /** Forget proposals (new session after a venue sequence reset). */
   reset(): void {
+    this.pending = false;
     this.lastSide = NaN;
     this.lastStrength = 0;
     this.lastTs = -Infinity;

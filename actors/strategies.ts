@@ -84,7 +84,7 @@ export function resolveStrategyConfig(raw: unknown, modelThreshold = 0.2): Strat
   if (kind === 'model') base['threshold'] = modelThreshold;
   for (const [k, v] of Object.entries(given)) {
     if (k === 'kind' || k === 'name') continue;
-    if (!(k in base)) {
+    if (!Object.hasOwn(base, k)) {
       invalidArgument(
         `strategy.${k}`,
         v,
