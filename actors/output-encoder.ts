@@ -81,6 +81,8 @@ const K_FEATURES = [
   utf8(',"mid":'),
   utf8(',"qualityScore":'),
 ] as const;
+/** Offset of the features object's `{` in K_FEATURES[0]. */
+const FEATURES_OBJECT_AT = ',"features":'.length;
 const FEATURE_SLOTS = [
   OutputLayout.prediction.EMA_FAST,
   OutputLayout.prediction.EMA_SLOW,
@@ -362,6 +364,8 @@ export class OutputEncoder {
     o = putNumber(buf, o, end, h, H_TS);
     o = put(buf, o, end, this.predModel);
     o = putNumber(buf, o, end, p, OutputLayout.prediction.SCORE);
+    // `{` of the features object: after `,"features":`.
+    const textStart = o + FEATURES_OBJECT_AT;
     for (let i = 0; i < K_FEATURES.length; i++) {
       o = put(buf, o, end, K_FEATURES[i]!);
       o = putNumber(buf, o, end, p, FEATURE_SLOTS[i]!);
@@ -371,6 +375,8 @@ export class OutputEncoder {
       o = put(buf, o, end, keys[i]!);
       o = putNumber(buf, o, end, p, OutputLayout.prediction.FEATURES + i);
     }
+    // …and its `}`, the first byte of the tail.
+    const textEnd = o + 1;
     o = putTail(buf, o, end, h);
     o = put(buf, o, end, K_END);
     if (o < 0) return false;
@@ -379,6 +385,8 @@ export class OutputEncoder {
     info.dataEnd = o - 1;
     info.riskAt = -1;
     info.pubAt = -1;
+    info.textStart = textStart;
+    info.textEnd = textEnd;
     return true;
   }
 
@@ -439,6 +447,7 @@ export class OutputEncoder {
     info.dataEnd = o - 1;
     info.riskAt = -1;
     info.pubAt = -1;
+    info.textStart = info.textEnd = -1;
     return true;
   }
 
@@ -494,6 +503,7 @@ export class OutputEncoder {
     info.dataEnd = o - 1;
     info.riskAt = riskAt;
     info.pubAt = pubAt;
+    info.textStart = info.textEnd = -1;
     return true;
   }
 }

@@ -38,6 +38,7 @@ import {
   FrameType,
   nameFrameId,
   nameFrameText,
+  outputFrameText,
   readOutputRecord,
   readSignalRowFrame,
   readTickFrame,
@@ -167,11 +168,18 @@ function drain(feed: Feed, max: number): number {
       case FrameType.OUTPUT: {
         readOutputRecord(ring, at, out, false);
         const sym = symbols[out.symId] ?? `#${out.symId}`;
-        if (out.kind === OutputKind.PREDICTION)
-          w.addPrediction(
-            decoder.fillPrediction(out, sym, predictionPool.pop() ?? decoder.newPrediction()),
+        if (out.kind === OutputKind.PREDICTION) {
+          const p = decoder.fillPrediction(
+            out,
+            sym,
+            predictionPool.pop() ?? decoder.newPrediction(),
           );
-        else if (out.kind === OutputKind.QUALITY) w.addQuality(decoder.toQuality(out, sym));
+          // The features as the worker encoded them: formatted once, kept as is.
+          const text = outputFrameText(ring, at, ring.length());
+          if (text === '') delete p.featuresJson;
+          else p.featuresJson = text;
+          w.addPrediction(p);
+        } else if (out.kind === OutputKind.QUALITY) w.addQuality(decoder.toQuality(out, sym));
         break;
       }
     }

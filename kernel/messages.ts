@@ -57,6 +57,12 @@ export interface PredictionMessage {
   score: number;
   /** Feature values the model saw. */
   features: Record<string, number>;
+  /**
+   * Store path only, never sent: `features` as JSON text when the worker
+   * already encoded it (the store writes it as is instead of formatting
+   * every number again).
+   */
+  featuresJson?: string;
   src: SourceRef;
   lat: StageTimes;
 }

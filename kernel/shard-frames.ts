@@ -26,7 +26,8 @@ import {
  *
  *  SYMBOL / VENUE    u32 id │ u32 name bytes n │ name (ASCII token)
  *  TICK              64 B market record (kernel/market-record.ts) │ u32 venue id │ u32 0
- *  OUTPUT            512 B output record (kernel/output-record.ts)
+ *  OUTPUT            512 B output record (kernel/output-record.ts) │ predictions: the
+ *                    features JSON text as the worker encoded it (the store keeps it)
  *  SIGNAL_ROW        512 B output record │ f64 lat.risk │ f64 lat.pub │ u32 approved (1/0)
  *                    │ u32 reason (1 + RiskRejectReasons index, 0: none) │ u32 name bytes │ u32 0 │ symbol
  *                    (main thread → store worker: a signal with its risk decision)
@@ -68,10 +69,24 @@ export interface FrameInfo {
   /** Signals: the fixed-width slots of `lat.risk` and `lat.pub`; −1 otherwise. */
   riskAt: number;
   pubAt: number;
+  /**
+   * Predictions: the JSON text of the `features` object, which the store
+   * row keeps as is (numbers are formatted once, in the worker); −1 otherwise.
+   */
+  textStart: number;
+  textEnd: number;
 }
 
 export function newFrameInfo(): FrameInfo {
-  return { frameEnd: 0, dataStart: 0, dataEnd: 0, riskAt: -1, pubAt: -1 };
+  return {
+    frameEnd: 0,
+    dataStart: 0,
+    dataEnd: 0,
+    riskAt: -1,
+    pubAt: -1,
+    textStart: -1,
+    textEnd: -1,
+  };
 }
 
 /**
@@ -123,13 +138,31 @@ export function readTickFrame(ring: FrameRing, at: number, ev: MarketEvent): num
   return ring.u32[(at + MARKET_RECORD_BYTES) >>> 2]!;
 }
 
-/** Write an OUTPUT frame (the binary record alone, for the store); false when full. */
-export function writeOutputRecordFrame(ring: FrameRing, ev: OutputEvent): boolean {
-  const at = ring.reserve(OUTPUT_RECORD_BYTES);
+/**
+ * Write an OUTPUT frame for the store: the binary record, then optionally
+ * `text[start, end)` (a prediction's features JSON, ASCII); false when full.
+ */
+export function writeOutputRecordFrame(
+  ring: FrameRing,
+  ev: OutputEvent,
+  text?: Buffer,
+  start = 0,
+  end = 0,
+): boolean {
+  const n = text === undefined || end <= start ? 0 : end - start;
+  const at = ring.reserve(OUTPUT_RECORD_BYTES + n);
   if (at === -1) return false;
   encodeOutput(ev, ring.f64, ring.u32, at >>> 3);
-  ring.commit(FrameType.OUTPUT, OUTPUT_RECORD_BYTES);
+  if (n > 0) text!.copy(ring.buf, at + OUTPUT_RECORD_BYTES, start, end);
+  ring.commit(FrameType.OUTPUT, OUTPUT_RECORD_BYTES + n);
   return true;
+}
+
+/** The text after the record of an OUTPUT frame of `length` bytes at `at` ('' if none). */
+export function outputFrameText(ring: FrameRing, at: number, length: number): string {
+  return length > OUTPUT_RECORD_BYTES
+    ? ring.buf.toString('latin1', at + OUTPUT_RECORD_BYTES, at + length)
+    : '';
 }
 
 /** A signal's risk decision, as the SIGNAL_ROW frame carries it. */

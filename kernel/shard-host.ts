@@ -180,6 +180,8 @@ export class ShardHost implements MarketIngest, OutputSink {
     const slot = this.slots[((ev.symId - this.o.shard) / this.o.shards) | 0];
     if (slot === undefined) return;
     ev.emit = stampUs();
+    const info = this.info;
+    info.textStart = info.textEnd = -1;
     const max = OUTPUT_FRAME_HEAD + MAX_OUTPUT_FRAME_BYTES;
     let at = out.reserve(max);
     if (at === -1) at = out.reserveWaiting(max, this.o.outFullWaitMs);
@@ -201,7 +203,10 @@ export class ShardHost implements MarketIngest, OutputSink {
         this.c[WorkerCounter.ENCODE_FAILED]!++;
       }
     }
-    if (ev.kind !== OutputKind.SIGNAL && !writeOutputRecordFrame(this.o.store, ev)) {
+    if (
+      ev.kind !== OutputKind.SIGNAL &&
+      !writeOutputRecordFrame(this.o.store, ev, out.buf, info.textStart, info.textEnd)
+    ) {
       this.o.store.countDropped();
       this.c[WorkerCounter.STORE_DROPPED]!++;
     }

@@ -174,7 +174,30 @@ export function resolveFeatureSpecs(raw: unknown): FeatureSpec[] {
 }
 
 /** The default per-symbol set (config `features` when not given). */
+/**
+ * The kernel's default feature set: one or two of each family (trend,
+ * momentum, oscillator, dispersion, volume, volatility, book), 11 values.
+ * Every configured value is formatted into each prediction and stored with
+ * it, about 0.4 µs per value per prediction in the worker plus the store's
+ * share (docs/performance.md), so the default stays small; the whole
+ * catalogue is a config away (FULL_FEATURE_SPECS, docs/features-and-quality.md).
+ */
 export const DEFAULT_FEATURE_SPECS: readonly FeatureSpec[] = Object.freeze(
+  [
+    { name: 'ema12', kind: 'ema', period: 12 },
+    { name: 'ema26', kind: 'ema', period: 26 },
+    { name: 'rsi14', kind: 'rsi', period: 14 },
+    { name: 'macd', kind: 'macd', fast: 12, slow: 26, signal: 9 },
+    { name: 'zscore50', kind: 'zscore', period: 50 },
+    { name: 'vwap', kind: 'vwap', period: 100 },
+    { name: 'atr14', kind: 'atr', period: 14, bars: '1s' },
+    { name: 'imbalance', kind: 'imbalance' },
+    { name: 'relSpread', kind: 'relSpread' },
+  ].map((s) => Object.freeze(s as FeatureSpec)),
+);
+
+/** Every indicator kind once, 23 values: the features bench's set, and an example config. */
+export const FULL_FEATURE_SPECS: readonly FeatureSpec[] = Object.freeze(
   [
     { name: 'ema12', kind: 'ema', period: 12 },
     { name: 'ema26', kind: 'ema', period: 26 },

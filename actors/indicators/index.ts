@@ -16,6 +16,7 @@ export {
   FeatureSet,
   resolveFeatureSpecs,
   DEFAULT_FEATURE_SPECS,
+  FULL_FEATURE_SPECS,
   type FeatureSpec,
   type FeatureKind,
 } from './feature-set.js';

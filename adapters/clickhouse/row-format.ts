@@ -107,7 +107,7 @@ export function predictionRow(p: PredictionMessage): JsonRow {
     model: p.model.name,
     model_version: p.model.version,
     score: num(p.score),
-    features: JSON.stringify(p.features),
+    features: p.featuresJson ?? JSON.stringify(p.features),
     src_seq: Math.max(0, int(p.src.seq)),
     src_ts_us: int(p.src.ts),
     lat_recv_us: int(p.lat.recv),
@@ -242,7 +242,7 @@ export function tickLine(t: TickRow): string {
 
 /** A `predictions` NDJSON line written directly (same bytes as JSON.stringify(predictionRow(p))). */
 export function predictionLine(p: PredictionMessage): string {
-  return `{"sym":${str(p.sym)},"ts_us":${int(p.ts)},"ts":${secondsOf(p.ts)},"date":"${dateOf(p.ts)}","model":${str(p.model.name)},"model_version":${str(p.model.version)},"score":${num(p.score)},"features":${str(JSON.stringify(p.features))},"src_seq":${Math.max(0, int(p.src.seq))},"src_ts_us":${int(p.src.ts)},"lat_recv_us":${int(p.lat.recv)},"lat_feat_us":${int(p.lat.feat)},"lat_infer_us":${int(p.lat.infer)}}\n`;
+  return `{"sym":${str(p.sym)},"ts_us":${int(p.ts)},"ts":${secondsOf(p.ts)},"date":"${dateOf(p.ts)}","model":${str(p.model.name)},"model_version":${str(p.model.version)},"score":${num(p.score)},"features":${str(p.featuresJson ?? JSON.stringify(p.features))},"src_seq":${Math.max(0, int(p.src.seq))},"src_ts_us":${int(p.src.ts)},"lat_recv_us":${int(p.lat.recv)},"lat_feat_us":${int(p.lat.feat)},"lat_infer_us":${int(p.lat.infer)}}\n`;
 }
 
 /** A JSON string literal: tokens as they are, anything else through JSON.stringify. */

@@ -7,7 +7,7 @@
  *  stream:  precomputed block of 2^20 ticks over S symbols, cycled: random-walk
  *           trades (px, qty), quotes around the last trade, and a '1s' bar per
  *           symbol every `barEvery` of its trades (high/low/close of those trades)
- *  subject: FeatureSet(DEFAULT_FEATURE_SPECS) per symbol; on* per tick
+ *  subject: FeatureSet(FULL_FEATURE_SPECS: every kind, 23 values) per symbol; on* per tick
  *  naive:   NaiveFeatureSet per symbol on the ticks of the first `naiveSymbols`
  *           symbols (it is ~100× slower), warmed up until its histories are full
  * ```
@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { DEFAULT_FEATURE_SPECS, FeatureSet } from '../../actors/indicators/feature-set.js';
+import { FULL_FEATURE_SPECS, FeatureSet } from '../../actors/indicators/feature-set.js';
 import { invalidArgument } from '../../kernel/errors.js';
 import { formatSummary, LatencyRecorder, type LatencySummary } from '../hdr-report.js';
 import { NaiveFeatureSet } from './naive-feature-set.js';
@@ -250,7 +250,7 @@ export function runFeaturesBench(
 
   const c0 = performance.now();
   const sets: FeatureSet[] = [];
-  for (let i = 0; i < o.symbols; i++) sets.push(new FeatureSet(DEFAULT_FEATURE_SPECS));
+  for (let i = 0; i < o.symbols; i++) sets.push(new FeatureSet(FULL_FEATURE_SPECS));
   const constructUs = ((performance.now() - c0) * 1000) / o.symbols;
 
   say(`warm-up: ${o.warmupTicks.toLocaleString('en-US')} ticks …`);
@@ -276,7 +276,7 @@ export function runFeaturesBench(
 
   // Naive reference on the first naiveSymbols symbols, histories filled first.
   const naive: NaiveFeatureSet[] = [];
-  for (let i = 0; i < o.naiveSymbols; i++) naive.push(new NaiveFeatureSet(DEFAULT_FEATURE_SPECS));
+  for (let i = 0; i < o.naiveSymbols; i++) naive.push(new NaiveFeatureSet(FULL_FEATURE_SPECS));
   say(`naive: warm-up, then ${o.naiveTicks.toLocaleString('en-US')} ticks …`);
   // ~1,100 ticks per symbol: over 512 trades and 512 quotes each, histories full
   const npos = feedSome(naive, stream, 0, o.naiveSymbols * 1100, o.naiveSymbols);
@@ -299,7 +299,7 @@ export function runFeaturesBench(
       cpuModel: os.cpus()[0]?.model ?? 'unknown',
     },
     setup: {
-      features: DEFAULT_FEATURE_SPECS.length,
+      features: FULL_FEATURE_SPECS.length,
       outputs: sets[0]!.names.length,
       names: sets[0]!.names,
       streamBlock: BLOCK,

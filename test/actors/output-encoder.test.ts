@@ -2,7 +2,11 @@ import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import fc from 'fast-check';
 import t from 'tap';
-import { OutputDecoder, type OutputDecoderOptions } from '../../actors/output-decoder.js';
+import {
+  BUILTIN_FEATURES,
+  OutputDecoder,
+  type OutputDecoderOptions,
+} from '../../actors/output-decoder.js';
 import {
   OutputEncoder,
   STAGE_TIME_LIMIT_US,
@@ -18,6 +22,7 @@ import { ErrorCodes } from '../../kernel/errors.js';
 import { MarketKind, Side, newMarketEvent } from '../../kernel/market-record.js';
 import {
   OutputKind,
+  OUTPUT_PAYLOAD_WORDS,
   newOutputEvent,
   type OutputEvent,
   type OutputKindValue,
@@ -92,6 +97,12 @@ const optionsArb: fc.Arbitrary<OutputDecoderOptions> = fc.record({
   strategy: token,
   account: token,
   model: fc.record({ name: freeText, version: freeText }),
+  // configured prediction features (identifiers, as featurePlan allows)
+  features: fc
+    .uniqueArray(fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,31}$/), {
+      maxLength: 48,
+    })
+    .filter((fs) => !fs.some((f) => (BUILTIN_FEATURES as readonly string[]).includes(f))),
 });
 
 interface EventSpec {
@@ -113,7 +124,7 @@ const eventArb: fc.Arbitrary<EventSpec> = fc.record({
   recv: num,
   feat: num,
   infer: num,
-  payload: fc.array(num, { minLength: 9, maxLength: 9 }),
+  payload: fc.array(num, { minLength: OUTPUT_PAYLOAD_WORDS, maxLength: OUTPUT_PAYLOAD_WORDS }),
   side: fc.oneof(fc.constantFrom(1, -1, 0), num),
   issueBits: fc.oneof(fc.nat(63), fc.integer(), num),
 });
@@ -208,6 +219,13 @@ void t.test('frames are byte-identical to JSON.stringify of the decoder object',
           const want = Buffer.from(expectedFrame(dec, ev, symName));
           if (!buf.subarray(off, info.frameEnd).equals(want)) return false;
           if (info.riskAt !== -1 || info.pubAt !== -1) return false;
+          // a prediction's features text (what the store keeps) is exactly the features' JSON
+          if (ev.kind === OutputKind.PREDICTION) {
+            const text = buf.toString('latin1', info.textStart, info.textEnd);
+            if (text !== JSON.stringify(dec.toPrediction(ev, symName).features)) return false;
+          } else if (info.textStart !== -1 || info.textEnd !== -1) {
+            return false;
+          }
           // the data range is the NATS payload: exactly the message
           const data = JSON.stringify(
             ev.kind === OutputKind.PREDICTION
@@ -276,7 +294,15 @@ void t.test('false exactly when the frame does not fit; nothing written at or pa
       const buf = Buffer.alloc(size);
       for (let end = 0; end <= off + need; end++) {
         buf.fill(0xa5);
-        const probe = { frameEnd: -7, dataStart: -7, dataEnd: -7, riskAt: -7, pubAt: -7 };
+        const probe = {
+          frameEnd: -7,
+          dataStart: -7,
+          dataEnd: -7,
+          riskAt: -7,
+          pubAt: -7,
+          textStart: -7,
+          textEnd: -7,
+        };
         const ok = enc.encode(ev, sym, buf, off, end, probe);
         if (ok !== (end === off + need)) return false;
         for (let i = Math.max(end, 0); i < size; i++) if (buf[i] !== 0xa5) return false;

@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { DEFAULT_FEATURE_SPECS, FeatureSet } from '../../actors/indicators/index.js';
+import { FULL_FEATURE_SPECS, FeatureSet } from '../../actors/indicators/index.js';
 import {
   formatFeaturesReport,
   runFeaturesBench,
@@ -51,8 +51,8 @@ void t.test('a tiny run reports every figure', (t) => {
 });
 
 void t.test('the naive set computes the same windowed values as FeatureSet', (t) => {
-  const fs = new FeatureSet(DEFAULT_FEATURE_SPECS);
-  const nv = new NaiveFeatureSet(DEFAULT_FEATURE_SPECS);
+  const fs = new FeatureSet(FULL_FEATURE_SPECS);
+  const nv = new NaiveFeatureSet(FULL_FEATURE_SPECS);
   t.same(nv.names, fs.names);
   let p = 100;
   for (let i = 0; i < 300; i++) {

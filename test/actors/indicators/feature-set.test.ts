@@ -4,6 +4,7 @@ import {
   ATR,
   Bollinger,
   DEFAULT_FEATURE_SPECS,
+  FULL_FEATURE_SPECS,
   EMA,
   FeatureSet,
   Imbalance,
@@ -24,46 +25,60 @@ import {
 import { ErrorCodes } from '../../../kernel/errors.js';
 import { prng } from './helpers.js';
 
-void t.test(
-  'default set: names in spec order, MACD and Bollinger expanded, one bar series',
-  (t) => {
-    const fs = new FeatureSet(DEFAULT_FEATURE_SPECS);
-    t.same(fs.names, [
-      'ema12',
-      'ema26',
-      'sma20',
-      'wma20',
-      'rsi14',
-      'macd_line',
-      'macd_signal',
-      'macd_hist',
-      'bb_upper',
-      'bb_middle',
-      'bb_lower',
-      'bb_pctb',
-      'mean50',
-      'stddev50',
-      'zscore50',
-      'vwap',
-      'rv50',
-      'logret',
-      'atr14',
-      'obv',
-      'imbalance',
-      'quoteSpread',
-      'relSpread',
-    ]);
-    t.equal(fs.values.length, fs.names.length);
-    t.ok(fs.values.every(Number.isNaN), 'all NaN before the first tick');
-    t.same(fs.barSeries, ['1s']);
-    t.equal(fs.indexOf('macd_signal'), 6);
-    t.equal(fs.indexOf('relSpread'), fs.names.length - 1);
-    t.equal(fs.indexOf('macd'), -1);
-    t.equal(fs.indexOf('nope'), -1);
-    t.same(new FeatureSet().names, fs.names, 'the default argument is the default set');
-    t.end();
-  },
-);
+void t.test('full set: names in spec order, MACD and Bollinger expanded, one bar series', (t) => {
+  const fs = new FeatureSet(FULL_FEATURE_SPECS);
+  t.same(fs.names, [
+    'ema12',
+    'ema26',
+    'sma20',
+    'wma20',
+    'rsi14',
+    'macd_line',
+    'macd_signal',
+    'macd_hist',
+    'bb_upper',
+    'bb_middle',
+    'bb_lower',
+    'bb_pctb',
+    'mean50',
+    'stddev50',
+    'zscore50',
+    'vwap',
+    'rv50',
+    'logret',
+    'atr14',
+    'obv',
+    'imbalance',
+    'quoteSpread',
+    'relSpread',
+  ]);
+  t.equal(fs.values.length, fs.names.length);
+  t.ok(fs.values.every(Number.isNaN), 'all NaN before the first tick');
+  t.same(fs.barSeries, ['1s']);
+  t.equal(fs.indexOf('macd_signal'), 6);
+  t.equal(fs.indexOf('relSpread'), fs.names.length - 1);
+  t.equal(fs.indexOf('macd'), -1);
+  t.equal(fs.indexOf('nope'), -1);
+  t.same(
+    new FeatureSet().names,
+    new FeatureSet(DEFAULT_FEATURE_SPECS).names,
+    'the default argument is the default set',
+  );
+  t.same(new FeatureSet(DEFAULT_FEATURE_SPECS).names, [
+    'ema12',
+    'ema26',
+    'rsi14',
+    'macd_line',
+    'macd_signal',
+    'macd_hist',
+    'zscore50',
+    'vwap',
+    'atr14',
+    'imbalance',
+    'relSpread',
+  ]);
+  t.end();
+});
 
 /** One per kind, several inputs and bar series, shared rolling stats. */
 const SPECS: FeatureSpec[] = [
