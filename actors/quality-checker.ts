@@ -7,7 +7,7 @@ import {
   QualityIssue,
 } from './output-layout.js';
 
-/** Parameters of the per-symbol data quality checks (docs/quality.md). */
+/** Parameters of the per-symbol data quality checks (docs/features-and-quality.md). */
 export interface QualityOptions {
   /** Ticks per quality window; a QUALITY record is emitted at each window end. Default 100. */
   qualityWindowTicks: number;

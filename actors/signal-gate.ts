@@ -36,6 +36,18 @@ export const DEFAULT_SIGNAL_OPTIONS: Readonly<SignalOptions> = {
   warmup: 30,
 };
 
+/**
+ * The first retry waits at least this, µs, even with minIntervalUs 0 (a
+ * doubling from 0 would retry a refused target on every trade).
+ */
+export const RETRY_FLOOR_US = 10_000;
+
+/** The wait before the first retry: minIntervalUs, at least RETRY_FLOOR_US, at most retryMaxUs. */
+function firstWait(o: Readonly<SignalOptions>): number {
+  const w = o.minIntervalUs > RETRY_FLOOR_US ? o.minIntervalUs : RETRY_FLOOR_US;
+  return w < o.retryMaxUs ? w : o.retryMaxUs;
+}
+
 /** Why a proposal is emitted suppressed (SIGNAL payload slot SUPPRESSED). */
 export const Suppressed = { NONE: 0, LOW_QUALITY: 1 } as const;
 
@@ -117,7 +129,7 @@ export class SignalGate {
       ) {
         // A refresh that is then lost (publish failed) is retried like any proposal.
         this.pending = true;
-        this.wait = o.minIntervalUs;
+        this.wait = firstWait(o);
         return this.propose(target, strength, ts, quality);
       }
       return false;
@@ -128,10 +140,11 @@ export class SignalGate {
       const next = this.wait * 2;
       this.wait = next > o.retryMaxUs ? o.retryMaxUs : next;
     } else {
-      // A new target, or the same one again after it was approved or resynced.
-      if (since < o.minIntervalUs) return false;
+      // A new target (minIntervalUs after the last proposal), or the same one
+      // again after it was approved or resynced (the first retry's wait).
+      if (since < (target === this.lastSide ? firstWait(o) : o.minIntervalUs)) return false;
       this.pending = true;
-      this.wait = o.minIntervalUs;
+      this.wait = firstWait(o);
     }
     return this.propose(target, strength, ts, quality);
   }

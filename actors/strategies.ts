@@ -8,12 +8,12 @@ import { invalidArgument } from '../kernel/errors.js';
  * becomes a proposed signal (warm-up, quality, throttling, and the side last
  * approved for executors). The same classes run live and in replay.
  *
- * Chosen per kernel by config (`actor.strategy`), e.g.
+ * Chosen per kernel by config (`actor.rule`), e.g.
  * ```json
  *   { "kind": "maCross", "fast": "ema12", "slow": "ema26", "band": 0.0005 }
  *   { "kind": "rsi", "feature": "rsi14", "lower": 30, "upper": 70 }
  *   { "kind": "macd", "feature": "macd_hist", "band": 0.0001 }
- *   { "kind": "momentum", "ref": "sma20", "threshold": 0.001 }
+ *   { "kind": "momentum", "ref": "ema26", "threshold": 0.001 }
  *   { "kind": "model", "threshold": 0.2 }
  * ```
  * Features are named, not computed here: a strategy reads the values the
@@ -62,31 +62,31 @@ const DEFAULTS: { readonly [K in StrategyKind]: Extract<StrategyConfig, { kind: 
   maCross: { kind: 'maCross', fast: 'ema12', slow: 'ema26', band: 0.0005, saturation: 0.01 },
   rsi: { kind: 'rsi', feature: 'rsi14', lower: 30, upper: 70, exitLower: 45, exitUpper: 55 },
   macd: { kind: 'macd', feature: 'macd_hist', band: 0.0001, saturation: 0.002 },
-  momentum: { kind: 'momentum', ref: 'sma20', threshold: 0.001, saturation: 0.01 },
+  momentum: { kind: 'momentum', ref: 'ema26', threshold: 0.001, saturation: 0.01 },
 };
 
 /**
  * Validate `raw` (an object with `kind` and that kind's parameters; absent:
  * `{kind: 'model'}` with `threshold` from the actor's flat `threshold`
- * option). Throws QLN_INVALID_ARGUMENT naming `strategy.<key>`.
+ * option). Throws QLN_INVALID_ARGUMENT naming `rule.<key>`.
  */
 export function resolveStrategyConfig(raw: unknown, modelThreshold = 0.2): StrategyConfig {
   if (raw === undefined || raw === null) return { kind: 'model', threshold: modelThreshold };
   if (typeof raw !== 'object' || Array.isArray(raw)) {
-    invalidArgument('strategy', raw, `an object with "kind" (${STRATEGY_KINDS.join(', ')})`);
+    invalidArgument('rule', raw, `an object with "kind" (${STRATEGY_KINDS.join(', ')})`);
   }
   const given = raw as Record<string, unknown>;
   const kind = given['kind'] ?? 'model';
   if (typeof kind !== 'string' || !(STRATEGY_KINDS as readonly string[]).includes(kind)) {
-    invalidArgument('strategy.kind', kind, STRATEGY_KINDS.join(', '));
+    invalidArgument('rule.kind', kind, STRATEGY_KINDS.join(', '));
   }
   const base: Record<string, unknown> = { ...DEFAULTS[kind as StrategyKind] };
   if (kind === 'model') base['threshold'] = modelThreshold;
   for (const [k, v] of Object.entries(given)) {
-    if (k === 'kind' || k === 'name') continue;
+    if (k === 'kind') continue;
     if (!Object.hasOwn(base, k)) {
       invalidArgument(
-        `strategy.${k}`,
+        `rule.${k}`,
         v,
         `a parameter of "${kind}" (${Object.keys(base)
           .filter((x) => x !== 'kind')
@@ -96,29 +96,29 @@ export function resolveStrategyConfig(raw: unknown, modelThreshold = 0.2): Strat
     const def = base[k];
     if (typeof def === 'string') {
       if (typeof v !== 'string' || v.length === 0) {
-        invalidArgument(`strategy.${k}`, v, 'a feature name');
+        invalidArgument(`rule.${k}`, v, 'a feature name');
       }
     } else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-      invalidArgument(`strategy.${k}`, v, 'a finite number ≥ 0');
+      invalidArgument(`rule.${k}`, v, 'a finite number ≥ 0');
     }
     base[k] = v;
   }
   const c = base as StrategyConfig;
   if (c.kind === 'model' && !(c.threshold < 1)) {
-    invalidArgument('strategy.threshold', c.threshold, 'a number in [0, 1)');
+    invalidArgument('rule.threshold', c.threshold, 'a number in [0, 1)');
   }
   if (c.kind === 'rsi') {
     if (!(c.lower <= c.exitLower && c.exitLower <= c.exitUpper && c.exitUpper <= c.upper)) {
       invalidArgument(
-        'strategy',
+        'rule',
         `${c.lower}/${c.exitLower}/${c.exitUpper}/${c.upper}`,
         'lower ≤ exitLower ≤ exitUpper ≤ upper',
       );
     }
-    if (c.upper > 100) invalidArgument('strategy.upper', c.upper, 'a number in [0, 100]');
+    if (c.upper > 100) invalidArgument('rule.upper', c.upper, 'a number in [0, 100]');
   }
   if ((c.kind === 'maCross' || c.kind === 'macd' || c.kind === 'momentum') && !(c.saturation > 0)) {
-    invalidArgument('strategy.saturation', c.saturation, 'a number > 0');
+    invalidArgument('rule.saturation', c.saturation, 'a number > 0');
   }
   return c;
 }
@@ -148,7 +148,7 @@ export function strategyFactory(c: StrategyConfig, names: readonly string[]): ()
   const idx = (key: string, name: string): number => {
     const i = names.indexOf(name);
     if (i < 0) {
-      invalidArgument(`strategy.${key}`, name, `a configured feature (${names.join(', ')})`);
+      invalidArgument(`rule.${key}`, name, `a configured feature (${names.join(', ')})`);
     }
     return i;
   };

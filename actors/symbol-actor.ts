@@ -321,6 +321,11 @@ export class SymbolActor implements MarketActor {
     inp[n + 1] = ev.qty;
     const bad = formulas.evaluate(inp, this.formulaOut);
     out.set(this.formulaOut, n);
+    if (bad === 0) return 0;
+    // While an indicator warms up (NaN) a formula over it is NaN by design,
+    // not a data problem: count only what is not finite from finite inputs.
+    const v = fs.values;
+    for (let i = 0; i < v.length; i++) if (v[i] !== v[i]) return 0;
     return bad;
   }
 

@@ -274,8 +274,11 @@ class PriceGroup {
   readonly bbOut: number[] = [];
   empty = true;
 
-  statsFor(period: number): number {
-    for (let i = 0; i < this.stats.length; i++) if (this.stats[i]!.period === period) return i;
+  /** A stats entry of `period` whose output `slot` is still free (two `mean 3` get two). */
+  statsFor(period: number, slot: number): number {
+    for (let i = 0; i < this.stats.length; i++) {
+      if (this.stats[i]!.period === period && this.statsOut[4 * i + slot] === -1) return i;
+    }
     this.stats.push(new RollingStats(period));
     this.statsOut.push(-1, -1, -1, -1);
     return this.stats.length - 1;
@@ -442,7 +445,7 @@ export class FeatureSet {
       case 'variance':
       case 'stddev':
       case 'zscore':
-        g.statsOut[4 * g.statsFor(s.period!) + STAT_SLOT[s.kind]!] = out;
+        g.statsOut[4 * g.statsFor(s.period!, STAT_SLOT[s.kind]!) + STAT_SLOT[s.kind]!] = out;
         break;
       case 'realizedVol':
         g.rv.push(new RealizedVol(s.period!));

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import t from 'tap';
 import {
   DEFAULT_SIGNAL_OPTIONS,
+  RETRY_FLOOR_US,
   SignalGate,
   Suppressed,
   type SignalOptions,
@@ -79,7 +80,10 @@ class NaiveGate {
           since >= o.minIntervalUs;
         if (!refresh) return null;
       } else if (target === this.lastSide) {
-        const wait = Math.min(o.minIntervalUs * 2 ** this.k, o.retryMaxUs);
+        const wait = Math.min(
+          Math.max(o.minIntervalUs, RETRY_FLOOR_US) * 2 ** this.k,
+          o.retryMaxUs,
+        );
         if (since < wait) return null;
         if (this.restartCountsAsRetry || !this.fresh) this.k++;
       } else {
@@ -339,7 +343,7 @@ void t.test('retries of a rejected target wait min, 2×, 4× … capped (propert
         }
         if (at[0] !== T0) return false; // a new target goes out on its first tick
         for (let j = 1; j < at.length; j++) {
-          const wait = Math.min(minIntervalUs * 2 ** (j - 1), retryMaxUs);
+          const wait = Math.min(Math.max(minIntervalUs, RETRY_FLOOR_US) * 2 ** (j - 1), retryMaxUs);
           const gap = at[j]! - at[j - 1]!;
           // proposed on the first tick at or past the wait: the ticks are ≤ maxDtUs apart
           if (gap < wait || gap >= wait + maxDtUs) return false;

@@ -328,15 +328,18 @@ void t.test('resolveStrategyConfig: defaults', (t) => {
   });
   t.same(resolveStrategyConfig({ kind: 'momentum' }), {
     kind: 'momentum',
-    ref: 'sma20',
+    ref: 'ema26',
     threshold: 0.001,
     saturation: 0.01,
   });
   t.same(
-    resolveStrategyConfig({ kind: 'maCross', fast: 'sma5', band: 0, name: 'x-over' }),
+    resolveStrategyConfig({ kind: 'maCross', fast: 'sma5', band: 0 }),
     { kind: 'maCross', fast: 'sma5', slow: 'ema26', band: 0, saturation: 0.01 },
-    'given parameters override; name is accepted and not a parameter',
+    'given parameters override',
   );
+  t.throws(() => resolveStrategyConfig({ kind: 'maCross', name: 'x-over' }), {
+    message: /invalid rule\.name/,
+  });
   t.same(
     resolveStrategyConfig({ kind: 'rsi', lower: 45, exitLower: 45, exitUpper: 45, upper: 45 }),
     { kind: 'rsi', feature: 'rsi14', lower: 45, upper: 45, exitLower: 45, exitUpper: 45 },
@@ -348,33 +351,30 @@ void t.test('resolveStrategyConfig: defaults', (t) => {
 
 void t.test('resolveStrategyConfig: errors name strategy.<key>', (t) => {
   const bad: Array<[unknown, RegExp]> = [
-    ['rsi', /invalid strategy: "rsi"/],
-    [5, /invalid strategy: 5/],
-    [['rsi'], /invalid strategy: \["rsi"\]/],
-    [
-      { kind: 'ema' },
-      /invalid strategy\.kind: "ema" \(allowed: model, maCross, rsi, macd, momentum\)/,
-    ],
-    [{ kind: 3 }, /invalid strategy\.kind: 3/],
-    [{ kind: 'rsi', band: 1 }, /invalid strategy\.band: 1 \(allowed: a parameter of "rsi"/],
-    [{ kind: 'model', fast: 'ema12' }, /invalid strategy\.fast: "ema12"/],
-    [{ kind: 'maCross', fast: '' }, /invalid strategy\.fast: "" \(allowed: a feature name\)/],
-    [{ kind: 'maCross', slow: 26 }, /invalid strategy\.slow: 26/],
-    [{ kind: 'macd', band: -1 }, /invalid strategy\.band: -1 \(allowed: a finite number ≥ 0\)/],
-    [{ kind: 'macd', band: NaN }, /invalid strategy\.band/],
-    [{ kind: 'macd', band: Infinity }, /invalid strategy\.band/],
-    [{ kind: 'momentum', threshold: '0.1' }, /invalid strategy\.threshold: "0.1"/],
+    ['rsi', /invalid rule: "rsi"/],
+    [5, /invalid rule: 5/],
+    [['rsi'], /invalid rule: \["rsi"\]/],
+    [{ kind: 'ema' }, /invalid rule\.kind: "ema" \(allowed: model, maCross, rsi, macd, momentum\)/],
+    [{ kind: 3 }, /invalid rule\.kind: 3/],
+    [{ kind: 'rsi', band: 1 }, /invalid rule\.band: 1 \(allowed: a parameter of "rsi"/],
+    [{ kind: 'model', fast: 'ema12' }, /invalid rule\.fast: "ema12"/],
+    [{ kind: 'maCross', fast: '' }, /invalid rule\.fast: "" \(allowed: a feature name\)/],
+    [{ kind: 'maCross', slow: 26 }, /invalid rule\.slow: 26/],
+    [{ kind: 'macd', band: -1 }, /invalid rule\.band: -1 \(allowed: a finite number ≥ 0\)/],
+    [{ kind: 'macd', band: NaN }, /invalid rule\.band/],
+    [{ kind: 'macd', band: Infinity }, /invalid rule\.band/],
+    [{ kind: 'momentum', threshold: '0.1' }, /invalid rule\.threshold: "0.1"/],
     [
       { kind: 'model', threshold: 1 },
-      /invalid strategy\.threshold: 1 \(allowed: a number in \[0, 1\)\)/,
+      /invalid rule\.threshold: 1 \(allowed: a number in \[0, 1\)\)/,
     ],
-    [{ kind: 'maCross', saturation: 0 }, /invalid strategy\.saturation: 0/],
-    [{ kind: 'macd', saturation: 0 }, /invalid strategy\.saturation: 0/],
-    [{ kind: 'momentum', saturation: 0 }, /invalid strategy\.saturation: 0/],
-    [{ kind: 'rsi', lower: 50 }, /invalid strategy: "50\/45\/55\/70" \(allowed: lower ≤ exitLower/],
-    [{ kind: 'rsi', exitLower: 60 }, /invalid strategy: "30\/60\/55\/70"/],
-    [{ kind: 'rsi', upper: 50 }, /invalid strategy: "30\/45\/55\/50"/],
-    [{ kind: 'rsi', upper: 101 }, /invalid strategy\.upper: 101/],
+    [{ kind: 'maCross', saturation: 0 }, /invalid rule\.saturation: 0/],
+    [{ kind: 'macd', saturation: 0 }, /invalid rule\.saturation: 0/],
+    [{ kind: 'momentum', saturation: 0 }, /invalid rule\.saturation: 0/],
+    [{ kind: 'rsi', lower: 50 }, /invalid rule: "50\/45\/55\/70" \(allowed: lower ≤ exitLower/],
+    [{ kind: 'rsi', exitLower: 60 }, /invalid rule: "30\/60\/55\/70"/],
+    [{ kind: 'rsi', upper: 50 }, /invalid rule: "30\/45\/55\/50"/],
+    [{ kind: 'rsi', upper: 101 }, /invalid rule\.upper: 101/],
   ];
   for (const [raw, message] of bad) {
     t.throws(
@@ -385,7 +385,7 @@ void t.test('resolveStrategyConfig: errors name strategy.<key>', (t) => {
   }
   t.throws(() => resolveStrategyConfig({}, 1), {
     code: ErrorCodes.INVALID_ARGUMENT,
-    message: /invalid strategy\.threshold: 1/,
+    message: /invalid rule\.threshold: 1/,
   });
   t.end();
 });
@@ -394,7 +394,7 @@ void t.test('resolveStrategyConfig: an Object.prototype name is an unknown param
   for (const key of ['constructor', 'toString', 'valueOf', 'hasOwnProperty']) {
     t.throws(
       () => resolveStrategyConfig(JSON.parse(`{"kind": "maCross", "${key}": 1}`)),
-      { code: ErrorCodes.INVALID_ARGUMENT, message: new RegExp(`invalid strategy\\.${key}: 1`) },
+      { code: ErrorCodes.INVALID_ARGUMENT, message: new RegExp(`invalid rule\\.${key}: 1`) },
       key,
     );
   }
@@ -413,12 +413,12 @@ void t.test('strategyFeatures and strategyFactory', (t) => {
   const missing: Array<[Record<string, unknown>, RegExp]> = [
     [
       { kind: 'maCross' },
-      /invalid strategy\.slow: "ema26" \(allowed: a configured feature \(ema12, rsi14, macd_hist\)\)/,
+      /invalid rule\.slow: "ema26" \(allowed: a configured feature \(ema12, rsi14, macd_hist\)\)/,
     ],
-    [{ kind: 'maCross', fast: 'sma5', slow: 'ema12' }, /invalid strategy\.fast: "sma5"/],
-    [{ kind: 'rsi', feature: 'rsi7' }, /invalid strategy\.feature: "rsi7"/],
-    [{ kind: 'macd', feature: 'hist' }, /invalid strategy\.feature: "hist"/],
-    [{ kind: 'momentum' }, /invalid strategy\.ref: "sma20"/],
+    [{ kind: 'maCross', fast: 'sma5', slow: 'ema12' }, /invalid rule\.fast: "sma5"/],
+    [{ kind: 'rsi', feature: 'rsi7' }, /invalid rule\.feature: "rsi7"/],
+    [{ kind: 'macd', feature: 'hist' }, /invalid rule\.feature: "hist"/],
+    [{ kind: 'momentum' }, /invalid rule\.ref: "ema26"/],
   ];
   for (const [raw, message] of missing) {
     t.throws(() => strategyFactory(cfg(raw), names), {
@@ -427,7 +427,7 @@ void t.test('strategyFeatures and strategyFactory', (t) => {
     });
   }
   t.throws(() => strategyFactory(cfg({ kind: 'rsi' }), []), {
-    message: /strategy\.feature: "rsi14"/,
+    message: /rule\.feature: "rsi14"/,
   });
 
   const kinds: Array<[Record<string, unknown>, Strategy['kind']]> = [

@@ -327,3 +327,16 @@ void t.test('a set only refreshes what the call feeds; reset clears everything',
   t.equal(fs.values[0], 20);
   t.end();
 });
+
+void t.test('two statistics of the same kind and period are both computed', (t) => {
+  const fs = new FeatureSet([
+    { name: 'm1', kind: 'mean', period: 3 },
+    { name: 'm2', kind: 'mean', period: 3 },
+    { name: 'z', kind: 'zscore', period: 3 },
+  ]);
+  for (const x of [1, 2, 3, 4]) fs.onTrade(x, 1);
+  t.equal(fs.values[0], 3, 'm1');
+  t.equal(fs.values[1], 3, 'm2');
+  t.ok(Number.isFinite(fs.values[2]!), 'z shares a stats entry and is computed');
+  t.end();
+});
