@@ -62,10 +62,14 @@ function jsonObject<T>(resolve: (raw: unknown) => T, key: string) {
       try {
         return resolve(value);
       } catch (err) {
-        const e = err as { message?: string; details?: { name?: string } };
+        // QLN_INVALID_ARGUMENT names the option (details.name); a formula
+        // error names its feature (details.feature) in its own message.
+        const e = err as { message?: string; details?: { name?: string; feature?: string } };
+        const where =
+          e.details?.name ?? (e.details?.feature === undefined ? undefined : 'formulas');
         ctx.addIssue({
           code: 'custom',
-          message: `${key}.${e.details?.name ?? '?'}: ${e.message ?? String(err)}`,
+          message: `${where === undefined ? key : `${key}.${where}`}: ${e.message ?? String(err)}`,
         });
         return z.NEVER;
       }
