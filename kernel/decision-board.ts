@@ -74,6 +74,9 @@ export class DecisionBoard {
   readonly buffers: readonly SharedArrayBuffer[];
   private readonly words: Int32Array[];
   private readonly shards: number;
+  /** Approved-side code by symbol name: what re-seeds a restarted worker's renumbered symbols. */
+  private readonly byName = new Map<string, number>();
+  private readonly names: Array<string | undefined> = [];
 
   constructor(shards: number, maxSymbolsPerShard: number) {
     if (!Number.isInteger(shards) || shards < 1)
@@ -104,16 +107,33 @@ export class DecisionBoard {
     this.put(symId, ApprovedSide.UNKNOWN);
   }
 
+  /**
+   * Symbol `symId` is `name` (its worker announced it). After a worker
+   * restart the same name gets a new id: its slot is seeded with the side
+   * approved under the old one, so executors are not left holding a
+   * position the strategy no longer wants (a flat view is re-sent). The
+   * actor of a new id is still warming up when the announce is read.
+   */
+  announce(symId: number, name: string): void {
+    this.names[symId] = name;
+    // Always written: an id reused for another name must not keep the old side.
+    this.write(symId, this.byName.get(name) ?? ApprovedSide.NONE);
+  }
+
   /** Every actor proposes its current view again on its next tick (epoch + 1). */
   resync(): void {
     for (const w of this.words) Atomics.add(w, DecisionWord.EPOCH, 1);
   }
 
-  /** Forget shard `shard`'s decisions (its worker restarted and renumbers its symbols). */
+  /**
+   * Forget shard `shard`'s slots (its worker restarted and renumbers its
+   * symbols; `announce` re-seeds them by name).
+   */
   clear(shard: number): void {
     const w = this.words[shard];
     if (w === undefined) return;
     w.fill(0, HEADER_WORDS);
+    for (let id = shard; id < this.names.length; id += this.shards) this.names[id] = undefined;
     Atomics.add(w, DecisionWord.EPOCH, 1);
   }
 
@@ -126,6 +146,12 @@ export class DecisionBoard {
   }
 
   private put(symId: number, code: number): void {
+    const name = this.names[symId];
+    if (name !== undefined) this.byName.set(name, code);
+    this.write(symId, code);
+  }
+
+  private write(symId: number, code: number): void {
     const shard = symId % this.shards;
     const local = ((symId - shard) / this.shards) | 0;
     const w = this.words[shard];

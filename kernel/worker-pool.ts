@@ -477,7 +477,10 @@ export class WorkerPool {
     let at: number;
     while (n < max && (at = ring.peek()) !== -1) {
       if (ring.type() === FrameType.SYMBOL) {
-        shard.names[nameFrameId(ring, at)] = nameFrameText(ring, at);
+        const id = nameFrameId(ring, at);
+        const name = nameFrameText(ring, at);
+        shard.names[id] = name;
+        this.decisions.announce(id, name);
       } else {
         readOutputFrame(ring, at, out.view);
         readOutputRecord(ring, at, out.event, true);

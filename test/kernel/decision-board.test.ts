@@ -344,3 +344,27 @@ void t.test('a DecisionView in a worker thread sees the main thread writes', asy
     await worker.terminate();
   }
 });
+
+void t.test('a restarted worker renumbers its symbols: announce re-seeds each by name', (t) => {
+  const board = new DecisionBoard(2, 16);
+  const view = new DecisionView(board.buffers[0]!);
+  // before the restart: shard 0 has AAA at id 0 (local 0) and BBB at id 2 (local 1)
+  board.announce(0, 'AAA');
+  board.announce(2, 'BBB');
+  board.approve(0, -1);
+  board.approve(2, 1);
+  t.equal(view.approved(0), -1);
+  t.equal(view.approved(1), 1);
+  board.clear(0);
+  t.equal(view.approved(0), 0, 'cleared');
+  // the new worker announces them the other way round
+  board.announce(0, 'BBB');
+  board.announce(2, 'AAA');
+  t.equal(view.approved(0), 1, 'BBB keeps its approved buy under its new id');
+  t.equal(view.approved(1), -1, 'AAA keeps its approved sell');
+  // an id reused for a symbol never approved reads as nothing approved
+  board.announce(0, 'CCC');
+  t.equal(view.approved(0), 0);
+  t.equal(board.code(0), 0);
+  t.end();
+});
