@@ -1,4 +1,5 @@
 import { createServer } from 'node:net';
+import { findPortOwners } from '../ops/services/port-owner.js';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { OutputPipeline, type BreakerOptions } from '../actors/output-pipeline.js';
@@ -504,20 +505,30 @@ function json(status: number, body: unknown): HttpRouteResult {
  * start silently and share the connections. Bind the port once without it
  * first: taken means another process is there, and start fails saying so.
  */
-function assertPortFree(port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
+async function assertPortFree(port: number): Promise<void> {
+  const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
     const srv = createServer();
-    srv.once('error', (err: NodeJS.ErrnoException) => {
-      reject(
-        new QilinError(
-          ErrorCodes.SERVICE_PORT_IN_USE,
-          err.code === 'EADDRINUSE'
-            ? `HTTP/WebSocket port ${port} is already in use (another qilin start?); stop it or set QILIN_HTTP_PORT`
-            : `cannot bind HTTP/WebSocket port ${port}: ${err.message}`,
-          { cause: err, details: { port } },
-        ),
-      );
-    });
-    srv.listen({ port, host: '0.0.0.0', exclusive: true }, () => srv.close(() => resolve()));
+    srv.once('error', (e: NodeJS.ErrnoException) => resolve(e));
+    srv.listen({ port, host: '0.0.0.0', exclusive: true }, () =>
+      srv.close(() => resolve(undefined)),
+    );
   });
+  if (err === undefined) return;
+  if (err.code !== 'EADDRINUSE') {
+    throw new QilinError(
+      ErrorCodes.SERVICE_PORT_IN_USE,
+      `cannot bind HTTP/WebSocket port ${port}: ${err.message}`,
+      { cause: err, details: { port } },
+    );
+  }
+  const owner = (await findPortOwners([port]).catch(() => undefined))?.get(port);
+  const who =
+    owner?.pid === undefined
+      ? 'another process'
+      : `pid ${owner.pid}${owner.command === undefined ? '' : ` (${owner.command})`}`;
+  throw new QilinError(
+    ErrorCodes.SERVICE_PORT_IN_USE,
+    `HTTP/WebSocket port ${port} is already in use by ${who} (another qilin start?); stop it or set QILIN_HTTP_PORT`,
+    { cause: err, details: { port, pid: owner?.pid, command: owner?.command } },
+  );
 }

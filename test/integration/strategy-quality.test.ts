@@ -65,6 +65,20 @@ void t.test('strategies and data quality, live', async (t) => {
   const of = <T extends { sym: string }>(xs: T[], sym: string): T[] =>
     xs.filter((x) => x.sym === sym);
 
+  await t.test('a second kernel on the same port is refused, naming the owner', async (t) => {
+    const second = new KernelApp({
+      config: { ...config, httpPort: app.port },
+      log: pino({ level: 'silent' }),
+      strategy: `${strategy}b`,
+      account,
+    });
+    await t.rejects(second.start(), {
+      code: 'QLN_SERVICE_PORT_IN_USE',
+      message: new RegExp(`port ${app.port} is already in use by pid ${process.pid}`),
+    });
+    await second.close();
+  });
+
   await t.test('a signal rejected while killed is sent after resume', async (t) => {
     const K = `KR${run}`;
     const killed = await nc.request('ctl.risk.kill', JSON.stringify({ by: 'sq', reason: 'test' }), {
