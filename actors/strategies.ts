@@ -177,6 +177,27 @@ export function strategyFactory(c: StrategyConfig, names: readonly string[]): ()
 
 const clamp1 = (x: number): number => (x > 1 ? 1 : x);
 
+/**
+ * A signed signal with a dead band: above +band buy, below −band sell,
+ * inside it the previous side stands; strength |x| / saturation (≤ 1).
+ * NaN or ±Infinity: no opinion (NaN).
+ */
+abstract class BandedSide {
+  strength = 0;
+  private side = 0;
+  constructor(
+    private readonly band: number,
+    private readonly saturation: number,
+  ) {}
+  protected banded(x: number): number {
+    if (x !== x || !Number.isFinite(x)) return NaN;
+    if (x > this.band) this.side = 1;
+    else if (x < -this.band) this.side = -1;
+    this.strength = clamp1((x < 0 ? -x : x) / this.saturation);
+    return this.side;
+  }
+}
+
 /** `model`: acts on the prediction score. */
 export class ModelThreshold implements Strategy {
   readonly kind = 'model';
@@ -191,23 +212,18 @@ export class ModelThreshold implements Strategy {
 }
 
 /** `maCross`: fast moving average against slow, with a relative band. */
-export class MaCross implements Strategy {
+export class MaCross extends BandedSide implements Strategy {
   readonly kind = 'maCross';
-  strength = 0;
-  private side = 0;
   constructor(
     private readonly fast: number,
     private readonly slow: number,
-    private readonly band: number,
-    private readonly saturation: number,
-  ) {}
+    band: number,
+    saturation: number,
+  ) {
+    super(band, saturation);
+  }
   target(_score: number, _px: number, f: Float64Array): number {
-    const d = f[this.fast]! / f[this.slow]! - 1;
-    if (d !== d || !Number.isFinite(d)) return NaN;
-    if (d > this.band) this.side = 1;
-    else if (d < -this.band) this.side = -1;
-    this.strength = clamp1((d < 0 ? -d : d) / this.saturation);
-    return this.side;
+    return this.banded(f[this.fast]! / f[this.slow]! - 1);
   }
 }
 
@@ -241,22 +257,17 @@ export class RsiBands implements Strategy {
 }
 
 /** `macd`: the sign of the MACD histogram (relative to price), with a band. */
-export class MacdHistogram implements Strategy {
+export class MacdHistogram extends BandedSide implements Strategy {
   readonly kind = 'macd';
-  strength = 0;
-  private side = 0;
   constructor(
     private readonly feature: number,
-    private readonly band: number,
-    private readonly saturation: number,
-  ) {}
+    band: number,
+    saturation: number,
+  ) {
+    super(band, saturation);
+  }
   target(_score: number, px: number, f: Float64Array): number {
-    const h = f[this.feature]! / px;
-    if (h !== h || !Number.isFinite(h)) return NaN;
-    if (h > this.band) this.side = 1;
-    else if (h < -this.band) this.side = -1;
-    this.strength = clamp1((h < 0 ? -h : h) / this.saturation);
-    return this.side;
+    return this.banded(f[this.feature]! / px);
   }
 }
 

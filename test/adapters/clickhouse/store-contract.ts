@@ -60,6 +60,19 @@ function signal(id: string, side: 'buy' | 'sell', tsUs: number, latPub: number):
   };
 }
 
+/** The per-check counts quality windows carry beside the original six, all zero. */
+const NEW_CHECKS_CLEAN = {
+  badValues: 0,
+  locked: 0,
+  outsideBand: 0,
+  timeGaps: 0,
+  skew: 0,
+  duplicates: 0,
+  resets: 0,
+  quarantined: 0,
+  nonfinite: 0,
+};
+
 /** The fixture: bars, hit rate, quality and latency answers are worked out by hand below. */
 export function fixtureBatch(): StoreBatch {
   return {
@@ -123,15 +136,7 @@ export function fixtureBatch(): StoreBatch {
           outOfOrder: 0,
           stale: 0,
           spikes: 0,
-          badValues: 0,
-          locked: 0,
-          outsideBand: 0,
-          timeGaps: 0,
-          skew: 0,
-          duplicates: 0,
-          resets: 0,
-          quarantined: 0,
-          nonfinite: 0,
+          ...NEW_CHECKS_CLEAN,
         },
         src: { seq: 1, ts: T0 },
         lat: { recv: 1000, feat: 1001, infer: 0 },
@@ -150,15 +155,7 @@ export function fixtureBatch(): StoreBatch {
           outOfOrder: 0,
           stale: 0,
           spikes: 1,
-          badValues: 0,
-          locked: 0,
-          outsideBand: 0,
-          timeGaps: 0,
-          skew: 0,
-          duplicates: 0,
-          resets: 0,
-          quarantined: 0,
-          nonfinite: 0,
+          ...NEW_CHECKS_CLEAN,
         },
         src: { seq: 4, ts: T0 + 30 * S },
         lat: { recv: 2000, feat: 2001, infer: 0 },
