@@ -48,7 +48,8 @@ export function registerDemoCommand(
       try {
         await app.start();
         process.stderr.write(
-          `demo: kernel on ws://127.0.0.1:${app.port}/ws  metrics http://127.0.0.1:${app.port}/metrics\n` +
+          `demo: dashboard  http://127.0.0.1:${app.port}/?key=${demoKey}  (open it in a browser)\n` +
+            `demo: kernel on ws://127.0.0.1:${app.port}/ws  metrics http://127.0.0.1:${app.port}/metrics\n` +
             `demo: API key for this run: ${demoKey}  (try: websocat -H 'Authorization: Bearer ${demoKey}' ws://127.0.0.1:${app.port}/ws)\n`,
         );
         view = new DemoView(`ws://127.0.0.1:${app.port}/ws`, demoKey);

@@ -15,13 +15,14 @@ import { parseApiKeys } from '../adapters/ws/api-keys.js';
 import { assertNativeUws } from '../adapters/ws/native-uws.js';
 import { UwsServer, type HttpRouteResult } from '../adapters/ws/uws-server.js';
 import type { QilinConfig } from '../config/config.js';
-import { nowUs } from '../kernel/clock.js';
+import { nowMs, nowUs } from '../kernel/clock.js';
 import { Episodes } from '../kernel/episodes.js';
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
 import { RejectSamples } from '../kernel/reject-samples.js';
 import type { FromWorker } from '../kernel/worker-protocol.js';
 import { WorkerPool, poolChannels } from '../kernel/worker-pool.js';
+import { dashboardRoutes } from './dashboard.js';
 import { KernelMetrics } from './kernel-metrics.js';
 import { StoreClient } from './store-client.js';
 
@@ -172,9 +173,10 @@ export class KernelApp {
     const { config, log } = this.opts;
     assertNativeUws();
     if (config.httpPort !== 0) await assertPortFree(config.httpPort);
+    const apiKeys = parseApiKeys(config.apiKeys);
     this.ws = new UwsServer({
       port: config.httpPort,
-      apiKeys: parseApiKeys(config.apiKeys),
+      apiKeys,
       log: log.child({ part: 'ws' }),
       routes: {
         '/metrics': async () => ({
@@ -187,6 +189,7 @@ export class KernelApp {
         '/health/startup': () => this.health('startup'),
         '/rejects': () => json(200, this.rejects.list()),
         '/audit': () => json(200, this.risk.audit().slice(-200)),
+        ...dashboardRoutes(apiKeys),
       },
     });
     this.boundPort = await this.ws.start();
@@ -457,6 +460,8 @@ export class KernelApp {
       wsClients: this.ws?.stats().clients ?? 0,
       store: { up: store.storeUp, lagMs: store.lagMs, spilledRows: store.spilledRows },
       degraded: this.episodes.reasons(),
+      model: { ...BASELINE_MODEL },
+      latencyUs: this.metrics.recentLatency.summary(nowMs(), STATUS_LATENCY_WINDOW_MS),
     };
   }
 
@@ -495,6 +500,9 @@ export class KernelApp {
     }
   }
 }
+
+/** `status.latencyUs` covers the signals published in this many milliseconds. */
+const STATUS_LATENCY_WINDOW_MS = 10_000;
 
 function json(status: number, body: unknown): HttpRouteResult {
   return { status, contentType: 'application/json', body: JSON.stringify(body) };

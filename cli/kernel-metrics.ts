@@ -4,6 +4,7 @@ import type { PipelineCounters } from '../actors/output-pipeline.js';
 import type { MetricRow } from '../kernel/event-store.js';
 import type { StageTimes } from '../kernel/messages.js';
 import type { ShardStats } from '../kernel/worker-pool.js';
+import { LatencyWindow } from './latency-window.js';
 import { StageLatency } from './stage-latency.js';
 
 /**
@@ -69,6 +70,8 @@ export class KernelMetrics {
   readonly controlRejected: Counter;
   private readonly unsubscribers: Array<() => void> = [];
   readonly stages: StageLatency;
+  /** recv→pub of the latest published signals, for `status.latencyUs` (exact, sliding). */
+  readonly recentLatency = new LatencyWindow();
 
   constructor(src: KernelMetricSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'qilin_process_' });
@@ -333,7 +336,10 @@ export class KernelMetrics {
     st.observe(1, (lat.infer - lat.feat) / 1e6);
     if (lat.risk !== undefined) st.observe(2, (lat.risk - lat.infer) / 1e6);
     if (lat.risk !== undefined && lat.pub !== undefined) st.observe(3, (lat.pub - lat.risk) / 1e6);
-    if (lat.pub !== undefined) st.observe(4, (lat.pub - lat.recv) / 1e6);
+    if (lat.pub !== undefined) {
+      st.observe(4, (lat.pub - lat.recv) / 1e6);
+      this.recentLatency.record(lat.pub - lat.recv, lat.pub / 1000);
+    }
   }
 
   /** Prometheus text. */

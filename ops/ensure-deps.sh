@@ -12,3 +12,4 @@ if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] || [ packag
 fi
 echo "» compiling (tsc)"
 npx tsc -p tsconfig.json
+npx tsc -p dashboard/tsconfig.json

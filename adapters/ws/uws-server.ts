@@ -18,11 +18,25 @@ import { ALL_TOPICS, TopicPattern } from './topic-pattern.js';
 export interface HttpRouteResult {
   status: number;
   contentType: string;
-  body: string;
+  body: string | Uint8Array;
+  /** Extra response headers (security headers of the dashboard page, cache policy…). */
+  headers?: Readonly<Record<string, string>>;
+}
+
+/**
+ * What a route may read of its request, copied out of uWS's stack-bound
+ * request before the handler runs (so async handlers can use it).
+ */
+export interface HttpRequestInfo {
+  readonly path: string;
+  /** The query string, parsed. */
+  readonly query: URLSearchParams;
+  /** The `Authorization` header, '' when absent. */
+  readonly authorization: string;
 }
 
 /** An HTTP GET handler (`/metrics`, `/health/live`, …). May be async. */
-export type HttpRoute = () => Promise<HttpRouteResult> | HttpRouteResult;
+export type HttpRoute = (req: HttpRequestInfo) => Promise<HttpRouteResult> | HttpRouteResult;
 
 /** Options of {@link UwsServer}. */
 export interface UwsServerOptions {
@@ -717,6 +731,11 @@ export class UwsServer {
       });
       return;
     }
+    const info: HttpRequestInfo = {
+      path,
+      query: new URLSearchParams(req.getQuery() ?? ''),
+      authorization: req.getHeader('authorization'),
+    };
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
@@ -724,11 +743,14 @@ export class UwsServer {
     const send = (r: HttpRouteResult): void => {
       if (aborted) return;
       res.cork(() => {
-        res
-          .writeStatus(statusLine(r.status))
-          .writeHeader('Content-Type', r.contentType)
-          .writeHeader('Cache-Control', 'no-store')
-          .end(r.body);
+        res.writeStatus(statusLine(r.status)).writeHeader('Content-Type', r.contentType);
+        let cache = false;
+        for (const [name, value] of Object.entries(r.headers ?? {})) {
+          if (name.toLowerCase() === 'cache-control') cache = true;
+          res.writeHeader(name, value);
+        }
+        if (!cache) res.writeHeader('Cache-Control', 'no-store');
+        res.end(r.body);
       });
     };
     const fail = (err: unknown): void => {
@@ -740,7 +762,7 @@ export class UwsServer {
       });
     };
     try {
-      const r = route();
+      const r = route(info);
       if (r instanceof Promise) r.then(send, fail);
       else send(r);
     } catch (err) {
