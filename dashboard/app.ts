@@ -408,9 +408,7 @@ function renderTable(now: number): void {
       Number.isFinite(v.score) ? v.score.toFixed(3) : '–',
       v.side === '' ? '–' : `${v.side} ${v.strength.toFixed(2)}`,
       fmtAge(v.signalAt, now),
-      Number.isFinite(v.quality)
-        ? `${v.quality.toFixed(2)}${v.issues === '' ? '' : ` ${v.issues}`}`
-        : '–',
+      Number.isFinite(v.quality) ? v.quality.toFixed(2) : '–',
     ];
     for (let i = 0; i < COLUMNS; i++) {
       if (v.texts[i] !== texts[i]) {
@@ -421,7 +419,11 @@ function renderTable(now: number): void {
     const sideClass = v.side === 'buy' ? 'buy' : v.side === 'sell' ? 'sell' : '';
     if (v.cells[3]!.className !== sideClass) v.cells[3]!.className = sideClass;
     const qClass = v.quality < 0.9 ? 'warn' : '';
-    if (v.cells[5]!.className !== qClass) v.cells[5]!.className = qClass;
+    const q = v.cells[5]!;
+    if (q.className !== qClass) q.className = qClass;
+    // The window's issue codes (seq_gap, crossed_quote…) on hover: the column stays narrow.
+    const issues = v.issues === '' ? '' : `issues in the window: ${v.issues}`;
+    if (q.title !== issues) q.title = issues;
   }
   dom.count.textContent = `${symbols.size} symbols`;
 }
