@@ -312,17 +312,19 @@ function onFrame(raw: string): void {
     }
     return;
   }
-  if (f.type === 'error') {
-    lastError = `${f.code}: ${f.message}`;
-    if (f.code === 'forbidden') {
-      // A frame is applied whole or not at all: retry the topics one by one
+  // The server answers every subscribe frame, in order, with `subscribed` or an error.
+  if (f.type === 'subscribed') {
+    inFlight.shift();
+  } else if (f.type === 'error') {
+    const frame = inFlight.shift();
+    if (f.code !== 'forbidden' || frame === undefined) {
+      lastError = `${f.code}: ${f.message}`;
+    } else if (frame.length === 1) {
+      forbidden.add(frame[0]!);
+    } else {
+      // A frame is applied whole or not at all: retry its topics one by one
       // so the ones this key may read still arrive.
-      for (const t of TOPICS)
-        if (!forbidden.has(t) && f.message.includes(` ${t} `)) forbidden.add(t);
-      if (!pendingSingles) {
-        pendingSingles = true;
-        for (const t of TOPICS) send({ op: 'subscribe', topics: [t] });
-      }
+      for (const t of frame) subscribe([t]);
     }
   }
 }
@@ -332,13 +334,16 @@ function onFrame(raw: string): void {
 const key = new URLSearchParams(location.search).get('key') ?? '';
 let ws: WebSocket | undefined;
 let backoffMs = 500;
-let pendingSingles = false;
+/** Subscribe frames sent and not answered yet, oldest first. */
+let inFlight: string[][] = [];
 let connState: 'connecting' | 'live' | 'reconnecting' = 'connecting';
 let reconnectAt = 0;
 let closeInfo = '';
 
-function send(msg: unknown): void {
-  if (ws !== undefined && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+function subscribe(topics: readonly string[]): void {
+  if (ws === undefined || ws.readyState !== WebSocket.OPEN) return;
+  inFlight.push([...topics]);
+  ws.send(JSON.stringify({ op: 'subscribe', topics }));
 }
 
 function connect(): void {
@@ -350,9 +355,10 @@ function connect(): void {
     connState = 'live';
     backoffMs = 500;
     closeInfo = '';
-    pendingSingles = false;
+    inFlight = [];
+    forbidden.clear();
     subscribedAtUs = Date.now() * 1000;
-    sock.send(JSON.stringify({ op: 'subscribe', topics: TOPICS }));
+    subscribe(TOPICS);
   };
   sock.onmessage = (ev: MessageEvent) => {
     if (typeof ev.data === 'string') onFrame(ev.data);

@@ -20,6 +20,7 @@ import { until, within } from '../helpers/wait.js';
 
 const run = randomBytes(3).toString('hex');
 const READ_KEY = `dash-read-${run}`;
+const SIGNALS_KEY = `dash-sig-${run}`;
 const strategy = `dash${run}`;
 const account = `acct${run}`;
 /** Symbols of this run: unique, so rows of other tests' symbols never count. */
@@ -47,6 +48,7 @@ void t.test('live dashboard in headless Chromium', async (t) => {
     // The feed's exchange clock runs ahead of the wall clock (10 ms a tick,
     // published in bursts): not clock skew here.
     actor: { ...SIGNAL_EVERY_TRADE.actor, maxSkewUs: 3_600_000_000 },
+    apiKeys: `${READ_KEY}:read,${SIGNALS_KEY}:read=signal/*`,
   });
   const log = pino({ level: 'silent' });
   let app = new KernelApp({ config, log, strategy, account });
@@ -144,6 +146,28 @@ void t.test('live dashboard in headless Chromium', async (t) => {
     const shot = await screenshot(page, 'dashboard');
     t.comment(`screenshot: ${shot}`);
     t.same(problems, [], 'no console error, no exception in the page');
+  });
+
+  await t.test('a key that may read only signals: signals shown, the rest named', async (t) => {
+    const narrow = await browser.newPage();
+    const narrowProblems = pageProblems(narrow);
+    const res = await narrow.goto(`${base}/?key=${SIGNALS_KEY}`);
+    t.equal(res?.status(), 200);
+    await until(
+      'the header names the topics this key may not read',
+      async () => (await text(narrow, '#errors')).includes('status: not readable with this key'),
+      10_000,
+    );
+    const errors = await text(narrow, '#errors');
+    for (const topic of ['prediction/*', 'quality/*']) {
+      t.match(errors, `${topic}: not readable with this key`);
+    }
+    t.notMatch(errors, 'signal/*', 'signal/* is readable');
+    // The snapshot of signal/* brings the last signal of every symbol.
+    await until('signal rows from the snapshot', async () => (await rows(narrow, sym(''))) === 3);
+    t.equal(await text(narrow, '#k-state'), '–', 'no status without the status topic');
+    t.same(narrowProblems, [], 'no console error, no exception in the page');
+    await narrow.close();
   });
 
   await t.test('the kill switch is shown when thrown and cleared on resume', async (t) => {
