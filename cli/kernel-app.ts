@@ -13,7 +13,7 @@ import { NatsSignalSink } from '../adapters/nats/nats-signal-sink.js';
 import { RedisKillSwitch } from '../adapters/redis/redis-kill-switch.js';
 import { parseApiKeys } from '../adapters/ws/api-keys.js';
 import { assertNativeUws } from '../adapters/ws/native-uws.js';
-import { UwsServer, type HttpRouteResult } from '../adapters/ws/uws-server.js';
+import { UwsServer, type HttpRoute, type HttpRouteResult } from '../adapters/ws/uws-server.js';
 import type { QilinConfig } from '../config/config.js';
 import { nowMs, nowUs } from '../kernel/clock.js';
 import { Episodes } from '../kernel/episodes.js';
@@ -56,6 +56,20 @@ export interface KernelAppOptions {
   /** How long an overload or outage stays in /health/ready after its last occurrence, ms (default 10 000). */
   episodeHoldMs?: number;
 }
+
+/**
+ * The kernel's HTTP GET routes on the WebSocket port (docs/api/openapi.yaml
+ * documents each; `/ws` is the WebSocket endpoint itself).
+ */
+export const KERNEL_HTTP_ROUTES = [
+  '/metrics',
+  '/health/live',
+  '/health/ready',
+  '/health/startup',
+  '/rejects',
+  '/audit',
+] as const;
+export type KernelHttpRoute = (typeof KERNEL_HTTP_ROUTES)[number];
 
 /** Sampling period of the main thread's event-loop delay, ms. */
 const LOOP_RESOLUTION_MS = 20;
@@ -174,23 +188,25 @@ export class KernelApp {
     assertNativeUws();
     if (config.httpPort !== 0) await assertPortFree(config.httpPort);
     const apiKeys = parseApiKeys(config.apiKeys);
+    // Typed by the route list: a route missing from it, or listed without a handler, does not compile.
+    const routes: Record<KernelHttpRoute, HttpRoute> = {
+      '/metrics': async () => ({
+        status: 200,
+        contentType: this.metrics.registry.contentType,
+        body: await this.metrics.text(),
+      }),
+      '/health/live': () => this.health('live'),
+      '/health/ready': () => this.health('ready'),
+      '/health/startup': () => this.health('startup'),
+      '/rejects': () => json(200, this.rejects.list()),
+      '/audit': () => json(200, this.risk.audit().slice(-200)),
+    };
     this.ws = new UwsServer({
       port: config.httpPort,
       apiKeys,
       log: log.child({ part: 'ws' }),
-      routes: {
-        '/metrics': async () => ({
-          status: 200,
-          contentType: this.metrics.registry.contentType,
-          body: await this.metrics.text(),
-        }),
-        '/health/live': () => this.health('live'),
-        '/health/ready': () => this.health('ready'),
-        '/health/startup': () => this.health('startup'),
-        '/rejects': () => json(200, this.rejects.list()),
-        '/audit': () => json(200, this.risk.audit().slice(-200)),
-        ...dashboardRoutes(apiKeys),
-      },
+      // The dashboard page, its files and the API documents (cli/dashboard.ts).
+      routes: { ...routes, ...dashboardRoutes(apiKeys) },
     });
     this.boundPort = await this.ws.start();
     await this.killSwitch.connect();

@@ -523,6 +523,10 @@ function renderStatus(now: number): void {
   setText('k-signals', fmtInt.format(signalsPerSec));
   const cl = clientLatency.percentiles();
   setText('k-client-lat', cl === undefined ? '–' : `${fmtUs(cl.p50)} / ${fmtUs(cl.p99)}`);
+  const errs = [...forbidden].map((t) => `${t}: not readable with this key`);
+  if (lastError !== '' && forbidden.size === 0) errs.push(lastError);
+  const text = errs.join(' · ');
+  if (dom.errors.textContent !== text) dom.errors.textContent = text;
   const s = status;
   if (s === undefined) return;
   setText('k-state', s.state, s.state === 'running' ? 'ok' : 'warn');
@@ -553,10 +557,6 @@ function renderStatus(now: number): void {
     degraded.length === 0 ? 'none' : degraded.join('; '),
     degraded.length === 0 ? 'ok' : 'warn',
   );
-  const errs = [...forbidden].map((t) => `${t}: not readable with this key`);
-  if (lastError !== '' && forbidden.size === 0) errs.push(lastError);
-  const text = errs.join(' · ');
-  if (dom.errors.textContent !== text) dom.errors.textContent = text;
 }
 
 let lastTable = 0;

@@ -19,7 +19,9 @@ export interface SourceRef {
   ts: number;
 }
 
-export type SignalSide = 'buy' | 'sell' | 'flat';
+/** A signal's target side (docs/api/asyncapi.yaml lists the same). */
+export const SIGNAL_SIDES = ['buy', 'sell', 'flat'] as const;
+export type SignalSide = (typeof SIGNAL_SIDES)[number];
 
 export interface ModelRef {
   name: string;

@@ -91,8 +91,15 @@ export const CLOSE_BAD_FRAMES = 1008;
 /** Close code on server shutdown (RFC 6455 going away). */
 export const CLOSE_SHUTDOWN = 1001;
 
-/** Error codes of `{"type":"error","code":…}` frames. */
-export type WsErrorCode = 'bad_json' | 'bad_frame' | 'unknown_op' | 'bad_topic' | 'forbidden';
+/** Error codes of `{"type":"error","code":…}` frames (docs/api/asyncapi.yaml lists the same). */
+export const WS_ERROR_CODES = [
+  'bad_json',
+  'bad_frame',
+  'unknown_op',
+  'bad_topic',
+  'forbidden',
+] as const;
+export type WsErrorCode = (typeof WS_ERROR_CODES)[number];
 
 /** Topics per subscribe/unsubscribe frame; bounds the work one frame can cause. */
 const MAX_TOPICS_PER_FRAME = 256;

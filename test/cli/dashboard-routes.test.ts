@@ -54,7 +54,7 @@ void t.test('the page needs a valid key, from ?key= or a Bearer header', async (
   t.equal(bearer.status, 200);
 });
 
-void t.test('static files are served with their type', async (t) => {
+void t.test('static files are served with their type; the API documents too', async (t) => {
   const routes = dashboardRoutes(KEYS);
   const types: Record<string, RegExp> = {
     '/dashboard/app.js': /^text\/javascript/,
@@ -72,6 +72,12 @@ void t.test('static files are served with their type', async (t) => {
     body(await get(routes, '/dashboard/vendor/uPlot.esm.js')),
     /export \{ uPlot as default \}/,
   );
+  for (const doc of ['asyncapi', 'openapi']) {
+    const r = await get(routes, `/api/${doc}.yaml`);
+    t.equal(r.status, 200);
+    t.equal(r.contentType, 'application/yaml');
+    t.match(body(r), new RegExp(`^${doc}: 3\\.`, 'm'), `${doc} document`);
+  }
 });
 
 void t.test('a missing file is a 503 that says how to build it, not a crash', async (t) => {
