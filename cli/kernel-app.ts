@@ -269,6 +269,7 @@ export class KernelApp {
         workers: config.workers,
         partitions: config.natsPartitions,
         strategy: this.strategy,
+        dashboard: `http://127.0.0.1:${this.boundPort}/?key=<read key>`,
       },
       'kernel running',
     );
