@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): dependencies, build, lint, format check,
 # local services (NATS/JetStream, Redis, ClickHouse from Debian packages,
-# started by `qilin services up`), Debian's Chromium for the browser tests,
+# started like `qilin services up`, on free ports of their own when another
+# stack holds the project ports), Debian's Chromium for the browser tests,
 # then every tap test from dist/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,9 @@ npx prettier --check . > /dev/null || { npx prettier --check .; exit 1; }
 echo "» Chromium for the browser tests"
 bash ops/ensure-browser.sh
 echo "» local services"
-eval "$(node bin/qilin.js services up)"
+# This checkout's services on the project ports, or, when another process
+# (another checkout's stack) holds them, its own test stack on free ports.
+exports="$(node dist/ops/test-services.js)"
+eval "$exports"
 echo "» tests"
 npx tap "$@" "dist/test/**/*.test.js"

@@ -1,0 +1,106 @@
+/**
+ * The services `npm test` runs against (ops/test.sh): this checkout's own
+ * services on the project ports; or, when a project port is held by another
+ * process (typically another checkout's running stack), this checkout's own
+ * test stack on free ports under `<state>/test-stack/`, so `npm test` runs
+ * beside a running stack instead of failing on it. Prints `export QILIN_…`
+ * lines for `eval`; progress and the reason for the fallback on stderr.
+ *
+ *   node dist/ops/test-services.js
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { freePort } from '../bench/harness/free-port.js';
+import { servicePorts, serviceOptions } from '../cli/services-command.js';
+import { loadConfig } from '../config/config.js';
+import {
+  SERVICE_PORT_ENV,
+  exportLines,
+  servicesStatus,
+  servicesUp,
+  type ServicePorts,
+  type ServicesOptions,
+} from './services/service-manager.js';
+
+const PORT_KEYS = ['nats', 'natsMonitor', 'redis', 'clickhouseHttp', 'clickhouseTcp'] as const;
+
+function isPorts(x: unknown): x is ServicePorts {
+  if (typeof x !== 'object' || x === null) return false;
+  const o = x as Record<string, unknown>;
+  return PORT_KEYS.every((k) => Number.isInteger(o[k]) && (o[k] as number) > 0);
+}
+
+async function readPorts(file: string): Promise<ServicePorts | undefined> {
+  try {
+    const parsed: unknown = JSON.parse(await readFile(file, 'utf8'));
+    return isPorts(parsed) ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function freePorts(): Promise<ServicePorts> {
+  const ports = new Set<number>();
+  while (ports.size < PORT_KEYS.length) ports.add(await freePort());
+  const [nats, natsMonitor, redis, clickhouseHttp, clickhouseTcp] = [...ports] as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  return { nats, natsMonitor, redis, clickhouseHttp, clickhouseTcp };
+}
+
+/** Choose where the tests' services run; start them; return their ports. */
+export async function testServices(
+  base: ServicesOptions,
+  say: (line: string) => void,
+): Promise<{ ports: ServicePorts; root: string; own: boolean }> {
+  const foreign = (await servicesStatus(base)).filter((s) => s.state === 'foreign');
+  if (foreign.length === 0) {
+    await servicesUp(base);
+    return { ports: base.ports, root: base.root, own: false };
+  }
+  const root = join(base.root, 'test-stack');
+  const file = join(root, 'ports.json');
+  await mkdir(root, { recursive: true });
+  // The ports of this checkout's previous test stack, unless something else took them since.
+  let ports = await readPorts(file);
+  if (
+    ports === undefined ||
+    (await servicesStatus({ ...base, root, ports })).some((s) => s.state === 'foreign')
+  ) {
+    ports = await freePorts();
+    await writeFile(file, `${JSON.stringify(ports)}\n`);
+  }
+  for (const f of foreign) say(`test services: ${f.name}: ${f.detail ?? 'port taken'}`);
+  say(
+    `test services: the project ports are taken by another process: this checkout's tests use ` +
+      `their own NATS ${ports.nats}, Redis ${ports.redis}, ClickHouse ${ports.clickhouseHttp} ` +
+      `(state ${root}; stop them with: QILIN_STATE_DIR=${root} ` +
+      PORT_KEYS.map((k) => `${SERVICE_PORT_ENV[k]}=${ports[k]}`).join(' ') +
+      ` npx qilin services down)`,
+  );
+  await servicesUp({ ...base, root, ports });
+  return { ports, root, own: true };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig({ env: process.env });
+  const log = pino({ level: 'warn' }, pino.destination(2));
+  const base = serviceOptions({ ...config, stateDir: resolve(config.stateDir) }, log);
+  const { ports } = await testServices({ ...base, ports: servicePorts(config) }, (line) =>
+    process.stderr.write(`${line}\n`),
+  );
+  process.stdout.write(`${exportLines(ports)}\n`);
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`test services: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
