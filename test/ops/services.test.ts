@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { ErrorCodes, QilinError } from '../../kernel/errors.js';
 import { createLogger } from '../../kernel/logger.js';
 import { findPortOwners } from '../../ops/services/port-owner.js';
+import { testServices } from '../../ops/test-services.js';
 import {
   exportLines,
   servicesDown,
@@ -150,6 +151,32 @@ void t.test('services up, answer, idempotent, down', async (t) => {
       code: ErrorCodes.SERVICE_PORT_IN_USE,
       message: new RegExp(`port ${ports.nats} \\(nats\\) is in use by pid ${up['nats']?.pid}`),
     });
+  });
+
+  await t.test('npm test beside this stack: its own test stack on free ports', async (t) => {
+    const other = await mkdtemp(join(tmpdir(), 'qilin-services-tests-'));
+    const said: string[] = [];
+    const first = await testServices({ ...opts, root: other }, (l) => said.push(l));
+    const stack: ServicesOptions = { ...opts, root: first.root, ports: first.ports };
+    t.teardown(async () => {
+      await servicesDown(stack);
+      await rm(other, { recursive: true, force: true });
+    });
+    t.equal(first.own, true, 'a test stack of its own');
+    t.equal(first.root, join(other, 'test-stack'));
+    for (const k of Object.keys(ports) as Array<keyof ServicePorts>) {
+      t.not(first.ports[k], ports[k], `${k}: not the taken port`);
+    }
+    t.match(said.join('\n'), `port ${ports.nats} held by pid ${up['nats']?.pid}`, 'says why');
+    t.match(said.join('\n'), 'npx qilin services down', 'says how to stop it');
+    const status = byName(await servicesStatus(stack));
+    for (const name of ['nats', 'redis', 'clickhouse']) t.equal(status[name]?.state, 'running');
+    const again = await testServices({ ...opts, root: other }, () => undefined);
+    t.same(again.ports, first.ports, 'the next run reuses the same stack');
+    // With the project ports free, the tests use this checkout's own services there.
+    const own = await testServices(stack, () => undefined);
+    t.equal(own.own, false);
+    t.same(own.ports, first.ports);
   });
 
   await t.test('down stops them', async (t) => {
