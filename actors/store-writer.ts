@@ -1,10 +1,13 @@
 import {
+  closeSync,
+  fsyncSync,
   mkdirSync,
+  openSync,
   readFileSync,
   readdirSync,
   renameSync,
   unlinkSync,
-  writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import type {
@@ -43,9 +46,16 @@ import type { PredictionMessage, QualityMessage } from '../kernel/messages.js';
  *   file is deleted only after its insert succeeded. Leftover files from a
  *   previous run are replayed by `start()`.
  * - Delivery is at-least-once: an insert that times out after the server
- *   committed it is spilled and replayed, so that batch appears twice.
- *   Duplicates are found by `(sym, seq, type)` for ticks (see docs/sql.md) and
- *   by `id` for signals.
+ *   committed it is spilled and replayed, so that batch appears twice. A
+ *   tick's copies share its key and read once under `FROM ticks FINAL`
+ *   (docs/sql.md); signals are unique by `id`.
+ * - Durability mark (`durableMark()`): rows are numbered in the order they
+ *   are added; every row numbered below the mark is inserted, or in a spill
+ *   file that is fsync'd (file and folder). JetStream input acknowledges a
+ *   tick only once its row is below it (docs/adr/0005-exactly-once-ticks.md).
+ *   A spill file that cannot be written freezes the mark for good (its rows
+ *   exist nowhere else): nothing after it is acknowledged; JetStream
+ *   redelivers it to the next run.
  * - A spill file the store keeps refusing while it answers pings (bad data,
  *   not an outage) is moved to `<spillDir>/rejected/` after
  *   `maxReplayAttempts`, logged, and kept for a human.
@@ -163,6 +173,10 @@ export class StoreWriter {
   private oldestAt = 0;
   private inflightRows = 0;
   private inflightOldestAt = 0;
+  /** Number (in `added` order) of the first row of the insert in flight. */
+  private inflightStart = 0;
+  /** Rows from this number on were lost by a failed spill write (-1: none). */
+  private frozenAt = -1;
   private readonly inserted: Record<keyof StoreBatch, number> = {
     ticks: 0,
     predictions: 0,
@@ -284,6 +298,21 @@ export class StoreWriter {
       this.kick();
       this.resolveWaiters();
     });
+  }
+
+  /** Rows ever added (numbers them: the n-th row added is number n − 1). */
+  get rowsAdded(): number {
+    return this.added;
+  }
+
+  /**
+   * Every row numbered below this is inserted or in an fsync'd spill file.
+   * Rows are settled in order except that the buffer can be spilled while
+   * the insert before it is in flight: the mark then waits for that insert.
+   */
+  durableMark(): number {
+    const m = this.inflightRows > 0 ? this.inflightStart : this.added - this.buffered;
+    return this.frozenAt >= 0 && this.frozenAt < m ? this.frozenAt : m;
   }
 
   stats(): StoreWriterStats {
@@ -413,6 +442,7 @@ export class StoreWriter {
   private takeBuffer(): StoreBatch {
     const batch = this.buffer;
     this.buffer = this.nextBuffer();
+    this.inflightStart = this.added - this.buffered;
     this.inflightRows = this.buffered;
     this.inflightOldestAt = this.oldestAt;
     this.buffered = 0;
@@ -431,7 +461,7 @@ export class StoreWriter {
     } catch (err) {
       this.failures++;
       this.log.warn({ err, rows: n }, 'store insert failed; spilling the batch and retrying later');
-      this.writeSpill(batch, n);
+      this.writeSpillOrFreeze(batch, n, this.inflightStart);
       done = true;
       this.settled += n;
       this.markDown();
@@ -549,13 +579,28 @@ export class StoreWriter {
     if (this.buffered === 0) return;
     const n = this.buffered;
     const batch = this.buffer;
+    const start = this.added - n;
     this.buffer = this.nextBuffer();
     this.buffered = 0;
-    this.writeSpill(batch, n);
+    this.writeSpillOrFreeze(batch, n, start);
     this.recycle(batch);
     this.settled += n;
     this.log.debug({ rows: n, why }, 'buffer spilled');
     this.resolveWaiters();
+  }
+
+  /** writeSpill; when it throws, rows from `start` on are not durable, ever (see durableMark). */
+  private writeSpillOrFreeze(batch: StoreBatch, rows: number, start: number): void {
+    try {
+      this.writeSpill(batch, rows);
+    } catch (err) {
+      if (this.frozenAt < 0 || start < this.frozenAt) this.frozenAt = start;
+      this.log.error(
+        { err, rows, dir: this.spillDir, code: ErrorCodes.STORE_FAILED },
+        'spill write failed: these rows are lost; nothing after them is acknowledged as durable',
+      );
+      throw err;
+    }
   }
 
   private writeSpill(batch: StoreBatch, rows: number): void {
@@ -565,9 +610,22 @@ export class StoreWriter {
     }
     const name = `${Date.now()}-${this.spillSeq++}.ndjson`;
     const path = join(this.spillDir, name);
-    // Write-then-rename: a crash mid-write leaves a .tmp, never a torn spill file.
-    writeFileSync(`${path}.tmp`, text);
+    // Write, fsync, rename, fsync the folder: a crash mid-write leaves a .tmp,
+    // never a torn spill file, and a file reported durable survives power loss.
+    const fd = openSync(`${path}.tmp`, 'w');
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(`${path}.tmp`, path);
+    const dir = openSync(this.spillDir, 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
     this.spills.push({ name, rows, attempts: 0 });
   }
 

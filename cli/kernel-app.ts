@@ -131,7 +131,7 @@ export class KernelApp {
       natsUrl: config.natsUrl,
       subject: config.marketSubject,
       partitions: config.natsPartitions,
-      jetstream: opts.jetstream,
+      jetstream: opts.jetstream && { ...opts.jetstream, ackWaitMs: config.jetstreamAckWaitMs },
     };
     this.pool = new WorkerPool({
       workers: config.workers,

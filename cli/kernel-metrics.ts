@@ -127,6 +127,28 @@ export class KernelMetrics {
     );
     mirrorCounter(
       registers,
+      'qilin_jetstream_acked_total',
+      "JetStream market messages acknowledged once their store rows were durable (inserted, or spilled and fsync'd)",
+      [],
+      () => [[{}, sum((s) => s.ackedDurable)()]],
+    );
+    mirrorCounter(
+      registers,
+      'qilin_jetstream_redelivered_total',
+      'JetStream market messages delivered again (not acknowledged in time, or after a restart); stored once: the ticks key dedups them',
+      [],
+      () => [[{}, sum((s) => s.redelivered)()]],
+    );
+    new Gauge({
+      name: 'qilin_jetstream_ack_waiting',
+      help: 'JetStream market messages accepted and waiting for their store rows to be durable before the ack',
+      registers,
+      collect() {
+        this.set(sum((s) => s.ackWaiting)());
+      },
+    });
+    mirrorCounter(
+      registers,
       'qilin_outputs_dropped_total',
       'Actor outputs dropped: the out ring stayed full (reason=ring_full) or the frame did not fit (reason=too_large)',
       ['reason'],

@@ -13,7 +13,15 @@
  *   flush {id} ─────────────────────► postMessage ─► drain every ring, writer.flush() ─► flushed
  *   query {id, sql} ────────────────► postMessage ─► store.query ─► result {id, rows | error}
  *   stats ◄──────────────────────── postMessage (every statsIntervalMs and after each flush)
+ *   store ring k header word DURABLE ◄── TICK frames of ring k whose rows are durable
  * ```
+ * Durable marks (docs/adr/0005-exactly-once-ticks.md): after each drain of a
+ * ring that took TICK frames, the ring gets a checkpoint (TICK frames drained
+ * so far, StoreWriter.rowsAdded). Once the writer's durableMark() passes a
+ * checkpoint's row count, its tick count is published in the ring's header
+ * (FrameRing.setDurable), where the shard worker reads it to acknowledge
+ * JetStream messages. Checkpoints live in a fixed ring per feed (a full one
+ * merges into its newest entry: later, never wrong); nothing allocates.
  * Start-up: create the store, `migrate()`, `writer.start()` (replays spill
  * files a previous run left), then `ready`; a failure is posted as `fatal`
  * (code + message, matched on code across the thread boundary) and the
@@ -109,12 +117,65 @@ function releaseRows(batch: StoreBatch): void {
   for (const p of batch.predictions) predictionPool.push(p);
 }
 
+/** Checkpoints a feed keeps (a drain each): ~STORE_POLL_MS apart, a second's worth and more. */
+const CHECKPOINTS = 256;
+
 /** One shard's store ring and the venue names it announced. */
 interface Feed {
   ring: FrameRing;
   venues: string[];
+  /** TICK frames drained (wrapping 32-bit, as the producer counts them). */
+  ticks: number;
+  /** Checkpoints: tick count, and writer rows added at that point; head..tail in use. */
+  cpTicks: Int32Array;
+  cpRows: Float64Array;
+  cpHead: number;
+  cpTail: number;
 }
-const feeds: Feed[] = init.feeds.map((b) => ({ ring: FrameRing.attach(b), venues: [] }));
+const feeds: Feed[] = init.feeds.map((b) => ({
+  ring: FrameRing.attach(b),
+  venues: [],
+  ticks: 0,
+  cpTicks: new Int32Array(CHECKPOINTS),
+  cpRows: new Float64Array(CHECKPOINTS),
+  cpHead: 0,
+  cpTail: 0,
+}));
+
+/** After a drain that took ticks: remember how many, against the writer's row count. */
+function checkpoint(feed: Feed): void {
+  const rows = writer!.rowsAdded;
+  if (feed.cpTail - feed.cpHead === CHECKPOINTS) {
+    // Full: the newest entry moves later (its ticks become durable a bit later).
+    const last = (feed.cpTail - 1) % CHECKPOINTS;
+    feed.cpTicks[last] = feed.ticks;
+    feed.cpRows[last] = rows;
+    return;
+  }
+  const at = feed.cpTail % CHECKPOINTS;
+  feed.cpTicks[at] = feed.ticks;
+  feed.cpRows[at] = rows;
+  feed.cpTail++;
+}
+
+/** Publish, per feed, the ticks whose rows the writer holds durably. */
+function publishDurable(): void {
+  if (writer === undefined) return;
+  const durable = writer.durableMark();
+  for (const f of feeds) {
+    let mark = -1;
+    while (f.cpHead < f.cpTail) {
+      const at = f.cpHead % CHECKPOINTS;
+      if (f.cpRows[at]! > durable) break;
+      mark = f.cpTicks[at]!;
+      f.cpHead++;
+    }
+    if (f.cpHead === f.cpTail) {
+      f.cpHead = f.cpTail = 0;
+    }
+    if (mark !== -1) f.ring.setDurable(mark);
+  }
+}
 
 function post(msg: StoreFromWorker | LifecycleMessage): void {
   port!.postMessage(msg);
@@ -126,6 +187,7 @@ function drain(feed: Feed, max: number): number {
   const w = writer!;
   let n = 0;
   let at: number;
+  const ticks0 = feed.ticks;
   while (n < max && (at = ring.peek()) !== -1) {
     switch (ring.type()) {
       case FrameType.SYMBOL:
@@ -151,6 +213,7 @@ function drain(feed: Feed, max: number): number {
         row.ask = ev.ask;
         row.askQty = ev.askQty;
         w.addTick(row);
+        feed.ticks = (feed.ticks + 1) | 0;
         break;
       }
       case FrameType.SIGNAL_ROW: {
@@ -186,6 +249,7 @@ function drain(feed: Feed, max: number): number {
     ring.release();
     n++;
   }
+  if (feed.ticks !== ticks0) checkpoint(feed);
   return n;
 }
 
@@ -207,6 +271,7 @@ async function onMessage(msg: StoreToWorker): Promise<void> {
     case 'flush':
       for (const f of feeds) drain(f, Number.MAX_SAFE_INTEGER);
       await writer!.flush();
+      publishDurable();
       postStats();
       post({ type: 'flushed', id: msg.id });
       return;
@@ -238,6 +303,7 @@ function describe(err: unknown): { code: string; message: string } {
 async function drainLoop(feed: Feed): Promise<void> {
   for (;;) {
     const n = drain(feed, BATCH);
+    publishDurable();
     if (n === BATCH) {
       // Let control messages (rows, flush, stop) run between batches.
       await new Promise<void>((r) => setImmediate(r));
@@ -327,6 +393,7 @@ async function main(): Promise<void> {
   await chain;
   clearInterval(statsTimer);
   await writer.close();
+  publishDurable();
   await store.close();
   postStats();
   post({ type: 'stopped' });

@@ -162,6 +162,18 @@ export const ConfigSchema = z.object({
     .min(0, { error: 'an integer from 0 to 1024' })
     .max(1024, { error: 'an integer from 0 to 1024' })
     .default(16),
+  /**
+   * JetStream market input (`--jetstream`): how long the server waits for a
+   * tick's ack before redelivering it, ms, set when the kernel creates a
+   * durable. Ticks are acked once stored (about a second); after a crash the
+   * unacked ones come back after this long (docs/adr/0005-exactly-once-ticks.md).
+   */
+  jetstreamAckWaitMs: z.coerce
+    .number({ error: 'an integer from 1000 to 3600000 (ms)' })
+    .int({ error: 'an integer from 1000 to 3600000 (ms)' })
+    .min(1000, { error: 'an integer from 1000 to 3600000 (ms)' })
+    .max(3_600_000, { error: 'an integer from 1000 to 3600000 (ms)' })
+    .default(30_000),
   /** Local service ports used by `qilin services`. */
   natsPort: port().default(14222),
   natsMonitorPort: port().default(18222),

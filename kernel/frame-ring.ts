@@ -236,6 +236,30 @@ export class FrameRing {
     this.wake = wake;
   }
 
+  /**
+   * Consumer: publish an acknowledgement mark back to the producer (a
+   * wrapping 32-bit count whose meaning the two sides agree on: for a store
+   * ring, TICK frames whose rows are durable). Read with {@link durable}.
+   */
+  setDurable(mark: number): void {
+    Atomics.store(this.ctl, RingWord.DURABLE, mark | 0);
+  }
+
+  /** Producer: the consumer's last {@link setDurable} mark (0 before the first). */
+  durable(): number {
+    return Atomics.load(this.ctl, RingWord.DURABLE);
+  }
+
+  /** Producer: record its own count (of what {@link setDurable} counts), for its successor. */
+  setProduced(count: number): void {
+    Atomics.store(this.ctl, RingWord.PRODUCED, count | 0);
+  }
+
+  /** The last {@link setProduced} count (0 for a new ring). */
+  produced(): number {
+    return Atomics.load(this.ctl, RingWord.PRODUCED);
+  }
+
   /** Count a frame dropped by the producer's full-ring policy. */
   countDropped(): void {
     Atomics.add(this.ctl, RingWord.DROPPED, 1);

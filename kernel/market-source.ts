@@ -46,6 +46,16 @@ export interface MarketIngest {
    * before the outputs are out (the in-ring feed) calls it per message.
    */
   flush?(): void;
+  /**
+   * Exactly-once input (docs/adr/0005-exactly-once-ticks.md): the number of
+   * ticks written to the store so far (wrapping 32-bit); read right after an
+   * `accept` that returned true, it tags that tick.
+   */
+  storeMark?(): number;
+  /** Ticks whose store rows are durable (same numbering): a tag at or below it may be acknowledged. */
+  durableMark?(): number;
+  /** The source's acknowledgement state, for metrics (totals since start, and a gauge). */
+  reportAcks?(waiting: number, acked: number, redelivered: number): void;
 }
 
 /** A market data source (NATS core or JetStream, a replay file, a test feed). */

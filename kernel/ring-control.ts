@@ -10,6 +10,10 @@
  *  word 32  consumerWaiting   1 while the consumer is parked on head      (own line)
  *  word 40  producerWaiting   1 while the producer is parked on tail
  *  word 48  magic, 49 capacity, 50 record bytes (0: frame ring), 51 dropped, 52 high water
+ *  word 56  durable           consumer → producer acknowledgement mark, written only by the
+ *                             consumer (the store ring: TICK frames stored, docs/adr/0005)
+ *  word 57  produced          the producer's count of the same things, published at flush,
+ *                             so a restarted producer continues the numbering
  * ```
  * Wake-ups are batched: a consumer that finds the ring empty raises
  * `consumerWaiting` and parks in `Atomics.waitAsync` on `head`; a producer
@@ -29,6 +33,8 @@ export const RingWord = {
   RECORD_BYTES: 50,
   DROPPED: 51,
   HIGH_WATER: 52,
+  DURABLE: 56,
+  PRODUCED: 57,
 } as const;
 
 export const RING_HEADER_BYTES = 256;

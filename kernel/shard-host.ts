@@ -93,9 +93,14 @@ export class ShardHost implements MarketIngest, OutputSink {
   private sampleWindow = 0;
   private samples = 0;
   private lastActorError = 0;
+  /** TICK frames written to the store ring (wrapping; continued from a predecessor's count). */
+  private storeTicks: number;
+  private acked = 0;
+  private redelivered = 0;
 
   constructor(opts: ShardHostOptions) {
     this.o = opts;
+    this.storeTicks = opts.store.produced();
     this.c = opts.counters;
     this.maxSymbols = opts.maxSymbols ?? 1 << 20;
     if (opts.out.maxPayload < OUTPUT_FRAME_HEAD + MAX_OUTPUT_FRAME_BYTES) {
@@ -135,7 +140,7 @@ export class ShardHost implements MarketIngest, OutputSink {
       }
       this.o.store.countDropped();
       this.c[WorkerCounter.STORE_DROPPED]!++;
-    }
+    } else this.storeTicks = (this.storeTicks + 1) | 0;
     this.c[WorkerCounter.ACCEPTED]!++;
     const local = ((ev.symId - this.o.shard) / this.o.shards) | 0;
     const slot = this.slots[local];
@@ -171,6 +176,23 @@ export class ShardHost implements MarketIngest, OutputSink {
       this.samples = 0;
     }
     if (this.samples++ < REJECT_SAMPLES_PER_SEC) sample(reason, subject, detail, raw);
+  }
+
+  storeMark(): number {
+    return this.storeTicks;
+  }
+
+  durableMark(): number {
+    return this.o.store.durable();
+  }
+
+  reportAcks(waiting: number, acked: number, redelivered: number): void {
+    // Totals of this worker's source, added to the shard's (which outlive a restart).
+    this.c[WorkerCounter.ACK_WAITING] = waiting;
+    this.c[WorkerCounter.ACKED_DURABLE]! += acked - this.acked;
+    this.c[WorkerCounter.REDELIVERED]! += redelivered - this.redelivered;
+    this.acked = acked;
+    this.redelivered = redelivered;
   }
 
   // ─────────────────────────────── OutputSink ───────────────────────────────
@@ -224,6 +246,9 @@ export class ShardHost implements MarketIngest, OutputSink {
     this.flushQueued = false;
     this.unflushed = 0;
     this.o.out.flush();
+    // Count before publishing: a successor that finds a count ahead of the
+    // frames acknowledges late, never early.
+    this.o.store.setProduced(this.storeTicks);
     this.o.store.flush(true);
   };
 
@@ -277,6 +302,8 @@ export class ShardHost implements MarketIngest, OutputSink {
     name: string,
   ): void {
     while (!writeNameFrame(ring, type, id, name)) {
+      // reserveWaiting flushes: the count goes first (see flush).
+      if (ring === this.o.store) ring.setProduced(this.storeTicks);
       if (ring.reserveWaiting(8 + name.length, 1000) === -1) {
         // The consumer is gone or stuck for a second: nothing else can go in
         // either. The tick is lost: counted here, the source logs the error.

@@ -109,6 +109,12 @@ export interface ShardStats {
   missing: number;
   /** Ticks lost because their symbol could not be announced. */
   unannounced: number;
+  /** JetStream input: accepted messages waiting for durable store rows before their ack. */
+  ackWaiting: number;
+  /** JetStream input: messages acked after their rows were durable. */
+  ackedDurable: number;
+  /** JetStream input: messages delivered more than once. */
+  redelivered: number;
   loopLagMs: number;
   rejected: Partial<Record<(typeof RejectReasons)[number], number>>;
   in: FrameRingStats;
@@ -269,6 +275,9 @@ export class WorkerPool {
         encodeFailed: c[WorkerCounter.ENCODE_FAILED]!,
         missing: c[WorkerCounter.MISSING]!,
         unannounced: c[WorkerCounter.UNANNOUNCED]!,
+        ackWaiting: c[WorkerCounter.ACK_WAITING]!,
+        ackedDurable: c[WorkerCounter.ACKED_DURABLE]!,
+        redelivered: c[WorkerCounter.REDELIVERED]!,
         loopLagMs: c[WorkerCounter.LOOP_LAG_MS]!,
         rejected,
         in: s.inRing.stats(),

@@ -62,6 +62,12 @@ export const WorkerCounter = {
   MISSING: 9,
   /** Ticks lost because their symbol could not be announced (a ring full for a second). */
   UNANNOUNCED: 10,
+  /** JetStream input: accepted messages waiting for their store rows to be durable (gauge). */
+  ACK_WAITING: 11,
+  /** JetStream input: messages acknowledged once their rows were durable. */
+  ACKED_DURABLE: 12,
+  /** JetStream input: messages delivered again (their first delivery was not acknowledged). */
+  REDELIVERED: 13,
   /** Rejected ticks by reason: REJECTED_BASE + RejectReasons.indexOf(reason). */
   REJECTED_BASE: 16,
 } as const;

@@ -4,7 +4,13 @@ import { Session } from 'chdb';
 import type { EventStore, StoreBatch } from '../../kernel/event-store.js';
 import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js';
 import { formatBatchText } from '../clickhouse/row-format.js';
-import { checkDatabaseName, migrateSchema, type SchemaExecutor } from '../clickhouse/schema.js';
+import {
+  MIGRATIONS,
+  checkDatabaseName,
+  migrateSchema,
+  type Migration,
+  type SchemaExecutor,
+} from '../clickhouse/schema.js';
 
 /** Options of {@link ChdbStore}. */
 export interface ChdbStoreOptions {
@@ -56,7 +62,8 @@ export class ChdbStore implements EventStore {
     this.readonly = opts.readonly === true;
   }
 
-  async migrate(): Promise<void> {
+  /** Bring the schema up to date (`migrations`: a prefix of MIGRATIONS, for tests of an upgrade). */
+  async migrate(migrations: readonly Migration[] = MIGRATIONS): Promise<void> {
     const s = this.open();
     const exec: SchemaExecutor = {
       command: async (sql) => {
@@ -68,7 +75,7 @@ export class ChdbStore implements EventStore {
       },
       select: (sql) => this.run(sql),
     };
-    await migrateSchema(exec, this.database);
+    await migrateSchema(exec, this.database, migrations);
     // Unqualified table names in queries (the documented examples) resolve here.
     await this.run(`USE ${this.database}`);
   }

@@ -3,7 +3,13 @@ import { firstLine, storeFailed } from './store-failure.js';
 import type { EventStore, StoreBatch } from '../../kernel/event-store.js';
 import { invalidArgument } from '../../kernel/errors.js';
 import { formatBatch } from './row-format.js';
-import { checkDatabaseName, migrateSchema, type SchemaExecutor } from './schema.js';
+import {
+  MIGRATIONS,
+  checkDatabaseName,
+  migrateSchema,
+  type Migration,
+  type SchemaExecutor,
+} from './schema.js';
 
 /** Options of {@link ClickHouseStore}. */
 export interface ClickHouseStoreOptions {
@@ -58,7 +64,8 @@ export class ClickHouseStore implements EventStore {
     this.reader = createClient({ ...common, database: this.database });
   }
 
-  async migrate(): Promise<void> {
+  /** Bring the schema up to date (`migrations`: a prefix of MIGRATIONS, for tests of an upgrade). */
+  async migrate(migrations: readonly Migration[] = MIGRATIONS): Promise<void> {
     const exec: SchemaExecutor = {
       command: async (sql) => {
         try {
@@ -69,7 +76,7 @@ export class ClickHouseStore implements EventStore {
       },
       select: (sql) => this.run(this.admin, sql, false),
     };
-    await migrateSchema(exec, this.database);
+    await migrateSchema(exec, this.database, migrations);
   }
 
   async insert(batch: StoreBatch): Promise<void> {

@@ -35,8 +35,30 @@ export interface AddColumn {
   };
 }
 
-/** One step of a migration: a statement (`{db}` is the database) or a new column. */
-export type MigrationStep = string | AddColumn;
+/**
+ * A table rebuilt under a new engine / sorting key, rows kept: create
+ * `<table>_new`, copy every row, swap the two with one `RENAME TABLE`
+ * (18.16 has no `EXCHANGE TABLES`), drop the old one. Skipped when
+ * `system.tables` already shows `engine` for the table; a run that died
+ * halfway is picked up where it stopped (a half-copied `_new` is dropped and
+ * copied again; a `_new` left alone after the rename is renamed into place).
+ * The copy is `INSERT … SELECT`: minutes for a big table, and rows a second
+ * writer inserts into the old table meanwhile are lost: migrate with the
+ * kernels stopped (`qilin migrate`).
+ */
+export interface RebuildTable {
+  rebuildTable: {
+    /** Table in `{db}`. */
+    table: string;
+    /** Engine name `system.tables` shows once rebuilt, e.g. `ReplacingMergeTree`. */
+    engine: string;
+    /** Column list and engine clause, as after `CREATE TABLE … ` (no name). */
+    definition: string;
+  };
+}
+
+/** One step of a migration: a statement (`{db}` is the database), a new column, a rebuilt table. */
+export type MigrationStep = string | AddColumn | RebuildTable;
 
 /** One schema version: steps run in order. */
 export interface Migration {
@@ -51,6 +73,14 @@ export function addColumn(table: string, column: string, definition: string): Ad
 }
 
 const MERGE_TREE_BY_SYM = 'ENGINE = MergeTree PARTITION BY toYYYYMM(date) ORDER BY (sym, ts_us)';
+
+/**
+ * What identifies one tick (docs/adr/0005-exactly-once-ticks.md): the venue's
+ * sequence number is per symbol and shared by its trades and quotes, so
+ * (sym, venue, seq, type); `ts_us` keeps ticks apart across a venue's
+ * sequence reset. Led by (sym, ts_us), the order queries filter on.
+ */
+export const TICK_KEY = ['sym', 'ts_us', 'venue', 'seq', 'type'] as const;
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -170,6 +200,36 @@ export const MIGRATIONS: readonly Migration[] = [
       addColumn('quality_events', 'raw', "String DEFAULT ''"),
     ],
   },
+  {
+    version: 3,
+    description:
+      'ticks: ReplacingMergeTree keyed by the tick (a redelivered tick stored twice reads once under FINAL)',
+    statements: [
+      {
+        rebuildTable: {
+          table: 'ticks',
+          engine: 'ReplacingMergeTree',
+          definition: `(
+  type String,
+  sym String,
+  venue String,
+  seq UInt64,
+  ts_us Int64,
+  recv_us Int64,
+  ts DateTime,
+  date Date,
+  px Float64,
+  qty Float64,
+  side Int8,
+  bid Float64,
+  bid_qty Float64,
+  ask Float64,
+  ask_qty Float64
+) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(date) ORDER BY (${TICK_KEY.join(', ')})`,
+        },
+      },
+    ],
+  },
 ];
 
 /** How a store runs schema statements (both stores provide it). */
@@ -230,6 +290,10 @@ async function runStep(exec: SchemaExecutor, db: string, step: MigrationStep): P
     await exec.command(step.replaceAll('{db}', db));
     return;
   }
+  if ('rebuildTable' in step) {
+    await rebuildTable(exec, db, step.rebuildTable);
+    return;
+  }
   const { table, column, definition } = step.addColumn;
   if (!IDENT.test(table)) invalidArgument('addColumn.table', table, 'an identifier');
   if (!IDENT.test(column)) invalidArgument('addColumn.column', column, 'an identifier');
@@ -238,4 +302,52 @@ async function runStep(exec: SchemaExecutor, db: string, step: MigrationStep): P
   );
   if (have.length > 0) return;
   await exec.command(`ALTER TABLE ${db}.${table} ADD COLUMN ${column} ${definition}`);
+}
+
+async function tableEngine(
+  exec: SchemaExecutor,
+  db: string,
+  table: string,
+): Promise<string | undefined> {
+  const rows = await exec.select(
+    `SELECT engine FROM system.tables WHERE database = '${db}' AND name = '${table}'`,
+  );
+  return rows.length === 0 ? undefined : String(rows[0]!['engine']);
+}
+
+async function rebuildTable(
+  exec: SchemaExecutor,
+  db: string,
+  step: RebuildTable['rebuildTable'],
+): Promise<void> {
+  const { table, engine, definition } = step;
+  if (!IDENT.test(table)) invalidArgument('rebuildTable.table', table, 'an identifier');
+  const fresh = `${table}_new`;
+  const old = `${table}_old`;
+  let current = await tableEngine(exec, db, table);
+  if (current === undefined && (await tableEngine(exec, db, fresh)) === engine) {
+    // Died between the two renames of a previous run.
+    await exec.command(`RENAME TABLE ${db}.${fresh} TO ${db}.${table}`);
+    current = engine;
+  }
+  if (current !== engine) {
+    await exec.command(`DROP TABLE IF EXISTS ${db}.${fresh}`);
+    await exec.command(`CREATE TABLE ${db}.${fresh} ${definition}`);
+    if (current !== undefined) {
+      const cols = (
+        await exec.select(
+          `SELECT name FROM system.columns WHERE database = '${db}' AND table = '${fresh}'`,
+        )
+      ).map((r) => String(r['name']));
+      const list = cols.join(', ');
+      await exec.command(`INSERT INTO ${db}.${fresh} (${list}) SELECT ${list} FROM ${db}.${table}`);
+      await exec.command(`DROP TABLE IF EXISTS ${db}.${old}`);
+      await exec.command(
+        `RENAME TABLE ${db}.${table} TO ${db}.${old}, ${db}.${fresh} TO ${db}.${table}`,
+      );
+    } else {
+      await exec.command(`RENAME TABLE ${db}.${fresh} TO ${db}.${table}`);
+    }
+  }
+  await exec.command(`DROP TABLE IF EXISTS ${db}.${old}`);
 }

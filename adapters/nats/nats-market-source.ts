@@ -17,6 +17,7 @@ import {
   type NatsConnection,
   type Subscription,
 } from '@nats-io/transport-node';
+import { AckQueue } from '../../kernel/ack-queue.js';
 import { stampUs } from '../../kernel/clock.js';
 import { ErrorCodes, hasCode, invalidArgument } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/logger.js';
@@ -38,7 +39,13 @@ export interface NatsMarketJetStreamOptions {
   durables?: string[];
   /** Redelivery delay for a tick the ring could not take, ms (default 50). */
   nakDelayMs?: number;
-  /** Server waits this long for an ack before redelivering, ms (default 30000). */
+  /**
+   * Server waits this long for an ack before redelivering, ms (default
+   * 30000). Applies when the source creates the consumer. A tick is acked
+   * once its store row is durable (about a second: the store's batch); a
+   * message waiting longer than a third of this is reported in progress
+   * (`working()`), so a slow store does not cause redeliveries.
+   */
   ackWaitMs?: number;
   /** Unacknowledged messages the server allows in flight (default 20000). */
   maxAckPending?: number;
@@ -84,7 +91,18 @@ export interface NatsMarketSourceStats {
   dropped: number;
   /** JetStream mode: nak'd because the ring was full (redelivered later). */
   naked: number;
+  /** JetStream mode: acked once the tick's store row was durable (or at once: skipped). */
+  acked: number;
+  /** JetStream mode: accepted messages waiting for their store row to be durable. */
+  ackWaiting: number;
+  /** JetStream mode: messages delivered more than once (the first was not acked in time). */
+  redelivered: number;
 }
+
+/** How often accepted JetStream messages are checked against the store's durable mark. */
+const ACK_EVERY_MS = 20;
+/** Longest a closing source waits for the store to make what it accepted durable. */
+const CLOSE_ACK_WAIT_MS = 5000;
 
 /** What happened to one message (plain numbers: no allocation per tick). */
 const Outcome = { ACCEPTED: 0, REJECTED: 1, FULL: 2, SKIPPED: 3 } as const;
@@ -124,6 +142,23 @@ export class NatsMarketSource implements MarketSource {
     rejected: 0,
     dropped: 0,
     naked: 0,
+    acked: 0,
+    ackWaiting: 0,
+    redelivered: 0,
+  };
+  /** JetStream: accepted messages until their rows are durable; undefined: ack at once. */
+  private acks: AckQueue<JsMsg> | undefined;
+  private ackTimer: NodeJS.Timeout | undefined;
+  /** Coarse clock (ms) for the ack queue, advanced by the ack timer. */
+  private now = Date.now();
+  private lastWorkingAt = 0;
+  private ackWaitMs = 30_000;
+  private readonly ackOne = (m: JsMsg): void => {
+    m.ack();
+    this.counters.acked++;
+  };
+  private readonly workingOne = (m: JsMsg): void => {
+    m.working();
   };
   private ingest: MarketIngest | undefined;
   private readonly subs: Subscription[] = [];
@@ -229,6 +264,16 @@ export class NatsMarketSource implements MarketSource {
     }
     const js = jetstream(this.nc);
     const nakDelay = o.nakDelayMs ?? 50;
+    const ingest = this.ingest!;
+    if (ingest.storeMark !== undefined && ingest.durableMark !== undefined) {
+      // Ack after durable: see docs/adr/0005-exactly-once-ticks.md.
+      this.ackWaitMs = o.ackWaitMs ?? 30_000;
+      this.acks = new AckQueue<JsMsg>(
+        Math.min(1 << 16, (o.maxAckPending ?? 20_000) * this.subjects.length),
+      );
+      this.ackTimer = setInterval(() => this.ackDurable(), ACK_EVERY_MS);
+      this.ackTimer.unref();
+    }
     for (let i = 0; i < this.subjects.length; i++) {
       const subject = this.subjects[i]!;
       const durable =
@@ -256,8 +301,15 @@ export class NatsMarketSource implements MarketSource {
             m.nak();
             return;
           }
+          if (m.redelivered) this.counters.redelivered++;
           const out = this.handle(m.subject, m.headers, m.data);
-          if (out === Outcome.ACCEPTED || out === Outcome.SKIPPED) m.ack();
+          if (out === Outcome.ACCEPTED) {
+            // Acked once the tick's store row is durable (ackDurable).
+            if (this.acks !== undefined) this.acks.push(m, ingest.storeMark!(), this.now);
+            else this.ackOne(m);
+          }
+          // Nothing of ours to store (another worker's symbol): done with it.
+          else if (out === Outcome.SKIPPED) this.ackOne(m);
           else if (out === Outcome.REJECTED) m.term('rejected');
           else {
             this.counters.naked++;
@@ -274,6 +326,33 @@ export class NatsMarketSource implements MarketSource {
       { stream: o.stream, consumers: this.subjects.length },
       'market source consuming (JetStream)',
     );
+  }
+
+  /**
+   * Ack every queued message whose tick the store holds durably; report the
+   * oldest ones in progress when the store is slow (so the server does not
+   * redeliver them); publish the counts.
+   */
+  private ackDurable(): void {
+    const acks = this.acks!;
+    const ingest = this.ingest!;
+    this.now = Date.now();
+    if (acks.length > 0) acks.release(ingest.durableMark!(), this.ackOne);
+    const third = this.ackWaitMs / 3;
+    if (
+      acks.length > 0 &&
+      this.now - acks.oldestAt() > third &&
+      this.now - this.lastWorkingAt > third
+    ) {
+      this.lastWorkingAt = this.now;
+      acks.forEach(this.workingOne);
+      this.log.warn(
+        { waiting: acks.length, oldestMs: this.now - acks.oldestAt() },
+        'store slow to make ticks durable: JetStream messages reported in progress',
+      );
+    }
+    this.counters.ackWaiting = acks.length;
+    ingest.reportAcks?.(acks.length, this.counters.acked, this.counters.redelivered);
   }
 
   /** Decode, stamp, intern, hand over. Never throws. */
@@ -373,6 +452,7 @@ export class NatsMarketSource implements MarketSource {
         this.log.debug({ err }, 'market consumer close failed (connection closing)');
       }
     }
+    if (this.acks !== undefined) await this.ackRest();
     // Acks and naks are plain publishes: make sure the server has them before we report closed.
     if (!this.nc.isClosed() && !this.nc.isDraining()) {
       try {
@@ -383,6 +463,37 @@ export class NatsMarketSource implements MarketSource {
     }
     this.log.info(this.counters, 'market source closed');
   }
+
+  /**
+   * Close: wait (bounded) until the store has made durable what this source
+   * accepted, acking as it goes; what is left stays unacknowledged and is
+   * redelivered to the next run (and stored once: the key dedups).
+   */
+  private async ackRest(): Promise<void> {
+    const acks = this.acks!;
+    const deadline = Date.now() + CLOSE_ACK_WAIT_MS;
+    // The shard host publishes the last frames on its next flush.
+    this.ingest!.flush?.();
+    while (acks.length > 0 && Date.now() < deadline && !this.nc.isClosed()) {
+      this.ackDurable();
+      if (acks.length > 0) await pause(ACK_EVERY_MS);
+    }
+    clearInterval(this.ackTimer);
+    this.ackTimer = undefined;
+    this.ackDurable();
+    const left = acks.drain(() => undefined);
+    if (left > 0) {
+      this.log.warn(
+        { left },
+        'closing before the store made these ticks durable: left unacknowledged for redelivery',
+      );
+    }
+  }
+}
+
+/** Resolves after `ms` (the close-time poll of the durable mark; not a synchronisation sleep). */
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function isApiCode(err: unknown, code: number): boolean {

@@ -29,7 +29,7 @@ export interface NatsShardSourceOptions {
   /** Partitions in the server's mapping (config natsPartitions); 0: none. */
   partitions: number;
   /** Consume a JetStream stream (per-partition durables) instead of core subjects. */
-  jetstream?: { stream: string; durable: string } | undefined;
+  jetstream?: { stream: string; durable: string; ackWaitMs?: number | undefined } | undefined;
   /** Largest accepted payload in bytes (default 4096). */
   maxPayload?: number | undefined;
 }
@@ -137,7 +137,9 @@ export async function createMarketSource(ctx: SourceContext): Promise<MarketSour
         o.jetstream === undefined
           ? undefined
           : {
-              ...o.jetstream,
+              stream: o.jetstream.stream,
+              durable: o.jetstream.durable,
+              ...(o.jetstream.ackWaitMs === undefined ? {} : { ackWaitMs: o.jetstream.ackWaitMs }),
               durables: mine.map((p) => `${o.jetstream!.durable}-p${p}`),
             };
       sources.push(

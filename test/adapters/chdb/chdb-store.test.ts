@@ -3,11 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { ChdbStore } from '../../../adapters/chdb/chdb-store.js';
-import { storeContract } from '../clickhouse/store-contract.js';
+import { storeContract, upgradeContract } from '../clickhouse/store-contract.js';
 
 // chdb binds one data directory per process: every test here uses the same one.
 const dir = mkdtempSync(join(tmpdir(), 'qilin-chdb-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+void t.test('ChdbStore: migration 3 keeps the rows of a version-2 ticks table', async (t) => {
+  const old = new ChdbStore({ path: join(dir, 'data'), database: 'qilin_up' });
+  t.teardown(() => old.close());
+  await upgradeContract(t, old);
+});
 
 void t.test('ChdbStore (embedded ClickHouse)', async (t) => {
   const store = new ChdbStore({ path: join(dir, 'data'), database: 'qilin' });
@@ -19,7 +25,11 @@ void t.test('ChdbStore (embedded ClickHouse)', async (t) => {
       message: /only read statements/,
     });
     await t.rejects(store.query('DROP TABLE ticks'), { code: 'QLN_STORE_FAILED' });
-    t.same(await store.query('SELECT count() AS n FROM ticks'), [{ n: 7 }], 'ticks still there');
+    t.same(
+      await store.query('SELECT count() AS n FROM ticks FINAL'),
+      [{ n: 6 }],
+      'ticks still there',
+    );
   });
 
   await t.test('a read-only store on the same directory reads and refuses writes', async (t) => {
@@ -28,7 +38,7 @@ void t.test('ChdbStore (embedded ClickHouse)', async (t) => {
     t.equal(await store.ping(), false, 'closed store does not answer');
     const ro = new ChdbStore({ path: join(dir, 'data'), database: 'qilin', readonly: true });
     t.teardown(() => ro.close());
-    t.same(await ro.query('SELECT count() AS n FROM ticks'), [{ n: 7 }]);
+    t.same(await ro.query('SELECT count() AS n FROM ticks FINAL'), [{ n: 6 }]);
     await t.rejects(ro.query("INSERT INTO metrics (name) VALUES ('x')"), {
       code: 'QLN_STORE_FAILED',
       message: /readonly/i,

@@ -4,7 +4,7 @@ import { createClient } from '@clickhouse/client';
 import t from 'tap';
 import { ClickHouseStore } from '../../../adapters/clickhouse/clickhouse-store.js';
 import { ensureServices } from '../../helpers/services.js';
-import { fixtureBatch, storeContract } from './store-contract.js';
+import { fixtureBatch, storeContract, upgradeContract } from './store-contract.js';
 
 /** A TCP port nothing listens on (bound, then released). */
 export async function closedPort(): Promise<number> {
@@ -34,6 +34,16 @@ void t.test('ClickHouseStore against the local ClickHouse', async (t) => {
       code: 'QLN_STORE_FAILED',
       message: /readonly/i,
     });
+  });
+
+  await t.test('migration 3 keeps the rows of a version-2 ticks table', async (t) => {
+    const db = `${database}_up`;
+    const old = new ClickHouseStore({ url: clickhouseUrl, database: db });
+    t.teardown(async () => {
+      await old.close();
+      await admin.command({ query: `DROP DATABASE IF EXISTS ${db}` });
+    });
+    await upgradeContract(t, old);
   });
 
   await t.test('close is safe twice and ping is then false', async (t) => {

@@ -184,6 +184,9 @@ void t.test(
       rejected: bad.length,
       dropped: 0,
       naked: 0,
+      acked: 0,
+      ackWaiting: 0,
+      redelivered: 0,
     });
 
     // Bad subjects under the filter are rejected too.
