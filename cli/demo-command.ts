@@ -67,7 +67,7 @@ export function registerDemoCommand(
         process.stdout.write(
           `\ndemo summary\n  ${status}\n  simulated messages: ${simStats.sent} (${simStats.bad} deliberately bad, ${simStats.gaps} seq gaps)\n` +
             `  signals received over WebSocket: ${view.stats.signals}; tick→ws latency p50 ${lat.p50} ms, p99 ${lat.p99} ms\n` +
-            `  ticks stored: ${ticks}  (qilin sql "SELECT sym, count() FROM ticks GROUP BY sym")\n`,
+            `  ticks stored: ${ticks}  (qilin sql "SELECT sym, count() FROM ticks FINAL GROUP BY sym")\n`,
         );
         if (view.stats.signals === 0) process.exitCode = 4;
       } finally {

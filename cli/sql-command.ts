@@ -13,7 +13,7 @@ export function registerSqlCommand(
     .description(
       'run a read query on the configured store (ClickHouse when QILIN_CLICKHOUSE_URL is set, else the embedded chdb) and print JSON rows',
     )
-    .argument('<query>', 'SQL, e.g. "SELECT sym, count() FROM ticks GROUP BY sym"')
+    .argument('<query>', 'SQL, e.g. "SELECT sym, count() FROM ticks FINAL GROUP BY sym"')
     .option('--format <fmt>', 'output: json (one object per line) or table', 'table')
     .action(async (query: string, o: { format: string }) => {
       const { config } = context();
