@@ -210,6 +210,8 @@ function setText(id: string, text: string, cls?: string): void {
 }
 
 const fmtInt = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+/** Natural order: k2 before k10. */
+const byName = new Intl.Collator('en', { numeric: true });
 function fmtPx(x: number): string {
   if (!Number.isFinite(x)) return '–';
   const a = Math.abs(x);
@@ -396,7 +398,7 @@ function rowFor(v: SymbolView): HTMLTableRowElement {
 function renderTable(now: number): void {
   if (newRows) {
     newRows = false;
-    const sorted = [...symbols.values()].sort((a, b) => (a.sym < b.sym ? -1 : 1));
+    const sorted = [...symbols.values()].sort((a, b) => byName.compare(a.sym, b.sym));
     const frag = document.createDocumentFragment();
     for (const v of sorted) frag.appendChild(rowFor(v));
     dom.tbody.appendChild(frag);
