@@ -378,6 +378,7 @@ void t.test(
     await until('signals before the fault', () => signals >= 20, 30_000);
     const before = signals;
 
+    const t0 = Date.now();
     await stack!.kill('redis', 'SIGTERM');
     let seen: Ready | undefined;
     await until(
@@ -402,6 +403,12 @@ void t.test(
     t.ok(during >= 20, `${during} signals published while Redis was down`);
     t.equal((await ready(h.port)).status, 'degraded', 'still degraded while Redis is down');
 
+    // The kill switch without Redis: it works on its in-memory state (the save fails, logged).
+    t.doesNotThrow(() => h.app.riskControl('kill', 'faults-test', 'drill while Redis is down'));
+    t.equal(h.app.risk.killed, true, 'killed in memory while Redis is down');
+    t.doesNotThrow(() => h.app.riskControl('resume', 'faults-test', 'drill over'));
+    t.equal(h.app.risk.killed, false, 'resumed in memory while Redis is down');
+
     await stack!.restart();
     await until(
       '/health/ready ok after Redis is back',
@@ -409,6 +416,7 @@ void t.test(
       30_000,
       100,
     );
+    t.comment(`ready ok again ${Date.now() - t0} ms after Redis was stopped`);
     t.same(await ready(h.port), { http: 200, status: 'ok', reasons: [] }, 'ready again');
     t.equal(
       await outages(h.port, 'redis'),
