@@ -92,7 +92,12 @@ export class KernelApp {
   /** Services currently down (an open outage episode each). */
   private readonly down = new Set<OutageService>();
   /** Outages by service since start (`qilin_outages_total`). */
-  private readonly outageCounts = new Map<OutageService, number>();
+  private readonly outageCounts = new Map<OutageService, number>([
+    // Every series exists from the start, so increase() sees the first outage.
+    ['nats', 0],
+    ['redis', 0],
+    ['clickhouse', 0],
+  ]);
   /** The store has reported up once (its stats start `storeUp: false`). */
   private storeSeenUp = false;
   private nc: NatsConnection | undefined;

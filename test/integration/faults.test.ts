@@ -203,6 +203,14 @@ async function harness(
   await app.start();
   const port = app.port;
   t.same(await ready(port), { http: 200, status: 'ok', reasons: [] }, 'ready before the fault');
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  t.same(
+    (['nats', 'redis', 'clickhouse'] as const).map((svc) =>
+      new RegExp(`^qilin_outages_total\\{service="${svc}"\\} 0$`, 'm').test(metrics),
+    ),
+    [true, true, true],
+    'qilin_outages_total is 0 for nats, redis and clickhouse before the fault',
+  );
   return { app, config, nc, js: jetstream(nc), ch, port };
 }
 
