@@ -89,6 +89,17 @@ export class KernelApp {
   private readonly account: string;
   private readonly killSwitch: RedisKillSwitch;
   private readonly sourceEvents = new Map<string, number>();
+  /** Services currently down (an open outage episode each). */
+  private readonly down = new Set<OutageService>();
+  /** Outages by service since start (`qilin_outages_total`). */
+  private readonly outageCounts = new Map<OutageService, number>([
+    // Every series exists from the start, so increase() sees the first outage.
+    ['nats', 0],
+    ['redis', 0],
+    ['clickhouse', 0],
+  ]);
+  /** The store has reported up once (its stats start `storeUp: false`). */
+  private storeSeenUp = false;
   private nc: NatsConnection | undefined;
   private pipeline: OutputPipeline | undefined;
   private sink: NatsSignalSink | undefined;
@@ -166,6 +177,7 @@ export class KernelApp {
           rejected: {},
         },
       episodes: () => this.episodes.counts,
+      outages: () => this.outageCounts,
       sourceEvents: () => this.sourceEvents,
       breakerState: () => this.pipeline?.breakerState() ?? 'closed',
       wsClients: () => this.ws?.stats().clients ?? 0,
@@ -210,7 +222,22 @@ export class KernelApp {
     });
     this.boundPort = await this.ws.start();
     await this.killSwitch.connect();
-    this.nc = await connectNats({ servers: config.natsUrl, name: 'qilin-kernel', log });
+    this.nc = await connectNats({
+      servers: config.natsUrl,
+      name: 'qilin-kernel',
+      log,
+      onStatus: (s) => {
+        if (s.type === 'disconnect') {
+          this.outage(
+            'nats',
+            true,
+            `NATS disconnected (${s.server}): reconnecting; signals wait for the bus (breaker), core market ticks published meanwhile are lost, JetStream input resumes where it stopped`,
+          );
+        } else if (s.type === 'reconnect') {
+          this.outage('nats', false);
+        }
+      },
+    });
     await this.store.start();
     this.sink = new NatsSignalSink({
       nc: this.nc,
@@ -430,6 +457,7 @@ export class KernelApp {
       );
     }
     this.lastDrops = { out, store, tooLarge };
+    this.checkServices();
     // The histogram records the timer's whole period: the lag is what exceeds it.
     this.mainLagMs = Math.max(0, this.loopDelay.max / 1e6 - LOOP_RESOLUTION_MS);
     this.loopDelay.reset();
@@ -442,6 +470,46 @@ export class KernelApp {
       );
     }
     this.episodes.sweep();
+  }
+
+  // ─────────────────────────────── outages ───────────────────────────────
+
+  /**
+   * A service went down or came back. Down: counted once per outage
+   * (`qilin_outages_total{service}`), an open episode with `reason` (logged
+   * once, `/health/ready` degraded). Back: the episode ends (it stays listed
+   * for the episode hold time).
+   */
+  private outage(service: OutageService, isDown: boolean, reason = ''): void {
+    const key = `outage:${service}`;
+    if (isDown) {
+      if (this.down.has(service)) return;
+      this.down.add(service);
+      this.outageCounts.set(service, (this.outageCounts.get(service) ?? 0) + 1);
+      this.episodes.raise(`${service}_down`, key, OUTAGE_CODE[service], reason, true);
+    } else if (this.down.delete(service)) {
+      this.episodes.end(key);
+      this.log.info({ service }, `${service} is back`);
+    }
+  }
+
+  /** Redis and the store, polled (NATS reports its own status). */
+  private checkServices(): void {
+    if (this.state !== 'running') return;
+    const redis = this.killSwitch.unavailable();
+    this.outage(
+      'redis',
+      redis !== undefined,
+      `${redis ?? 'Redis is down'}: the kill switch runs on its in-memory state (changes are not persisted until Redis is back); trading continues`,
+    );
+    const store = this.store.stats();
+    if (store.storeUp) this.storeSeenUp = true;
+    if (!this.storeSeenUp) return;
+    this.outage(
+      'clickhouse',
+      !store.storeUp,
+      'the store (ClickHouse) is down: rows spill to disk and are replayed when it is back; JetStream ticks are acked once spilled',
+    );
   }
 
   // ─────────────────────────────── status & health ───────────────────────────────
@@ -494,8 +562,8 @@ export class KernelApp {
     if (kind === 'ready') {
       if (this.nc === undefined || this.nc.isClosed()) reasons.push('NATS connection closed');
       if (!this.pool.healthy()) reasons.push('a worker shard is down or failed');
-      const ks = this.killSwitch.unavailable();
-      if (ks !== undefined) reasons.push(ks);
+      // Redis and ClickHouse outages degrade (the kernel keeps trading): episodes.
+      this.checkServices();
       const episodes = this.episodes.reasons();
       if (episodes.length > 0 && reasons.length === 0) degraded = true;
       reasons.push(...episodes);
@@ -517,6 +585,15 @@ export class KernelApp {
     }
   }
 }
+
+/** Services whose outages the kernel rides out and counts. */
+type OutageService = 'nats' | 'redis' | 'clickhouse';
+
+const OUTAGE_CODE: Readonly<Record<OutageService, string>> = {
+  nats: ErrorCodes.BUS_UNAVAILABLE,
+  redis: ErrorCodes.BUS_UNAVAILABLE,
+  clickhouse: ErrorCodes.STORE_FAILED,
+};
 
 /** `status.latencyUs` covers the signals published in this many milliseconds. */
 const STATUS_LATENCY_WINDOW_MS = 10_000;

@@ -19,6 +19,8 @@ export interface KernelMetricSources {
   pipeline(): PipelineCounters;
   /** Overload / outage occurrences by kind (kernel/episodes.ts). */
   episodes(): ReadonlyMap<string, number>;
+  /** Outages (down → up cycles started) by service: nats, redis, clickhouse. */
+  outages?(): ReadonlyMap<string, number>;
   /** NATS connection events per shard worker. */
   sourceEvents(): ReadonlyMap<string, number>;
   breakerState(): 'closed' | 'open' | 'half_open';
@@ -229,6 +231,13 @@ export class KernelMetrics {
       'Occurrences of overload / outage conditions by kind (each logged once per episode)',
       ['kind'],
       () => [...src.episodes()].map(([kind, n]) => [{ kind }, n]),
+    );
+    mirrorCounter(
+      registers,
+      'qilin_outages_total',
+      'Outages of a service the kernel depends on (NATS, Redis, ClickHouse), counted once each when it goes down',
+      ['service'],
+      () => [...(src.outages?.() ?? [])].map(([service, n]) => [{ service }, n]),
     );
     this.workerRestarts = new Counter({
       name: 'qilin_worker_restarts_total',
