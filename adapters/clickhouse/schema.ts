@@ -82,6 +82,52 @@ const MERGE_TREE_BY_SYM = 'ENGINE = MergeTree PARTITION BY toYYYYMM(date) ORDER 
  */
 export const TICK_KEY = ['sym', 'ts_us', 'venue', 'seq', 'type'] as const;
 
+/** The rows of `bars_1m_agg` from trades of `from` (migration 4: view and backfill). */
+function BARS_SELECT(from: string): string {
+  return `SELECT
+  sym,
+  toStartOfMinute(ts) AS minute,
+  date,
+  argMinState(px, ts_us) AS open,
+  maxState(px) AS high,
+  minState(px) AS low,
+  argMaxState(px, ts_us) AS close,
+  sumState(qty) AS volume,
+  countState() AS trades,
+  sumState(px * qty) AS px_qty
+FROM ${from}
+WHERE type = 'trade'
+GROUP BY sym, minute, date`;
+}
+
+/** The rows of `quality_daily_agg` from window rows of `from` (migration 4). */
+function QUALITY_SELECT(from: string): string {
+  return `SELECT
+  date,
+  sym,
+  countState() AS windows,
+  sumState(score) AS score_sum,
+  minState(score) AS min_score,
+  sumState(ticks) AS ticks,
+  sumState(gaps) AS gaps,
+  sumState(crossed) AS crossed,
+  sumState(out_of_order) AS out_of_order,
+  sumState(stale) AS stale,
+  sumState(spikes) AS spikes,
+  sumState(bad_values) AS bad_values,
+  sumState(locked) AS locked,
+  sumState(outside_band) AS outside_band,
+  sumState(time_gaps) AS time_gaps,
+  sumState(skew) AS skew,
+  sumState(duplicates) AS duplicates,
+  sumState(resets) AS resets,
+  sumState(quarantined) AS quarantined,
+  sumState(nonfinite) AS nonfinite
+FROM ${from}
+WHERE kind IN ('window', '')
+GROUP BY date, sym`;
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -228,6 +274,60 @@ export const MIGRATIONS: readonly Migration[] = [
 ) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(date) ORDER BY (${TICK_KEY.join(', ')})`,
         },
       },
+    ],
+  },
+  {
+    version: 4,
+    description:
+      'materialized views: 1-minute trade bars (bars_1m_agg) and daily quality per symbol (quality_daily_agg)',
+    statements: [
+      // AggregatingMergeTree of -State columns (merged by the engine in the
+      // background, read with -Merge + GROUP BY: docs/sql.md). Fed by a
+      // materialized view on every insert into ticks / quality_events: a tick
+      // inserted twice (a replayed batch) is counted twice here, while
+      // `ticks FINAL` reads it once; the exact bars query stays the one over
+      // `ticks FINAL`.
+      `CREATE TABLE IF NOT EXISTS {db}.bars_1m_agg (
+  sym String,
+  minute DateTime,
+  date Date,
+  open AggregateFunction(argMin, Float64, Int64),
+  high AggregateFunction(max, Float64),
+  low AggregateFunction(min, Float64),
+  close AggregateFunction(argMax, Float64, Int64),
+  volume AggregateFunction(sum, Float64),
+  trades AggregateFunction(count),
+  px_qty AggregateFunction(sum, Float64)
+) ENGINE = AggregatingMergeTree PARTITION BY toYYYYMM(date) ORDER BY (sym, minute)`,
+      `CREATE TABLE IF NOT EXISTS {db}.quality_daily_agg (
+  date Date,
+  sym String,
+  windows AggregateFunction(count),
+  score_sum AggregateFunction(sum, Float64),
+  min_score AggregateFunction(min, Float64),
+  ticks AggregateFunction(sum, UInt32),
+  gaps AggregateFunction(sum, UInt32),
+  crossed AggregateFunction(sum, UInt32),
+  out_of_order AggregateFunction(sum, UInt32),
+  stale AggregateFunction(sum, UInt32),
+  spikes AggregateFunction(sum, UInt32),
+  bad_values AggregateFunction(sum, UInt32),
+  locked AggregateFunction(sum, UInt32),
+  outside_band AggregateFunction(sum, UInt32),
+  time_gaps AggregateFunction(sum, UInt32),
+  skew AggregateFunction(sum, UInt32),
+  duplicates AggregateFunction(sum, UInt32),
+  resets AggregateFunction(sum, UInt32),
+  quarantined AggregateFunction(sum, UInt32),
+  nonfinite AggregateFunction(sum, UInt32)
+) ENGINE = AggregatingMergeTree PARTITION BY toYYYYMM(date) ORDER BY (sym, date)`,
+      // Backfill from the rows already stored, once: only while the target is
+      // empty, and before the view exists (migrate with the kernels stopped,
+      // as for migration 3). Re-running after a crash skips a filled target.
+      `INSERT INTO {db}.bars_1m_agg ${BARS_SELECT('{db}.ticks FINAL')} HAVING (SELECT count() FROM {db}.bars_1m_agg) = 0`,
+      `INSERT INTO {db}.quality_daily_agg ${QUALITY_SELECT('{db}.quality_events')} HAVING (SELECT count() FROM {db}.quality_daily_agg) = 0`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.bars_1m_mv TO {db}.bars_1m_agg AS ${BARS_SELECT('{db}.ticks')}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.quality_daily_mv TO {db}.quality_daily_agg AS ${QUALITY_SELECT('{db}.quality_events')}`,
     ],
   },
 ];
