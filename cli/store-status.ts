@@ -1,7 +1,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { QilinConfig } from '../config/config.js';
-import { MIGRATIONS } from '../adapters/clickhouse/schema.js';
+import { MIGRATIONS, TTL_SINCE, ttlSupported } from '../adapters/clickhouse/schema.js';
 import type { EventStore } from '../kernel/event-store.js';
 import { chdbPath, createStore, spillDir, storeKind, type StoreKind } from './store-factory.js';
 
@@ -12,8 +12,7 @@ import { chdbPath, createStore, spillDir, storeKind, type StoreKind } from './st
  * metrics to report).
  */
 
-/** ClickHouse release that brought table TTL clauses (`TTL date + INTERVAL n DAY`). */
-export const TTL_SINCE: readonly [number, number] = [19, 6];
+export { TTL_SINCE, ttlSupported };
 
 export interface TableStatus {
   name: string;
@@ -71,12 +70,6 @@ export interface StoreStatus {
    * `rejected/`, the one trace a refused batch leaves on disk.
    */
   lastError: string;
-}
-
-/** `major.minor…` ≥ `TTL_SINCE`. */
-export function ttlSupported(version: string): boolean {
-  const [major = 0, minor = 0] = version.split('.').map((x) => Number.parseInt(x, 10));
-  return major > TTL_SINCE[0] || (major === TTL_SINCE[0] && minor >= TTL_SINCE[1]);
 }
 
 /** Files and bytes of the spill folder, and of its `rejected/`. */

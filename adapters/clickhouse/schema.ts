@@ -451,3 +451,82 @@ async function rebuildTable(
   }
   await exec.command(`DROP TABLE IF EXISTS ${db}.${old}`);
 }
+
+/** ClickHouse release that brought table TTL clauses (`TTL date + INTERVAL n DAY`). */
+export const TTL_SINCE: readonly [number, number] = [19, 6];
+
+/** Tables a TTL may be set on (each has a `date` column). */
+export const TTL_TABLES = [
+  'ticks',
+  'predictions',
+  'signals',
+  'quality_events',
+  'metrics',
+  'bars_1m_agg',
+  'quality_daily_agg',
+] as const;
+export type TtlTable = (typeof TTL_TABLES)[number];
+
+/** Days of history kept per table; a table not named keeps everything. */
+export type TtlDays = Partial<Record<TtlTable, number>>;
+
+/** `version()` (`major.minor…`) at or past {@link TTL_SINCE}: chdb yes, Debian's 18.16 no. */
+export function ttlSupported(version: string): boolean {
+  const [major = 0, minor = 0] = version.split('.').map((x) => Number.parseInt(x, 10));
+  return major > TTL_SINCE[0] || (major === TTL_SINCE[0] && minor >= TTL_SINCE[1]);
+}
+
+/** Check a TTL map: known tables, whole days from 1 to 36 500 (QLN_INVALID_ARGUMENT). */
+export function checkTtlDays(raw: unknown): TtlDays {
+  if (raw === undefined) return {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    invalidArgument(
+      'storeTtlDays',
+      raw,
+      `an object {table: days}, tables ${TTL_TABLES.join(', ')}`,
+    );
+  const out: TtlDays = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (!(TTL_TABLES as readonly string[]).includes(k))
+      invalidArgument(k, k, `a table of ${TTL_TABLES.join(', ')}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 36_500)
+      invalidArgument(k, v, 'whole days from 1 to 36500');
+    out[k as TtlTable] = v;
+  }
+  return out;
+}
+
+/** What {@link applyTtl} did. */
+export interface TtlResult {
+  version: string;
+  supported: boolean;
+  /** Tables given a TTL now (empty when unsupported or none configured). */
+  applied: TtlTable[];
+}
+
+/**
+ * Set `TTL date + INTERVAL n DAY` on each configured table of `db`, only when
+ * the server supports TTL clauses (≥ 19.6); on older servers nothing is run
+ * and `supported` is false (the caller says so). Idempotent (`MODIFY TTL`
+ * replaces the clause); a table removed from the map keeps its old TTL.
+ */
+export async function applyTtl(
+  exec: SchemaExecutor,
+  db: string,
+  days: TtlDays,
+): Promise<TtlResult> {
+  checkDatabaseName(db);
+  const rows = await exec.select('SELECT version() AS v');
+  const v = rows[0]?.['v'];
+  const version = typeof v === 'string' ? v : '';
+  const supported = ttlSupported(version);
+  const applied: TtlTable[] = [];
+  if (!supported) return { version, supported, applied };
+  for (const table of TTL_TABLES) {
+    const n = days[table];
+    if (n === undefined) continue;
+    await exec.command(`ALTER TABLE ${db}.${table} MODIFY TTL date + INTERVAL ${n} DAY`);
+    applied.push(table);
+  }
+  return { version, supported, applied };
+}
