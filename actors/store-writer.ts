@@ -112,6 +112,8 @@ export interface StoreWriterStats {
   spilledFiles: number;
   /** Rows in those files. */
   spilledRows: number;
+  /** Spill files read back that ended in a torn record (its complete records replayed, the tail dropped). */
+  spillTornTails: number;
   /** Age of the oldest row not yet inserted or spilled, ms (0 when none). */
   lagMs: number;
   storeUp: boolean;
@@ -153,6 +155,53 @@ function sizeOf(b: StoreBatch): number {
   );
 }
 
+/** A spill file's text read back: its complete records, and the bytes of a torn last one. */
+export interface ParsedSpill {
+  batch: StoreBatch;
+  /** Rows in `batch` (all tables). */
+  rows: number;
+  /** Length (UTF-16 units) of an unparseable last record that was dropped; 0 when none. */
+  tornBytes: number;
+}
+
+/**
+ * Parse a spill file's text. Spill files are written whole (tmp + fsync +
+ * rename), but a file cut short by a full disk, a copy or a crash of an
+ * older writer can end inside a record: a last line (not terminated by
+ * `\n`) that is not valid JSON is that torn tail, dropped and reported in
+ * `tornBytes`; every complete record before it is kept. A record is complete
+ * when its JSON is, with or without the final `\n`. A bad line anywhere
+ * else is corruption, not a tear: it throws (the file is set aside).
+ */
+export function parseSpill(text: string): ParsedSpill {
+  const batch = emptyBatch();
+  const lines = text.split('\n');
+  let tornBytes = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line === '') continue;
+    let rec: { table: keyof StoreBatch; rows: unknown[] };
+    try {
+      rec = JSON.parse(line) as { table: keyof StoreBatch; rows: unknown[] };
+    } catch (err) {
+      if (i === lines.length - 1) {
+        tornBytes = line.length;
+        break;
+      }
+      throw err;
+    }
+    if (
+      rec === null ||
+      typeof rec !== 'object' ||
+      !KEYS.includes(rec.table) ||
+      !Array.isArray(rec.rows)
+    )
+      throw new Error(`bad spill line for table ${JSON.stringify(rec?.table)}`);
+    (batch[rec.table] as unknown[]).push(...rec.rows);
+  }
+  return { batch, rows: sizeOf(batch), tornBytes };
+}
+
 export class StoreWriter {
   private readonly store: EventStore;
   private readonly log: Logger;
@@ -185,6 +234,9 @@ export class StoreWriter {
     metrics: 0,
   };
   private failures = 0;
+  /** Spill files that ended in a torn record (each counted once). */
+  private tornTails = 0;
+  private readonly tornSeen = new Set<string>();
   private readonly spills: SpillFile[] = [];
   private spillSeq = 0;
   private storeUp = true;
@@ -330,6 +382,7 @@ export class StoreWriter {
       failures: this.failures,
       spilledFiles: this.spills.length,
       spilledRows: this.spilledRows(),
+      spillTornTails: this.tornTails,
       lagMs: oldest === 0 ? 0 : Math.max(0, now - oldest),
       storeUp: this.storeUp,
     };
@@ -502,7 +555,7 @@ export class StoreWriter {
       return;
     }
     try {
-      await this.store.insert(batch);
+      if (sizeOf(batch) > 0) await this.store.insert(batch);
     } catch (err) {
       this.failures++;
       file.attempts++;
@@ -523,6 +576,7 @@ export class StoreWriter {
     }
     for (const k of KEYS) this.inserted[k] += batch[k].length;
     unlinkSync(path);
+    this.tornSeen.delete(path);
     this.spills.shift();
   }
 
@@ -630,13 +684,14 @@ export class StoreWriter {
   }
 
   private readSpill(path: string): StoreBatch {
-    const batch = emptyBatch();
-    for (const line of readFileSync(path, 'utf8').split('\n')) {
-      if (line === '') continue;
-      const rec = JSON.parse(line) as { table: keyof StoreBatch; rows: unknown[] };
-      if (!KEYS.includes(rec.table) || !Array.isArray(rec.rows))
-        throw new Error(`bad spill line for table ${JSON.stringify(rec.table)}`);
-      (batch[rec.table] as unknown[]).push(...rec.rows);
+    const { batch, tornBytes } = parseSpill(readFileSync(path, 'utf8'));
+    if (tornBytes > 0 && !this.tornSeen.has(path)) {
+      this.tornSeen.add(path);
+      this.tornTails++;
+      this.log.warn(
+        { file: path, tornBytes, code: ErrorCodes.STORE_FAILED },
+        'spill file ends in a torn record; replaying its complete records, dropping the tail',
+      );
     }
     return batch;
   }

@@ -11,6 +11,7 @@ import { registerServicesCommand } from './services-command.js';
 import { registerSimCommand } from './sim-command.js';
 import { registerSqlCommand } from './sql-command.js';
 import { registerStartCommand } from './start-command.js';
+import { registerStoreCommand } from './store-command.js';
 
 /**
  * The `qilin` command line: the composition root for every subcommand.
@@ -51,6 +52,7 @@ registerSimCommand(program, context);
 registerDemoCommand(program, context);
 registerSqlCommand(program, context);
 registerMigrateCommand(program, context);
+registerStoreCommand(program, context);
 registerQualityCommand(program, context);
 registerRiskCommand(program, context);
 registerBenchCommand(program, context);

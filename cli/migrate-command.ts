@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { QilinConfig } from '../config/config.js';
 import type { Logger } from '../kernel/logger.js';
+import type { TtlResult } from '../adapters/clickhouse/schema.js';
 import { createStore, storeKind } from './store-factory.js';
 
 /**
@@ -25,6 +26,13 @@ export function registerMigrateCommand(
         process.stderr.write(
           `migrate: ${storeKind(config)} database ${config.clickhouseDb} is up to date\n`,
         );
+        const ttl = (store as { lastTtl?: TtlResult }).lastTtl;
+        if (ttl !== undefined)
+          process.stderr.write(
+            ttl.supported
+              ? `migrate: TTL set on ${ttl.applied.join(', ')} (storeTtlDays)\n`
+              : `migrate: storeTtlDays ignored: server ${ttl.version} has no TTL clauses (ClickHouse 19.6+)\n`,
+          );
       } finally {
         await store.close();
       }

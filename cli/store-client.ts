@@ -104,6 +104,7 @@ const EMPTY_STATS: StoreWriterStats = {
   failures: 0,
   spilledFiles: 0,
   spilledRows: 0,
+  spillTornTails: 0,
   lagMs: 0,
   storeUp: false,
 };

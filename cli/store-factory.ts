@@ -37,13 +37,18 @@ export async function createStore(
 ): Promise<EventStore> {
   if (storeKind(config) === 'clickhouse') {
     const { ClickHouseStore } = await import('../adapters/clickhouse/clickhouse-store.js');
-    return new ClickHouseStore({ url: config.clickhouseUrl!, database: config.clickhouseDb });
+    return new ClickHouseStore({
+      url: config.clickhouseUrl!,
+      database: config.clickhouseDb,
+      ttlDays: config.storeTtlDays,
+    });
   }
   const { ChdbStore } = await import('../adapters/chdb/chdb-store.js');
   return new ChdbStore({
     path: chdbPath(config),
     database: config.clickhouseDb,
     readonly: opts.readonly === true,
+    ttlDays: config.storeTtlDays,
   });
 }
 

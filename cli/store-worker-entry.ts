@@ -55,6 +55,7 @@ import {
 import { RiskRejectReasons, type PredictionMessage } from '../kernel/messages.js';
 import type { LifecycleMessage } from '../kernel/worker-thread.js';
 import type { StoreFromWorker, StoreToWorker, StoreWorkerInit } from './store-client.js';
+import type { TtlResult } from '../adapters/clickhouse/schema.js';
 import { createStore, spillDir } from './store-factory.js';
 
 const BATCH = 4096;
@@ -363,6 +364,13 @@ async function main(): Promise<void> {
   try {
     store = await createStore(init.config);
     await store.migrate();
+    const ttl = (store as { lastTtl?: TtlResult }).lastTtl;
+    if (ttl !== undefined && !ttl.supported)
+      log.warn(
+        { version: ttl.version, storeTtlDays: init.config.storeTtlDays },
+        'storeTtlDays ignored: the server has no TTL clauses (ClickHouse 19.6+)',
+      );
+    else if (ttl !== undefined) log.info({ tables: ttl.applied }, 'store TTL set');
     writer = new StoreWriter({
       store,
       log,

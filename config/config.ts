@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { resolveRiskLimits } from '../actors/risk-rules.js';
 import { resolveSymbolActorOptions } from '../actors/symbol-actor-module.js';
+import { checkTtlDays } from '../adapters/clickhouse/schema.js';
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
 
 /**
@@ -95,6 +96,13 @@ export const ConfigSchema = z.object({
     .string({ error: 'a database name [A-Za-z_][A-Za-z0-9_]*' })
     .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'a database name [A-Za-z_][A-Za-z0-9_]*' })
     .default('qilin'),
+  /**
+   * Days of history kept per store table, `{"ticks": 90, "metrics": 30}`
+   * (tables: adapters/clickhouse/schema.ts TTL_TABLES); set as TTL clauses
+   * by `migrate` on servers that support them (ClickHouse 19.6+, chdb), not
+   * on 18.16. Default: none (keep everything). Env: JSON text.
+   */
+  storeTtlDays: jsonObject(checkTtlDays, 'storeTtlDays'),
   /** HTTP + WebSocket port (metrics, health, /ws). */
   httpPort: port().default(9470),
   /** Worker threads for symbol actors (default: one per core). */

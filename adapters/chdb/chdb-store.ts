@@ -6,10 +6,14 @@ import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js'
 import { formatBatchText } from '../clickhouse/row-format.js';
 import {
   MIGRATIONS,
+  applyTtl,
   checkDatabaseName,
+  checkTtlDays,
   migrateSchema,
   type Migration,
   type SchemaExecutor,
+  type TtlDays,
+  type TtlResult,
 } from '../clickhouse/schema.js';
 
 /** Options of {@link ChdbStore}. */
@@ -18,6 +22,12 @@ export interface ChdbStoreOptions {
   path: string;
   /** Database holding the tables (created by `migrate()`). */
   database: string;
+  /**
+   * Days of history per table (`TTL date + INTERVAL n DAY`), set by
+   * `migrate()` when the server supports TTL clauses (ClickHouse 19.6+,
+   * chdb); ignored on older servers (see `lastTtl`). Default: none.
+   */
+  ttlDays?: TtlDays;
   /**
    * Open the engine read-only (`--readonly=1`): for `qilin sql`. A read-only
    * store cannot `migrate()` or `insert()`.
@@ -49,6 +59,9 @@ export interface ChdbStoreOptions {
  */
 export class ChdbStore implements EventStore {
   readonly database: string;
+  readonly ttlDays: TtlDays;
+  /** What the last `migrate()` did about TTL (undefined: none configured). */
+  lastTtl: TtlResult | undefined;
   readonly path: string;
   private readonly readonly: boolean;
   private session: Session | undefined;
@@ -58,6 +71,7 @@ export class ChdbStore implements EventStore {
     if (typeof opts.path !== 'string' || opts.path === '')
       invalidArgument('path', opts.path, 'a data directory path');
     this.database = checkDatabaseName(opts.database);
+    this.ttlDays = checkTtlDays(opts.ttlDays);
     this.path = opts.path;
     this.readonly = opts.readonly === true;
   }
@@ -76,6 +90,8 @@ export class ChdbStore implements EventStore {
       select: (sql) => this.run(sql),
     };
     await migrateSchema(exec, this.database, migrations);
+    if (Object.keys(this.ttlDays).length > 0)
+      this.lastTtl = await applyTtl(exec, this.database, this.ttlDays);
     // Unqualified table names in queries (the documented examples) resolve here.
     await this.run(`USE ${this.database}`);
   }

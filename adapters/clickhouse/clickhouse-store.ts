@@ -5,10 +5,14 @@ import { invalidArgument } from '../../kernel/errors.js';
 import { formatBatch } from './row-format.js';
 import {
   MIGRATIONS,
+  applyTtl,
   checkDatabaseName,
+  checkTtlDays,
   migrateSchema,
   type Migration,
   type SchemaExecutor,
+  type TtlDays,
+  type TtlResult,
 } from './schema.js';
 
 /** Options of {@link ClickHouseStore}. */
@@ -17,6 +21,12 @@ export interface ClickHouseStoreOptions {
   url: string;
   /** Database holding the tables (created by `migrate()`). */
   database: string;
+  /**
+   * Days of history per table (`TTL date + INTERVAL n DAY`), set by
+   * `migrate()` when the server supports TTL clauses (ClickHouse 19.6+,
+   * chdb); ignored on older servers (see `lastTtl`). Default: none.
+   */
+  ttlDays?: TtlDays;
   /** Per-request timeout; an insert that times out is retried (at-least-once). Default 30 000. */
   requestTimeoutMs?: number;
 }
@@ -36,6 +46,9 @@ export interface ClickHouseStoreOptions {
  */
 export class ClickHouseStore implements EventStore {
   readonly database: string;
+  readonly ttlDays: TtlDays;
+  /** What the last `migrate()` did about TTL (undefined: none configured). */
+  lastTtl: TtlResult | undefined;
   private readonly admin: ClickHouseClient;
   private readonly reader: ClickHouseClient;
   private closed = false;
@@ -48,6 +61,7 @@ export class ClickHouseStore implements EventStore {
       invalidArgument('url', opts.url, 'an http:// or https:// ClickHouse URL');
     }
     this.database = checkDatabaseName(opts.database);
+    this.ttlDays = checkTtlDays(opts.ttlDays);
     const timeout = opts.requestTimeoutMs ?? 30_000;
     if (!Number.isInteger(timeout) || timeout < 1)
       invalidArgument('requestTimeoutMs', timeout, 'a positive integer');
@@ -77,6 +91,8 @@ export class ClickHouseStore implements EventStore {
       select: (sql) => this.run(this.admin, sql, false),
     };
     await migrateSchema(exec, this.database, migrations);
+    if (Object.keys(this.ttlDays).length > 0)
+      this.lastTtl = await applyTtl(exec, this.database, this.ttlDays);
   }
 
   async insert(batch: StoreBatch): Promise<void> {

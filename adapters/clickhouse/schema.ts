@@ -82,6 +82,52 @@ const MERGE_TREE_BY_SYM = 'ENGINE = MergeTree PARTITION BY toYYYYMM(date) ORDER 
  */
 export const TICK_KEY = ['sym', 'ts_us', 'venue', 'seq', 'type'] as const;
 
+/** The rows of `bars_1m_agg` from trades of `from` (migration 4: view and backfill). */
+function BARS_SELECT(from: string): string {
+  return `SELECT
+  sym,
+  toStartOfMinute(ts) AS minute,
+  date,
+  argMinState(px, ts_us) AS open,
+  maxState(px) AS high,
+  minState(px) AS low,
+  argMaxState(px, ts_us) AS close,
+  sumState(qty) AS volume,
+  countState() AS trades,
+  sumState(px * qty) AS px_qty
+FROM ${from}
+WHERE type = 'trade'
+GROUP BY sym, minute, date`;
+}
+
+/** The rows of `quality_daily_agg` from window rows of `from` (migration 4). */
+function QUALITY_SELECT(from: string): string {
+  return `SELECT
+  date,
+  sym,
+  countState() AS windows,
+  sumState(score) AS score_sum,
+  minState(score) AS min_score,
+  sumState(ticks) AS ticks,
+  sumState(gaps) AS gaps,
+  sumState(crossed) AS crossed,
+  sumState(out_of_order) AS out_of_order,
+  sumState(stale) AS stale,
+  sumState(spikes) AS spikes,
+  sumState(bad_values) AS bad_values,
+  sumState(locked) AS locked,
+  sumState(outside_band) AS outside_band,
+  sumState(time_gaps) AS time_gaps,
+  sumState(skew) AS skew,
+  sumState(duplicates) AS duplicates,
+  sumState(resets) AS resets,
+  sumState(quarantined) AS quarantined,
+  sumState(nonfinite) AS nonfinite
+FROM ${from}
+WHERE kind IN ('window', '')
+GROUP BY date, sym`;
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -230,6 +276,60 @@ export const MIGRATIONS: readonly Migration[] = [
       },
     ],
   },
+  {
+    version: 4,
+    description:
+      'materialized views: 1-minute trade bars (bars_1m_agg) and daily quality per symbol (quality_daily_agg)',
+    statements: [
+      // AggregatingMergeTree of -State columns (merged by the engine in the
+      // background, read with -Merge + GROUP BY: docs/sql.md). Fed by a
+      // materialized view on every insert into ticks / quality_events: a tick
+      // inserted twice (a replayed batch) is counted twice here, while
+      // `ticks FINAL` reads it once; the exact bars query stays the one over
+      // `ticks FINAL`.
+      `CREATE TABLE IF NOT EXISTS {db}.bars_1m_agg (
+  sym String,
+  minute DateTime,
+  date Date,
+  open AggregateFunction(argMin, Float64, Int64),
+  high AggregateFunction(max, Float64),
+  low AggregateFunction(min, Float64),
+  close AggregateFunction(argMax, Float64, Int64),
+  volume AggregateFunction(sum, Float64),
+  trades AggregateFunction(count),
+  px_qty AggregateFunction(sum, Float64)
+) ENGINE = AggregatingMergeTree PARTITION BY toYYYYMM(date) ORDER BY (sym, minute)`,
+      `CREATE TABLE IF NOT EXISTS {db}.quality_daily_agg (
+  date Date,
+  sym String,
+  windows AggregateFunction(count),
+  score_sum AggregateFunction(sum, Float64),
+  min_score AggregateFunction(min, Float64),
+  ticks AggregateFunction(sum, UInt32),
+  gaps AggregateFunction(sum, UInt32),
+  crossed AggregateFunction(sum, UInt32),
+  out_of_order AggregateFunction(sum, UInt32),
+  stale AggregateFunction(sum, UInt32),
+  spikes AggregateFunction(sum, UInt32),
+  bad_values AggregateFunction(sum, UInt32),
+  locked AggregateFunction(sum, UInt32),
+  outside_band AggregateFunction(sum, UInt32),
+  time_gaps AggregateFunction(sum, UInt32),
+  skew AggregateFunction(sum, UInt32),
+  duplicates AggregateFunction(sum, UInt32),
+  resets AggregateFunction(sum, UInt32),
+  quarantined AggregateFunction(sum, UInt32),
+  nonfinite AggregateFunction(sum, UInt32)
+) ENGINE = AggregatingMergeTree PARTITION BY toYYYYMM(date) ORDER BY (sym, date)`,
+      // Backfill from the rows already stored, once: only while the target is
+      // empty, and before the view exists (migrate with the kernels stopped,
+      // as for migration 3). Re-running after a crash skips a filled target.
+      `INSERT INTO {db}.bars_1m_agg ${BARS_SELECT('{db}.ticks FINAL')} HAVING (SELECT count() FROM {db}.bars_1m_agg) = 0`,
+      `INSERT INTO {db}.quality_daily_agg ${QUALITY_SELECT('{db}.quality_events')} HAVING (SELECT count() FROM {db}.quality_daily_agg) = 0`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.bars_1m_mv TO {db}.bars_1m_agg AS ${BARS_SELECT('{db}.ticks')}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.quality_daily_mv TO {db}.quality_daily_agg AS ${QUALITY_SELECT('{db}.quality_events')}`,
+    ],
+  },
 ];
 
 /** How a store runs schema statements (both stores provide it). */
@@ -350,4 +450,83 @@ async function rebuildTable(
     }
   }
   await exec.command(`DROP TABLE IF EXISTS ${db}.${old}`);
+}
+
+/** ClickHouse release that brought table TTL clauses (`TTL date + INTERVAL n DAY`). */
+export const TTL_SINCE: readonly [number, number] = [19, 6];
+
+/** Tables a TTL may be set on (each has a `date` column). */
+export const TTL_TABLES = [
+  'ticks',
+  'predictions',
+  'signals',
+  'quality_events',
+  'metrics',
+  'bars_1m_agg',
+  'quality_daily_agg',
+] as const;
+export type TtlTable = (typeof TTL_TABLES)[number];
+
+/** Days of history kept per table; a table not named keeps everything. */
+export type TtlDays = Partial<Record<TtlTable, number>>;
+
+/** `version()` (`major.minor…`) at or past {@link TTL_SINCE}: chdb yes, Debian's 18.16 no. */
+export function ttlSupported(version: string): boolean {
+  const [major = 0, minor = 0] = version.split('.').map((x) => Number.parseInt(x, 10));
+  return major > TTL_SINCE[0] || (major === TTL_SINCE[0] && minor >= TTL_SINCE[1]);
+}
+
+/** Check a TTL map: known tables, whole days from 1 to 36 500 (QLN_INVALID_ARGUMENT). */
+export function checkTtlDays(raw: unknown): TtlDays {
+  if (raw === undefined) return {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    invalidArgument(
+      'storeTtlDays',
+      raw,
+      `an object {table: days}, tables ${TTL_TABLES.join(', ')}`,
+    );
+  const out: TtlDays = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (!(TTL_TABLES as readonly string[]).includes(k))
+      invalidArgument(k, k, `a table of ${TTL_TABLES.join(', ')}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 36_500)
+      invalidArgument(k, v, 'whole days from 1 to 36500');
+    out[k as TtlTable] = v;
+  }
+  return out;
+}
+
+/** What {@link applyTtl} did. */
+export interface TtlResult {
+  version: string;
+  supported: boolean;
+  /** Tables given a TTL now (empty when unsupported or none configured). */
+  applied: TtlTable[];
+}
+
+/**
+ * Set `TTL date + INTERVAL n DAY` on each configured table of `db`, only when
+ * the server supports TTL clauses (≥ 19.6); on older servers nothing is run
+ * and `supported` is false (the caller says so). Idempotent (`MODIFY TTL`
+ * replaces the clause); a table removed from the map keeps its old TTL.
+ */
+export async function applyTtl(
+  exec: SchemaExecutor,
+  db: string,
+  days: TtlDays,
+): Promise<TtlResult> {
+  checkDatabaseName(db);
+  const rows = await exec.select('SELECT version() AS v');
+  const v = rows[0]?.['v'];
+  const version = typeof v === 'string' ? v : '';
+  const supported = ttlSupported(version);
+  const applied: TtlTable[] = [];
+  if (!supported) return { version, supported, applied };
+  for (const table of TTL_TABLES) {
+    const n = days[table];
+    if (n === undefined) continue;
+    await exec.command(`ALTER TABLE ${db}.${table} MODIFY TTL date + INTERVAL ${n} DAY`);
+    applied.push(table);
+  }
+  return { version, supported, applied };
 }

@@ -107,3 +107,20 @@ void t.test(
     t.end();
   },
 );
+
+void t.test('storeTtlDays: days per table, JSON in env, checked', (t) => {
+  t.same(loadConfig({ env: {} }).storeTtlDays, {}, 'default: no TTL');
+  t.same(loadConfig({ env: { QILIN_STORE_TTL_DAYS: '{"ticks":90,"metrics":30}' } }).storeTtlDays, {
+    ticks: 90,
+    metrics: 30,
+  });
+  const bad = err(() => loadConfig({ env: { QILIN_STORE_TTL_DAYS: '{"ticks":1.5}' } }));
+  t.equal(bad.code, 'QLN_CONFIG_INVALID');
+  t.match(bad.message, /storeTtlDays\.ticks/);
+  t.match(bad.message, /QILIN_STORE_TTL_DAYS/);
+  t.match(
+    err(() => loadConfig({ env: { QILIN_STORE_TTL_DAYS: '{"orders":3}' } })).message,
+    /storeTtlDays\.orders.*a table of ticks/,
+  );
+  t.end();
+});

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { ChdbStore } from '../../../adapters/chdb/chdb-store.js';
+import { storeSchemaStatus } from '../../../cli/store-status.js';
 import { storeContract, upgradeContract } from '../clickhouse/store-contract.js';
 
 // chdb binds one data directory per process: every test here uses the same one.
@@ -13,6 +14,24 @@ void t.test('ChdbStore: migration 3 keeps the rows of a version-2 ticks table', 
   const old = new ChdbStore({ path: join(dir, 'data'), database: 'qilin_up' });
   t.teardown(() => old.close());
   await upgradeContract(t, old);
+});
+
+void t.test('ChdbStore: storeTtlDays become TTL clauses (chdb supports them)', async (t) => {
+  const store = new ChdbStore({
+    path: join(dir, 'data'),
+    database: 'qilin_ttl',
+    ttlDays: { ticks: 30, metrics: 7 },
+  });
+  t.teardown(() => store.close());
+  await store.migrate();
+  t.match(store.lastTtl, { supported: true, applied: ['ticks', 'metrics'] });
+  await store.migrate();
+  const s = await storeSchemaStatus(store, 'qilin_ttl');
+  const ttl = new Map(s.tables.map((x) => [x.name, x.ttl]));
+  t.match(ttl.get('ticks'), /^date \+ toIntervalDay\(30\)$/, 'ticks: 30 days');
+  t.match(ttl.get('metrics'), /^date \+ toIntervalDay\(7\)$/, 'metrics: 7 days');
+  t.equal(ttl.get('signals'), '', 'signals: none');
+  t.equal(s.migrationVersion, 4);
 });
 
 void t.test('ChdbStore (embedded ClickHouse)', async (t) => {

@@ -3,6 +3,8 @@ import { createServer } from 'node:net';
 import { createClient } from '@clickhouse/client';
 import t from 'tap';
 import { ClickHouseStore } from '../../../adapters/clickhouse/clickhouse-store.js';
+import { ttlSupported } from '../../../adapters/clickhouse/schema.js';
+import { storeSchemaStatus } from '../../../cli/store-status.js';
 import { ensureServices } from '../../helpers/services.js';
 import { fixtureBatch, storeContract, upgradeContract } from './store-contract.js';
 
@@ -46,6 +48,22 @@ void t.test('ClickHouseStore against the local ClickHouse', async (t) => {
     await upgradeContract(t, old);
   });
 
+  await t.test('storeTtlDays: TTL only where the server supports it', async (t) => {
+    const db = `${database}_ttl`;
+    const s = new ClickHouseStore({ url: clickhouseUrl, database: db, ttlDays: { ticks: 30 } });
+    t.teardown(async () => {
+      await s.close();
+      await admin.command({ query: `DROP DATABASE IF EXISTS ${db}` });
+    });
+    await s.migrate();
+    const [v] = await s.query('SELECT version() AS v');
+    const supported = ttlSupported(String(v?.['v']));
+    t.match(s.lastTtl, { supported, applied: supported ? ['ticks'] : [] });
+    const status = await storeSchemaStatus(s, db);
+    const ticks = status.tables.find((x) => x.name === 'ticks');
+    t.equal(ticks?.ttl !== '', supported, `ticks TTL "${ticks?.ttl}" (server ${String(v?.['v'])})`);
+  });
+
   await t.test('close is safe twice and ping is then false', async (t) => {
     const s = new ClickHouseStore({ url: clickhouseUrl, database });
     await s.close();
@@ -81,6 +99,19 @@ void t.test('options are checked', (t) => {
   t.throws(() => new ClickHouseStore({ url: 'http://x:1', database: 'a;b' }), {
     code: 'QLN_INVALID_ARGUMENT',
     message: /a;b/,
+  });
+  t.throws(
+    () =>
+      new ClickHouseStore({
+        url: 'http://x:1',
+        database: 'q',
+        ttlDays: { nope: 3 } as unknown as { ticks: number },
+      }),
+    { code: 'QLN_INVALID_ARGUMENT', message: /nope/ },
+  );
+  t.throws(() => new ClickHouseStore({ url: 'http://x:1', database: 'q', ttlDays: { ticks: 0 } }), {
+    code: 'QLN_INVALID_ARGUMENT',
+    message: /ticks: 0 \(allowed: whole days/,
   });
   t.end();
 });

@@ -180,8 +180,9 @@ export async function storeContract(t: Test, store: EventStore): Promise<void> {
         { version: 1, n: 1 },
         { version: 2, n: 1 },
         { version: 3, n: 1 },
+        { version: 4, n: 1 },
       ],
-      'versions 1 to 3 recorded once each',
+      'versions 1 to 4 recorded once each',
     );
     t.same(
       await store.query(
@@ -193,13 +194,27 @@ export async function storeContract(t: Test, store: EventStore): Promise<void> {
     const tables = await store.query('SHOW TABLES');
     const names = tables.map((r) => r['name']).sort();
     t.same(names, [
+      'bars_1m_agg',
+      'bars_1m_mv',
       'metrics',
       'predictions',
+      'quality_daily_agg',
+      'quality_daily_mv',
       'quality_events',
       'schema_migrations',
       'signals',
       'ticks',
     ]);
+    t.same(
+      await store.query(
+        "SELECT name, engine FROM system.tables WHERE database = currentDatabase() AND name LIKE '%\\_agg' ORDER BY name",
+      ),
+      [
+        { name: 'bars_1m_agg', engine: 'AggregatingMergeTree' },
+        { name: 'quality_daily_agg', engine: 'AggregatingMergeTree' },
+      ],
+      'migration 4: aggregating tables',
+    );
   });
 
   await t.test('a batch of every table reads back', async (t) => {
@@ -288,7 +303,9 @@ export async function storeContract(t: Test, store: EventStore): Promise<void> {
     const qs = docQueries();
     t.same([...qs.keys()].sort(), [
       'bars_1m',
+      'bars_1m_fast',
       'quality_daily',
+      'quality_daily_fast',
       'quality_report_days',
       'quality_report_worst',
       'signal_hit_rate',
@@ -319,6 +336,15 @@ export async function storeContract(t: Test, store: EventStore): Promise<void> {
       trades: 1,
     });
 
+    // The materialized view (migration 4) gives the same bars, plus VWAP.
+    const fast = await store.query(qs.get('bars_1m_fast')!);
+    t.same(fast.map(withoutVwap), bars, 'bars_1m_fast: the view equals the exact bars');
+    t.same(
+      fast.map((r) => r['vwap']),
+      [(100 + 105 + 95 + 101) / 4, 110],
+      'vwap = sum(px*qty) / sum(qty)',
+    );
+
     const hit = await store.query(qs.get('signal_hit_rate')!);
     t.same(hit, [{ strategy: 'mom', signals: 2, hits: 1, hit_rate: 0.5 }]);
 
@@ -334,6 +360,12 @@ export async function storeContract(t: Test, store: EventStore): Promise<void> {
         spikes: 1,
       },
     ]);
+
+    t.same(
+      await store.query(qs.get('quality_daily_fast')!),
+      qd,
+      'quality_daily_fast: the view equals the aggregate over quality_events',
+    );
 
     const lat = await store.query(qs.get('signal_latency')!);
     t.equal(lat.length, 1);
@@ -369,6 +401,13 @@ export async function storeContract(t: Test, store: EventStore): Promise<void> {
     );
     t.same(await store.query(qs.get('tick_count_grouped')!), [{ ticks: 6 }], 'GROUP BY the key');
     t.same(await store.query(qs.get('bars_1m')!), bars, 'bars unchanged by the copy (FINAL)');
+    // The documented caveat: the view counted the copy (docs/sql.md).
+    const fast2 = await store.query(qs.get('bars_1m_fast')!);
+    t.same(
+      fast2.map(withoutVwap),
+      [{ ...bars[0], volume: 5, trades: 5 }, bars[1]],
+      'bars_1m_fast counts the copy: one more trade, same OHLC',
+    );
   });
 
   await t.test('a bad query fails with QLN_STORE_FAILED naming the server error', async (t) => {
@@ -420,8 +459,38 @@ export async function upgradeContract(t: Test, store: MigratableStore): Promise<
   t.same(await store.query('SELECT count() AS n FROM signals'), [{ n: batch.signals.length }]);
   t.same(
     await store.query('SELECT version FROM schema_migrations GROUP BY version ORDER BY version'),
-    [{ version: 1 }, { version: 2 }, { version: 3 }],
+    [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }],
   );
+  // Migration 4 backfilled the views' tables from `ticks FINAL`: the copy once.
+  const qs = docQueries();
+  const exact = await store.query(qs.get('bars_1m')!);
+  t.equal(exact.length, 2);
+  t.same(
+    (await store.query(qs.get('bars_1m_fast')!)).map(withoutVwap),
+    exact,
+    'backfilled bars equal the exact bars',
+  );
+  t.same(
+    await store.query(qs.get('quality_daily_fast')!),
+    await store.query(qs.get('quality_daily')!),
+    'backfilled daily quality equals the aggregate',
+  );
+  // Then the views take new rows: a trade in a third minute.
+  await store.insert({ ...emptyRows(), ticks: [trade(7, T0 + 125 * S, 120, 3)] });
+  const after = await store.query(qs.get('bars_1m_fast')!);
+  t.equal(after.length, 3, 'a third minute');
+  t.match(after[2], { open: 120, close: 120, volume: 3, trades: 1, vwap: 120 });
+  await store.migrate();
+  t.same(
+    (await store.query(qs.get('bars_1m_fast')!)).map(withoutVwap),
+    await store.query(qs.get('bars_1m')!),
+    'migrate again: no second backfill',
+  );
+}
+
+function withoutVwap(r: Record<string, unknown>): Record<string, unknown> {
+  const { vwap: _vwap, ...rest } = r;
+  return rest;
 }
 
 function emptyRows(): StoreBatch {
