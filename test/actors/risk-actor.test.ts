@@ -50,6 +50,7 @@ void t.test(
             const s = signal(x);
             const d = r.check(s, now);
             if (d.approved && s.side !== 'flat') {
+              const before = r.positions().get(s.sym) ?? 0;
               r.onFill({
                 signalId: s.id,
                 sym: s.sym,
@@ -60,7 +61,14 @@ void t.test(
               });
               const pos = r.positions().get(s.sym)!;
               if (Math.abs(pos) > maxPosition + 1e-9) return false;
-              if (Math.abs(pos * s.refPx) > maxNotional * (1 + 1e-12)) return false;
+              // Notional is checked on what a fill adds: a price move alone can take an
+              // existing position's notional over the limit (a zero-qty signal at a
+              // higher price approved, seed 86295138), and reducing must stay possible.
+              if (
+                Math.abs(pos) > Math.abs(before) &&
+                Math.abs(pos * s.refPx) > maxNotional * (1 + 1e-12)
+              )
+                return false;
             }
           }
           return true;
@@ -68,6 +76,31 @@ void t.test(
       ),
     );
     t.pass('property held');
+    t.end();
+  },
+);
+
+void t.test(
+  'a position over maxNotional after a price move: adding refused, reducing and zero qty pass',
+  (t) => {
+    const r = new RiskActor({ maxPosition: 1000, maxNotional: 50_000, maxSignalsPerSec: 1000 });
+    const s = signal({ qty: 8, refPx: 1 });
+    t.same(r.check(s, 0), { approved: true });
+    r.onFill({ signalId: s.id, sym: 'BTC-USD', side: 'buy', qty: 8, px: 1, ts: 0 });
+    // The price is now 10,000: the position of 8 is worth 80,000 > 50,000.
+    const add = r.check(signal({ qty: 1, refPx: 10_000 }), 1);
+    t.equal(add.approved, false, 'adding is refused');
+    t.equal(add.approved ? '' : add.reason, 'max_notional');
+    t.same(
+      r.check(signal({ side: 'sell', qty: 1, refPx: 10_000 }), 2),
+      { approved: true },
+      'reducing passes',
+    );
+    t.same(
+      r.check(signal({ qty: 0, refPx: 10_000 }), 3),
+      { approved: true },
+      'zero qty adds nothing',
+    );
     t.end();
   },
 );
