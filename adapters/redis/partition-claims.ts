@@ -46,6 +46,7 @@ export class PartitionClaims {
   private timer: NodeJS.Timeout | undefined;
   private held: number[] = [];
   private closing: Promise<void> | undefined;
+  private refreshing: Promise<void> | undefined;
 
   constructor(private readonly opts: PartitionClaimsOptions) {
     this.redis = new Redis(opts.url, {
@@ -112,7 +113,13 @@ export class PartitionClaims {
       await this.release();
       throw claimedError(taken, owner);
     }
-    this.timer = setInterval(() => void this.refresh(), Math.max(100, Math.floor(leaseMs / 3)));
+    this.timer = setInterval(
+      () => {
+        // One refresh at a time; close() waits for the one running.
+        this.refreshing ??= this.refresh().finally(() => (this.refreshing = undefined));
+      },
+      Math.max(100, Math.floor(leaseMs / 3)),
+    );
     this.timer.unref();
   }
 
@@ -140,7 +147,7 @@ export class PartitionClaims {
       lost.push(p);
       const current = await this.redis.get(this.key(p)).catch(() => null);
       other ??= parseOwner(current);
-      if (current === null) {
+      if (current === null && this.timer !== undefined) {
         // Expired (e.g. Redis was away longer than the lease): claim it again if still free.
         const again = await this.redis
           .set(this.key(p), this.value, 'PX', this.opts.leaseMs, 'NX')
@@ -174,6 +181,8 @@ export class PartitionClaims {
   private async release(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    // A refresh under way could claim again what is being released: let it finish.
+    await this.refreshing;
     const held = this.held;
     this.held = [];
     for (const p of held) await this.redis.eval(RELEASE, 1, this.key(p), this.value);
