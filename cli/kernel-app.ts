@@ -1,4 +1,5 @@
 import { createServer } from 'node:net';
+import { hostname } from 'node:os';
 import { findPortOwners } from '../ops/services/port-owner.js';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -11,6 +12,8 @@ import { NatsControlSource } from '../adapters/nats/nats-control-source.js';
 import type { NatsShardSourceOptions } from '../adapters/nats/nats-shard-source.js';
 import { NatsSignalSink } from '../adapters/nats/nats-signal-sink.js';
 import { RedisKillSwitch } from '../adapters/redis/redis-kill-switch.js';
+import { PartitionClaims } from '../adapters/redis/partition-claims.js';
+import { parsePartitionSet } from '../kernel/partition-set.js';
 import { parseApiKeys } from '../adapters/ws/api-keys.js';
 import { assertNativeUws } from '../adapters/ws/native-uws.js';
 import { UwsServer, type HttpRoute, type HttpRouteResult } from '../adapters/ws/uws-server.js';
@@ -88,6 +91,9 @@ export class KernelApp {
   private readonly strategy: string;
   private readonly account: string;
   private readonly killSwitch: RedisKillSwitch;
+  /** This kernel's market partitions (config kernelPartitions), claimed in Redis at start. */
+  readonly partitions: readonly number[];
+  private claims: PartitionClaims | undefined;
   private readonly sourceEvents = new Map<string, number>();
   /** Services currently down (an open outage episode each). */
   private readonly down = new Set<OutageService>();
@@ -138,10 +144,20 @@ export class KernelApp {
       ...(opts.episodeHoldMs === undefined ? {} : { holdMs: opts.episodeHoldMs }),
     });
     this.risk = new RiskActor(config.risk, { log: log.child({ actor: 'risk' }) });
+    const set = parsePartitionSet(config.kernelPartitions, config.natsPartitions);
+    if (typeof set === 'string') {
+      throw new QilinError(
+        ErrorCodes.CONFIG_INVALID,
+        `config key kernelPartitions = ${JSON.stringify(config.kernelPartitions)} is invalid: ${set}`,
+        { details: { key: 'kernelPartitions', value: config.kernelPartitions } },
+      );
+    }
+    this.partitions = set;
     const source: NatsShardSourceOptions = {
       natsUrl: config.natsUrl,
       subject: config.marketSubject,
       partitions: config.natsPartitions,
+      kernelPartitions: set,
       jetstream: opts.jetstream && { ...opts.jetstream, ackWaitMs: config.jetstreamAckWaitMs },
     };
     this.pool = new WorkerPool({
@@ -199,6 +215,7 @@ export class KernelApp {
     const { config, log } = this.opts;
     assertNativeUws();
     if (config.httpPort !== 0) await assertPortFree(config.httpPort);
+    await this.claimPartitions();
     const apiKeys = parseApiKeys(config.apiKeys);
     // Typed by the route list: a route missing from it, or listed without a handler, does not compile.
     const routes: Record<KernelHttpRoute, HttpRoute> = {
@@ -295,6 +312,7 @@ export class KernelApp {
         port: this.boundPort,
         workers: config.workers,
         partitions: config.natsPartitions,
+        kernelPartitions: config.kernelPartitions,
         strategy: this.strategy,
         dashboard: `http://127.0.0.1:${this.boundPort}/?key=<read key>`,
       },
@@ -348,8 +366,48 @@ export class KernelApp {
     await this.ws?.close();
     if (this.nc !== undefined) await drainNats(this.nc);
     await this.killSwitch.close();
+    // Last: the partitions stay ours until the workers have handed over what they hold.
+    await this.claims?.close();
     this.metrics.close();
     this.state = 'closed';
+  }
+
+  /**
+   * Claim this kernel's partitions in Redis before anything else starts: a
+   * partition claimed by another kernel fails the start (QLN_PARTITION_CLAIMED),
+   * so two kernels never process the same symbols by accident.
+   */
+  private async claimPartitions(): Promise<void> {
+    const { config, log } = this.opts;
+    if (this.partitions.length === 0) return;
+    const claims = new PartitionClaims({
+      url: config.redisUrl,
+      prefix: config.claimPrefix,
+      partitions: this.partitions,
+      leaseMs: config.partitionLeaseMs,
+      owner: {
+        id: config.kernelId ?? `${hostname()}:${config.httpPort}`,
+        host: hostname(),
+        pid: process.pid,
+        port: config.httpPort,
+        since: Date.now(),
+      },
+      log: log.child({ part: 'claims' }),
+      onLost: (partitions, other) =>
+        this.episodes.raise(
+          'partition_claim_lost',
+          'claims:lost',
+          ErrorCodes.PARTITION_CLAIMED,
+          `partitions ${partitions.join(',')} of this kernel are claimed by ${other === undefined ? 'another kernel' : `kernel ${other.id} (host ${other.host}, pid ${other.pid}, port ${other.port})`}: both process these symbols; divide them with kernelPartitions or stop one`,
+        ),
+    });
+    try {
+      await claims.claim();
+    } catch (err) {
+      await claims.close();
+      throw err;
+    }
+    this.claims = claims;
   }
 
   private decoderOptions(): OutputDecoderOptions {

@@ -5,6 +5,7 @@ import { resolveRiskLimits } from '../actors/risk-rules.js';
 import { resolveSymbolActorOptions } from '../actors/symbol-actor-module.js';
 import { checkTtlDays } from '../adapters/clickhouse/schema.js';
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
+import { PARTITION_SET_ALLOWED, parsePartitionSet } from '../kernel/partition-set.js';
 
 /**
  * Qilin configuration: defaults, then a JSON file (`--config FILE` or
@@ -171,6 +172,42 @@ export const ConfigSchema = z.object({
     .max(1024, { error: 'an integer from 0 to 1024' })
     .default(16),
   /**
+   * Which of the natsPartitions this kernel takes: `all`, or partitions and
+   * ranges like `0-7`, `8-15`, `0,2,4-6`. Kernels sharing a NATS server divide
+   * the market this way; each claims its partitions in Redis at start and a
+   * claim held by another kernel fails the start (docs/operations.md
+   * "Several kernels"). Checked against natsPartitions when loaded.
+   */
+  kernelPartitions: z
+    .string({ error: PARTITION_SET_ALLOWED })
+    .min(1, { error: PARTITION_SET_ALLOWED })
+    .default('all'),
+  /**
+   * This kernel's name in its partition claims; a kernel restarted with the
+   * same id takes its claims over. Default `<hostname>:<httpPort>`.
+   */
+  kernelId: z
+    .string({ error: 'a name of 1 to 200 printable characters' })
+    .regex(/^[\x21-\x7e]{1,200}$/, { error: 'a name of 1 to 200 printable characters' })
+    .optional(),
+  /**
+   * Lease of the partition claims, ms: refreshed every third of it; a
+   * kernel that died without releasing them holds them this long.
+   */
+  partitionLeaseMs: z.coerce
+    .number({ error: 'an integer from 1000 to 600000 (ms)' })
+    .int({ error: 'an integer from 1000 to 600000 (ms)' })
+    .min(1000, { error: 'an integer from 1000 to 600000 (ms)' })
+    .max(600_000, { error: 'an integer from 1000 to 600000 (ms)' })
+    .default(15_000),
+  /** Redis key prefix of the partition claims (`<prefix><p>`); kernels that must not overlap share it. */
+  claimPrefix: z
+    .string({ error: 'a Redis key prefix of 1 to 100 printable characters' })
+    .regex(/^[\x21-\x7e]{1,100}$/, {
+      error: 'a Redis key prefix of 1 to 100 printable characters',
+    })
+    .default('qilin:partition:'),
+  /**
    * JetStream market input (`--jetstream`): how long the server waits for a
    * tick's ack before redelivering it, ms, set when the kernel creates a
    * durable. Ticks are acked once stored (about a second); after a crash the
@@ -286,6 +323,15 @@ export function loadConfig(options: LoadConfigOptions = {}): QilinConfig {
       ErrorCodes.CONFIG_INVALID,
       `config key ${key} (${source[key] ?? 'default'}) = ${JSON.stringify(value)} is invalid: expected ${issue?.message ?? 'a valid value'}`,
       { details: { key, value, source: source[key], allowed: issue?.message } },
+    );
+  }
+  const set = parsePartitionSet(result.data.kernelPartitions, result.data.natsPartitions);
+  if (typeof set === 'string') {
+    const key = 'kernelPartitions';
+    throw new QilinError(
+      ErrorCodes.CONFIG_INVALID,
+      `config key ${key} (${source[key] ?? 'default'}) = ${JSON.stringify(raw[key])} is invalid: ${set}; expected ${PARTITION_SET_ALLOWED}`,
+      { details: { key, value: raw[key], source: source[key], allowed: PARTITION_SET_ALLOWED } },
     );
   }
   return result.data;

@@ -57,6 +57,8 @@ export const ErrorCodes = {
   CLI_USAGE: 'QLN_CLI_USAGE',
   /** A user feature formula is malformed or uses something not allowed (names the feature, position, reason). */
   FORMULA_INVALID: 'QLN_FORMULA_INVALID',
+  /** A market partition this kernel is configured to take is claimed by another running kernel. */
+  PARTITION_CLAIMED: 'QLN_PARTITION_CLAIMED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

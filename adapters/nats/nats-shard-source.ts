@@ -6,6 +6,7 @@
  * ```
  *  partitioned (natsPartitions P > 0; the server maps md.<v>.<s> → md.<v>.<s>.<p>):
  *    worker k subscribes md.*.*.<p> for every p < P with p ≡ k (mod workers)
+ *    (with kernelPartitions: the k-th, k+workers-th … of the kernel's own set)
  *    JetStream input: one durable pull consumer per partition, <durable>-p<p>
  *    worker 0 also holds a canary on the unmapped md.*.*: a message there means
  *    the server has no partition mapping → rejected `unpartitioned`, reported
@@ -16,6 +17,7 @@
  */
 import { ShardRouter } from '../../kernel/shard-router.js';
 import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js';
+import { shareOf } from '../../kernel/partition-set.js';
 import type { MarketIngest, MarketSource, SourceContext } from '../../kernel/market-source.js';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { connectNats, drainNats } from './nats-connection.js';
@@ -28,6 +30,11 @@ export interface NatsShardSourceOptions {
   subject: string;
   /** Partitions in the server's mapping (config natsPartitions); 0: none. */
   partitions: number;
+  /**
+   * The partitions this kernel takes (config kernelPartitions, parsed);
+   * unset: all of them. Spread over the workers: every shards-th one.
+   */
+  kernelPartitions?: readonly number[] | undefined;
   /** Consume a JetStream stream (per-partition durables) instead of core subjects. */
   jetstream?: { stream: string; durable: string; ackWaitMs?: number | undefined } | undefined;
   /** Largest accepted payload in bytes (default 4096). */
@@ -131,7 +138,10 @@ export async function createMarketSource(ctx: SourceContext): Promise<MarketSour
   const maxPayload = o.maxPayload ?? 4096;
   const sources: MarketSource[] = [];
   if (o.partitions > 0) {
-    const mine = partitionsOf(ctx.shard, ctx.shards, o.partitions);
+    const mine =
+      o.kernelPartitions === undefined
+        ? partitionsOf(ctx.shard, ctx.shards, o.partitions)
+        : shareOf(o.kernelPartitions, ctx.shard, ctx.shards);
     if (mine.length > 0) {
       const js: NatsMarketJetStreamOptions | undefined =
         o.jetstream === undefined

@@ -77,6 +77,9 @@ export class KernelProcess {
       QILIN_API_KEYS: `${o.apiKey}:read`,
       QILIN_STATE_DIR: o.stateDir,
       QILIN_LOG_LEVEL: 'warn',
+      // Partition claims of its own: a developer's kernel on the same Redis
+      // does not stop the bench (docs/operations.md "Several kernels").
+      QILIN_CLAIM_PREFIX: `qilin:bench:${o.httpPort}:partition:`,
     };
     if (o.clickhouse !== undefined) {
       env['QILIN_CLICKHOUSE_URL'] = o.clickhouse.url;

@@ -10,7 +10,8 @@ export { freePort };
 
 /**
  * Config of a kernel under test: the local services, its own ClickHouse
- * database, a free HTTP port, two workers, one read key, a temp state dir.
+ * database, a free HTTP port, two workers, one read key, a temp state dir,
+ * partition claims under a key prefix of its own (claimPrefix).
  */
 export async function testKernelConfig(
   urls: ServiceUrls,
@@ -29,6 +30,9 @@ export async function testKernelConfig(
       QILIN_WORKERS: '2',
       QILIN_API_KEYS: `${readKey}:read`,
       QILIN_STATE_DIR: mkdtempSync(join(tmpdir(), `${database}-`)),
+      // Test kernels share NATS and Redis with each other (and a developer's
+      // kernel): their partition claims live under a prefix of their own.
+      QILIN_CLAIM_PREFIX: `qilin:test:${database}:partition:`,
     },
   });
 }

@@ -62,6 +62,9 @@ function startKernel(
     QILIN_STATE_DIR: stateDir,
     QILIN_LOG_LEVEL: 'warn',
     QILIN_HTTP_PORT: String(httpPort),
+    // Its partition claims under a prefix of its own (the shared Redis); the
+    // restarts keep the port, hence the kernelId, and take the claims over.
+    QILIN_CLAIM_PREFIX: `qilin:test:${db}:partition:`,
     QILIN_JETSTREAM_ACK_WAIT_MS: String(ACK_WAIT_MS),
   });
   const fd = openSync(logFile, 'a');
