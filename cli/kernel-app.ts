@@ -386,7 +386,12 @@ export class KernelApp {
       partitions: this.partitions,
       leaseMs: config.partitionLeaseMs,
       owner: {
-        id: config.kernelId ?? `${hostname()}:${config.httpPort}`,
+        // An ephemeral port (0) names no kernel: the pid does, so two such kernels never share an id.
+        id:
+          config.kernelId ??
+          (config.httpPort === 0
+            ? `${hostname()}:pid-${process.pid}`
+            : `${hostname()}:${config.httpPort}`),
         host: hostname(),
         pid: process.pid,
         port: config.httpPort,

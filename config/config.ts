@@ -184,7 +184,7 @@ export const ConfigSchema = z.object({
     .default('all'),
   /**
    * This kernel's name in its partition claims; a kernel restarted with the
-   * same id takes its claims over. Default `<hostname>:<httpPort>`.
+   * same id takes its claims over. Default `<hostname>:<httpPort>` (`<hostname>:pid-<pid>` on an ephemeral port).
    */
   kernelId: z
     .string({ error: 'a name of 1 to 200 printable characters' })
