@@ -12,9 +12,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { freePort } from '../bench/harness/free-port.js';
 import { servicePorts, serviceOptions } from '../cli/services-command.js';
 import { loadConfig } from '../config/config.js';
+import { findPortOwners } from './services/port-owner.js';
 import {
   SERVICE_PORT_ENV,
   exportLines,
@@ -41,17 +41,25 @@ async function readPorts(file: string): Promise<ServicePorts | undefined> {
   }
 }
 
-async function freePorts(): Promise<ServicePorts> {
-  const ports = new Set<number>();
-  while (ports.size < PORT_KEYS.length) ports.add(await freePort());
-  const [nats, natsMonitor, redis, clickhouseHttp, clickhouseTcp] = [...ports] as [
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  return { nats, natsMonitor, redis, clickhouseHttp, clickhouseTcp };
+/**
+ * Five consecutive free ports from a random base in 20000-40000: never the
+ * project ports, and below the kernel's ephemeral range, so a stack kept
+ * across runs does not meet a port some client was given meanwhile.
+ */
+export async function freeServicePorts(): Promise<ServicePorts> {
+  for (;;) {
+    const base = 20000 + Math.floor(Math.random() * 19990);
+    const list = [base, base + 1, base + 2, base + 3, base + 4];
+    if ((await findPortOwners(list)).size > 0) continue;
+    const [nats, natsMonitor, redis, clickhouseHttp, clickhouseTcp] = list as [
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    return { nats, natsMonitor, redis, clickhouseHttp, clickhouseTcp };
+  }
 }
 
 /** Choose where the tests' services run; start them; return their ports. */
@@ -73,7 +81,7 @@ export async function testServices(
     ports === undefined ||
     (await servicesStatus({ ...base, root, ports })).some((s) => s.state === 'foreign')
   ) {
-    ports = await freePorts();
+    ports = await freeServicePorts();
     await writeFile(file, `${JSON.stringify(ports)}\n`);
   }
   for (const f of foreign) say(`test services: ${f.name}: ${f.detail ?? 'port taken'}`);

@@ -15,8 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { createClient } from '@clickhouse/client';
 import t from 'tap';
+import { countRows } from '../helpers/clickhouse-count.js';
 import { dropDatabase } from '../helpers/drop-database.js';
 import { ensureServices, repoRoot, type ServiceUrls } from '../helpers/services.js';
 import { freePort } from '../helpers/test-kernel.js';
@@ -87,19 +88,6 @@ function startKernel(
   return { child, exited };
 }
 
-async function count(ch: ClickHouseClient, sql: string): Promise<number> {
-  try {
-    const rows = await (
-      await ch.query({ query: sql, format: 'JSONEachRow' })
-    ).json<{
-      n: number | string;
-    }>();
-    return Number(rows[0]?.n ?? 0);
-  } catch {
-    return 0; // the database or table is not there yet
-  }
-}
-
 void t.test(
   'kernel SIGKILLed mid-stream and restarted: every tick stored exactly once (FINAL)',
   async (t) => {
@@ -126,9 +114,9 @@ void t.test(
     const js: JetStreamClient = jetstream(nc);
 
     const stored = (): Promise<number> =>
-      count(ch, `SELECT count() AS n FROM ticks WHERE venue = '${venue}'`);
+      countRows(ch, `SELECT count() AS n FROM ticks WHERE venue = '${venue}'`);
     const storedFinal = (): Promise<number> =>
-      count(ch, `SELECT count() AS n FROM ticks FINAL WHERE venue = '${venue}'`);
+      countRows(ch, `SELECT count() AS n FROM ticks FINAL WHERE venue = '${venue}'`);
 
     const httpPort = await freePort();
     kernel = startKernel(urls, stateDir, logFile, httpPort);

@@ -22,14 +22,14 @@ import t, { type Test } from 'tap';
 import { KernelApp } from '../../cli/kernel-app.js';
 import type { QilinConfig } from '../../config/config.js';
 import { createLogger } from '../../kernel/logger.js';
-import { findPortOwners } from '../../ops/services/port-owner.js';
+import { freeServicePorts } from '../../ops/test-services.js';
 import {
   servicesDown,
   servicesUp,
   type ServiceName,
-  type ServicePorts,
   type ServicesOptions,
 } from '../../ops/services/service-manager.js';
+import { countRows } from '../helpers/clickhouse-count.js';
 import { MarketFeed } from '../helpers/market-feed.js';
 import type { ServiceUrls } from '../helpers/services.js';
 import { SIGNAL_EVERY_TRADE, testKernelConfig } from '../helpers/test-kernel.js';
@@ -41,22 +41,6 @@ const run = randomBytes(3).toString('hex');
 const EPISODE_HOLD_MS = 300;
 /** The server redelivers a tick the kernel did not ack after this (the kernel creates the durables). */
 const ACK_WAIT_MS = 5000;
-
-/** Five consecutive free ports from a random base in 30000-40000 (never the project ports). */
-async function freePorts(): Promise<ServicePorts> {
-  for (;;) {
-    const base = 30000 + Math.floor(Math.random() * 9990);
-    const list = [base, base + 1, base + 2, base + 3, base + 4];
-    if ((await findPortOwners(list)).size > 0) continue;
-    return {
-      nats: list[0]!,
-      natsMonitor: list[1]!,
-      redis: list[2]!,
-      clickhouseHttp: list[3]!,
-      clickhouseTcp: list[4]!,
-    };
-  }
-}
 
 interface Ready {
   http: number;
@@ -75,19 +59,6 @@ async function outages(port: number, service: ServiceName): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const m = new RegExp(`^qilin_outages_total\\{service="${service}"\\} (\\d+)$`, 'm').exec(text);
   return m === null ? 0 : Number(m[1]);
-}
-
-async function count(ch: ClickHouseClient, sql: string): Promise<number> {
-  try {
-    const rows = await (
-      await ch.query({ query: sql, format: 'JSONEachRow' })
-    ).json<{
-      n: number | string;
-    }>();
-    return Number(rows[0]?.n ?? 0);
-  } catch {
-    return 0; // not there yet, or ClickHouse is down
-  }
 }
 
 function alive(pid: number): boolean {
@@ -135,7 +106,7 @@ t.before(async () => {
   const root = await mkdtemp(join(tmpdir(), 'qilin-faults-'));
   const opts: ServicesOptions = {
     root,
-    ports: await freePorts(),
+    ports: await freeServicePorts(),
     log,
     install: false,
     startTimeoutMs: 60_000,
@@ -295,7 +266,7 @@ void t.test(
     );
     t.equal(backlog, SYMBOLS * BACKLOG, 'backlog in the stream before the kernel started');
     const stored = (): Promise<number> =>
-      count(h.ch, `SELECT count() AS n FROM ticks WHERE venue = '${venue}'`);
+      countRows(h.ch, `SELECT count() AS n FROM ticks WHERE venue = '${venue}'`);
     const received = (): number => h.app.pool.stats().reduce((n, s) => n + s.accepted, 0);
 
     // The rest streams in at ~2k ticks/s while NATS is stopped and started again.
@@ -469,7 +440,7 @@ void t.test(
       { jetstream: { stream, durable: `k${run}` } },
     );
     const stored = (): Promise<number> =>
-      count(h.ch, `SELECT count() AS n FROM ticks WHERE venue = '${venue}'`);
+      countRows(h.ch, `SELECT count() AS n FROM ticks WHERE venue = '${venue}'`);
 
     // ~1k ticks/s for 10 s: the kill lands mid-stream.
     const ts0 = Date.now() * 1000;

@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { ErrorCodes, QilinError } from '../../kernel/errors.js';
 import { createLogger } from '../../kernel/logger.js';
 import { findPortOwners } from '../../ops/services/port-owner.js';
-import { testServices } from '../../ops/test-services.js';
+import { freeServicePorts, testServices } from '../../ops/test-services.js';
 import {
   exportLines,
   servicesDown,
@@ -23,22 +23,6 @@ import {
 } from '../../ops/services/service-manager.js';
 
 const log = createLogger('services-test', process.env['QILIN_LOG_LEVEL'] ?? 'warn');
-
-/** Five consecutive free ports from a random base in 20000-30000 (never the defaults). */
-async function freePorts(): Promise<ServicePorts> {
-  for (;;) {
-    const base = 20000 + Math.floor(Math.random() * 9990);
-    const list = [base, base + 1, base + 2, base + 3, base + 4];
-    if ((await findPortOwners(list)).size > 0) continue;
-    return {
-      nats: list[0]!,
-      natsMonitor: list[1]!,
-      redis: list[2]!,
-      clickhouseHttp: list[3]!,
-      clickhouseTcp: list[4]!,
-    };
-  }
-}
 
 const byName = (list: ServiceStatus[]) => Object.fromEntries(list.map((s) => [s.name, s]));
 
@@ -60,7 +44,7 @@ void t.test('exportLines prints eval-able URLs', (t) => {
 
 void t.test('services up, answer, idempotent, down', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'qilin-services-'));
-  const ports = await freePorts();
+  const ports = await freeServicePorts();
   const opts: ServicesOptions = { root, ports, log, install: false, startTimeoutMs: 60_000 };
   t.teardown(async () => {
     await servicesDown(opts);
@@ -197,7 +181,7 @@ void t.test('port held by another process → SERVICE_PORT_IN_USE, nothing start
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const busy = (server.address() as AddressInfo).port;
-  const ports = { ...(await freePorts()), redis: busy };
+  const ports = { ...(await freeServicePorts()), redis: busy };
   const opts: ServicesOptions = { root, ports, log, install: false };
   t.teardown(async () => {
     await servicesDown(opts);
@@ -228,7 +212,7 @@ void t.test(
   'a service that does not answer in time → SERVICE_START_TIMEOUT, and is stopped',
   async (t) => {
     const root = await mkdtemp(join(tmpdir(), 'qilin-services-timeout-'));
-    const ports = await freePorts();
+    const ports = await freeServicePorts();
     const opts: ServicesOptions = { root, ports, log, install: false, startTimeoutMs: 1 };
     t.teardown(async () => {
       await servicesDown(opts);
@@ -247,7 +231,7 @@ void t.test(
 void t.test('bad ports are rejected before anything starts', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'qilin-services-ports-'));
   t.teardown(() => rm(root, { recursive: true, force: true }));
-  const ports = await freePorts();
+  const ports = await freeServicePorts();
   await t.rejects(servicesUp({ root, log, ports: { ...ports, redis: ports.nats } }), {
     code: ErrorCodes.INVALID_ARGUMENT,
     message: /ports\.redis/,
