@@ -128,12 +128,8 @@ WHERE kind IN ('window', '')
 GROUP BY date, sym`;
 }
 
-export const MIGRATIONS: readonly Migration[] = [
-  {
-    version: 1,
-    description: 'ticks, predictions, signals, quality_events, metrics',
-    statements: [
-      `CREATE TABLE IF NOT EXISTS {db}.ticks (
+/** The columns of `ticks` (migration 1 creates them, migration 3 keeps them when it rebuilds the table). */
+const TICK_COLUMNS = `(
   type String,
   sym String,
   venue String,
@@ -149,7 +145,14 @@ export const MIGRATIONS: readonly Migration[] = [
   bid_qty Float64,
   ask Float64,
   ask_qty Float64
-) ${MERGE_TREE_BY_SYM}`,
+)`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'ticks, predictions, signals, quality_events, metrics',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {db}.ticks ${TICK_COLUMNS} ${MERGE_TREE_BY_SYM}`,
       `CREATE TABLE IF NOT EXISTS {db}.predictions (
   sym String,
   ts_us Int64,
@@ -255,23 +258,7 @@ export const MIGRATIONS: readonly Migration[] = [
         rebuildTable: {
           table: 'ticks',
           engine: 'ReplacingMergeTree',
-          definition: `(
-  type String,
-  sym String,
-  venue String,
-  seq UInt64,
-  ts_us Int64,
-  recv_us Int64,
-  ts DateTime,
-  date Date,
-  px Float64,
-  qty Float64,
-  side Int8,
-  bid Float64,
-  bid_qty Float64,
-  ask Float64,
-  ask_qty Float64
-) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(date) ORDER BY (${TICK_KEY.join(', ')})`,
+          definition: `${TICK_COLUMNS} ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(date) ORDER BY (${TICK_KEY.join(', ')})`,
         },
       },
     ],
