@@ -23,6 +23,13 @@ import { compileFormulas, type CompiledFormulas, type FormulaSpec } from './form
 import { DEFAULT_FEATURE_SPECS, FeatureSet, type FeatureSpec } from './indicators/feature-set.js';
 import { BUILTIN_FEATURES } from './output-decoder.js';
 import { invalidArgument } from '../kernel/errors.js';
+import {
+  readState,
+  shapeOf,
+  writeState,
+  type StateReader,
+  type StateWriter,
+} from '../kernel/actor-state.js';
 import { DEFAULT_QUALITY_OPTIONS, QualityChecker, type QualityOptions } from './quality-checker.js';
 import {
   QUOTE_COLUMNS,
@@ -145,6 +152,23 @@ export function featurePlan(options: Readonly<SymbolActorOptions>): FeaturePlan 
 }
 
 /**
+ * Fields of a SymbolActor that are not its state: the configuration and
+ * feature plan (shared, checked by the snapshot fingerprint), the shard's
+ * DecisionBoard view and slot and the symbol id (this process's numbering:
+ * a restarted kernel numbers symbols in arrival order), and the scratch
+ * output record; the feature set's name index (a shared, computed-once Map).
+ */
+const NOT_STATE: ReadonlySet<string> = new Set([
+  'options',
+  'plan',
+  'decisions',
+  'slot',
+  'symId',
+  'out',
+  'index',
+]);
+
+/**
  * What else an actor is built with (all optional): the model (default the
  * BaselineModel), the strategy (default `model` on the options' threshold),
  * and where the main thread posts what executors were last told.
@@ -233,6 +257,19 @@ export class SymbolActor implements MarketActor {
     this.decisions = parts.decisions;
     this.slot = parts.decisionSlot ?? 0;
     this.out.symId = symId;
+  }
+
+  /** Windows, bars, indicators, quality, model, strategy and gate state (kernel/actor-state.ts). */
+  writeState(w: StateWriter): void {
+    writeState(this, w, NOT_STATE);
+  }
+
+  readState(r: StateReader): void {
+    readState(this, r, NOT_STATE);
+  }
+
+  stateShape(): string {
+    return shapeOf(this, NOT_STATE);
   }
 
   onMarket(ev: MarketEvent, sink: OutputSink): void {

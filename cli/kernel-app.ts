@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { findPortOwners } from '../ops/services/port-owner.js';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -23,7 +24,8 @@ import { Episodes } from '../kernel/episodes.js';
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
 import { RejectSamples } from '../kernel/reject-samples.js';
-import type { FromWorker } from '../kernel/worker-protocol.js';
+import type { FromWorker, WorkerSnapshotOptions } from '../kernel/worker-protocol.js';
+import type { RedisSnapshotStoreOptions } from '../adapters/redis/redis-snapshot-store.js';
 import { WorkerPool, poolChannels } from '../kernel/worker-pool.js';
 import { dashboardRoutes } from './dashboard.js';
 import { KernelMetrics } from './kernel-metrics.js';
@@ -167,6 +169,7 @@ export class KernelApp {
       actorOptions: { ...config.actor, strategy: this.strategy, account: this.account },
       sourceModule: new URL('../adapters/nats/nats-shard-source.js', import.meta.url).href,
       sourceOptions: source,
+      ...(config.warmRestart ? { snapshots: snapshotOptions(config) } : {}),
       log: log.child({ part: 'pool' }),
       // Workers log like the kernel's own logger (tests pass a silent one).
       logLevel: log.level,
@@ -650,6 +653,20 @@ export class KernelApp {
 }
 
 /** Services whose outages the kernel rides out and counts. */
+/** Where and how often the workers snapshot their actors (docs/adr/0006-warm-restart.md). */
+export function snapshotOptions(config: QilinConfig): WorkerSnapshotOptions {
+  const options: RedisSnapshotStoreOptions = {
+    url: config.redisUrl,
+    prefix: config.snapshotPrefix ?? `qilin:snapshot:${config.clickhouseDb}:`,
+  };
+  return {
+    intervalMs: config.snapshotIntervalMs,
+    dir: resolve(config.stateDir, 'snapshots'),
+    module: new URL('../adapters/redis/redis-snapshot-store.js', import.meta.url).href,
+    options,
+  };
+}
+
 type OutageService = 'nats' | 'redis' | 'clickhouse';
 
 const OUTAGE_CODE: Readonly<Record<OutageService, string>> = {

@@ -141,6 +141,64 @@ export class KernelMetrics {
       [],
       () => [[{}, sum((s) => s.redelivered)()]],
     );
+    // Warm restart (docs/adr/0006-warm-restart.md).
+    mirrorCounter(
+      registers,
+      'qilin_snapshots_total',
+      'Unit snapshots of the actors: result=written (to Redis), fallback (to local files: Redis refused), failed (nowhere: retried next round)',
+      ['result'],
+      () => [
+        [{ result: 'written' }, sum((s) => s.snapshots - s.snapshotFallback)()],
+        [{ result: 'fallback' }, sum((s) => s.snapshotFallback)()],
+        [{ result: 'failed' }, sum((s) => s.snapshotFailed)()],
+      ],
+    );
+    mirrorCounter(
+      registers,
+      'qilin_snapshot_restored_symbols_total',
+      'Symbols whose actors were restored from a snapshot (at start or after a worker restart)',
+      [],
+      () => [[{}, sum((s) => s.restored)()]],
+    );
+    mirrorCounter(
+      registers,
+      'qilin_snapshot_refused_total',
+      'Snapshots not used (other actor options or code, damaged, unreadable): their units started cold',
+      [],
+      () => [[{}, sum((s) => s.snapshotRefused)()]],
+    );
+    mirrorCounter(
+      registers,
+      'qilin_replayed_total',
+      'JetStream messages replayed into restored actors (state only: their rows and outputs were made before the restart)',
+      [],
+      () => [[{}, sum((s) => s.replayed)()]],
+    );
+    mirrorCounter(
+      registers,
+      'qilin_already_applied_total',
+      'Redelivered JetStream messages their restored actor already had: stored (the key dedups), not processed again',
+      [],
+      () => [[{}, sum((s) => s.alreadyApplied)()]],
+    );
+    new Gauge({
+      name: 'qilin_snapshot_bytes',
+      help: 'Compressed bytes of the last snapshot round, all shards',
+      registers,
+      collect() {
+        this.set(sum((s) => s.snapshotBytes)());
+      },
+    });
+    new Gauge({
+      name: 'qilin_snapshot_duration_ms',
+      help: 'Duration of the last snapshot round, slowest shard, ms',
+      registers,
+      collect() {
+        let worst = 0;
+        for (const s of src.shards()) worst = Math.max(worst, s.snapshotMs);
+        this.set(worst);
+      },
+    });
     new Gauge({
       name: 'qilin_jetstream_ack_waiting',
       help: 'JetStream market messages accepted and waiting for their store rows to be durable before the ack',

@@ -219,6 +219,35 @@ export const ConfigSchema = z.object({
     .min(1000, { error: 'an integer from 1000 to 3600000 (ms)' })
     .max(3_600_000, { error: 'an integer from 1000 to 3600000 (ms)' })
     .default(30_000),
+  /**
+   * Warm restart (docs/adr/0006-warm-restart.md): every this many ms each
+   * worker snapshots the actors that changed (windows, bars, indicators,
+   * quality, strategy and gate state) to Redis, or to files under
+   * `<stateDir>/snapshots` while Redis is away; always once on a graceful
+   * stop. 0: only on stop.
+   */
+  snapshotIntervalMs: z.coerce
+    .number({ error: 'an integer from 0 to 3600000 (ms)' })
+    .int({ error: 'an integer from 0 to 3600000 (ms)' })
+    .min(0, { error: 'an integer from 0 to 3600000 (ms)' })
+    .max(3_600_000, { error: 'an integer from 0 to 3600000 (ms)' })
+    .default(5000),
+  /** Snapshot the actors (snapshotIntervalMs) and restore them at start and after a worker restart; false: cold starts, no snapshots. */
+  warmRestart: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0'])], { error: 'true or false' })
+    .transform((v) => v === true || v === 'true' || v === '1')
+    .default(true),
+  /**
+   * Redis key prefix of the snapshots (`<prefix><unit>`). Default
+   * `qilin:snapshot:<clickhouseDb>:`, so kernels writing to different
+   * databases never restore each other's state.
+   */
+  snapshotPrefix: z
+    .string({ error: 'a Redis key prefix of 1 to 100 printable characters' })
+    .regex(/^[\x21-\x7e]{1,100}$/, {
+      error: 'a Redis key prefix of 1 to 100 printable characters',
+    })
+    .optional(),
   /** Local service ports used by `qilin services`. */
   natsPort: port().default(14222),
   natsMonitorPort: port().default(18222),

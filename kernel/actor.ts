@@ -1,3 +1,4 @@
+import type { StateReader, StateWriter } from './actor-state.js';
 import type { MarketEvent } from './market-record.js';
 import type { OutputEvent } from './output-record.js';
 import type { FrameInfo } from './shard-frames.js';
@@ -17,6 +18,14 @@ export interface OutputSink {
 export interface MarketActor {
   /** Handle one market event (the object is reused: copy what you keep). */
   onMarket(event: MarketEvent, out: OutputSink): void;
+  /**
+   * Warm restart (kernel/actor-state.ts): write this actor's state, read it
+   * back into a fresh actor of the same module and options, and describe its
+   * shape (hashed into the snapshot fingerprint). All three or none.
+   */
+  writeState?(w: StateWriter): void;
+  readState?(r: StateReader): void;
+  stateShape?(): string;
 }
 
 /** What a shard knows when it builds its actors. */

@@ -59,6 +59,11 @@ export const ErrorCodes = {
   FORMULA_INVALID: 'QLN_FORMULA_INVALID',
   /** A market partition this kernel is configured to take is claimed by another running kernel. */
   PARTITION_CLAIMED: 'QLN_PARTITION_CLAIMED',
+  /**
+   * A state snapshot cannot be used: torn, of another format, code or
+   * configuration (fingerprint), or unreadable. The actors start cold.
+   */
+  SNAPSHOT_INVALID: 'QLN_SNAPSHOT_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -39,6 +39,14 @@ export interface MarketEvent {
   bidQty: number;
   ask: number;
   askQty: number;
+  /**
+   * Not in the record (set by the source): the JetStream stream sequence of
+   * the message (0: not from a stream), and the snapshot unit it belongs to
+   * (from MarketIngest.restore; 0: none). Warm restart uses both
+   * (docs/adr/0006-warm-restart.md).
+   */
+  streamSeq: number;
+  unit: number;
 }
 
 export function newMarketEvent(): MarketEvent {
@@ -55,6 +63,8 @@ export function newMarketEvent(): MarketEvent {
     bidQty: 0,
     ask: 0,
     askQty: 0,
+    streamSeq: 0,
+    unit: 0,
   };
 }
 

@@ -56,6 +56,30 @@ export interface MarketIngest {
   durableMark?(): number;
   /** The source's acknowledgement state, for metrics (totals since start, and a gauge). */
   reportAcks?(waiting: number, acked: number, redelivered: number): void;
+  /**
+   * Warm restart (docs/adr/0006-warm-restart.md): restore the actors of
+   * snapshot unit `name` (one per durable consumer or subscription) from its
+   * latest snapshot. Resolves to the unit's number, to put in `event.unit`
+   * of its messages, and the stream sequence the snapshot covers (0: none,
+   * nothing to replay). Never rejects: an unusable snapshot is logged and
+   * counted, and the unit starts cold.
+   */
+  restore?(name: string): Promise<UnitRestore>;
+  /**
+   * Apply a message replayed from the stream to its actor only: no store
+   * row, no output (they were made before the restart). False when the
+   * actor had already applied it (streamSeq at or below its own).
+   */
+  replay?(event: MarketEvent, venue: string): boolean;
+}
+
+/** What MarketIngest.restore found. */
+export interface UnitRestore {
+  unit: number;
+  /** Stream sequence the snapshot covers (every message of the unit at or below it is in the state). */
+  position: number;
+  /** Symbols restored. */
+  symbols: number;
 }
 
 /** A market data source (NATS core or JetStream, a replay file, a test feed). */

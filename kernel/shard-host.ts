@@ -3,7 +3,12 @@ import { stampUs } from './clock.js';
 import { ErrorCodes, QilinError } from './errors.js';
 import type { FrameRing } from './frame-ring.js';
 import type { MarketEvent } from './market-record.js';
-import { RejectReasons, type MarketIngest, type RejectReason } from './market-source.js';
+import {
+  RejectReasons,
+  type MarketIngest,
+  type RejectReason,
+  type UnitRestore,
+} from './market-source.js';
 import { OUTPUT_RECORD_BYTES, OutputKind, type OutputEvent } from './output-record.js';
 import {
   FrameType,
@@ -71,11 +76,19 @@ const FLUSH_EVERY = 16;
 const REJECT_SAMPLES_PER_SEC = 20;
 
 interface SymbolSlot {
+  name: string;
   actor: MarketActor;
   enc: unknown;
   /** Highest seq seen (NaN before the first tick): gaps are ticks lost upstream. */
   lastSeq: number;
+  /** Highest stream sequence the actor has applied (0: none, or not from a stream). */
+  streamSeq: number;
+  /** Snapshot unit (0: none yet; set by the first message that names one). */
+  unit: number;
 }
+
+/** Where the output of a replayed message goes: nowhere (it was published before the restart). */
+const NO_OUTPUT: OutputSink = { emit: () => undefined };
 
 export class ShardHost implements MarketIngest, OutputSink {
   /** True when the source redelivers what `accept` refuses (set before the source starts). */
@@ -97,6 +110,12 @@ export class ShardHost implements MarketIngest, OutputSink {
   private storeTicks: number;
   private acked = 0;
   private redelivered = 0;
+  /** Snapshot unit names (index 0: none); their positions and whether they changed since the last snapshot. */
+  private readonly unitNames: string[] = [''];
+  private unitPos = new Float64Array(16);
+  private unitDirty = new Uint8Array(16);
+  /** Set by the worker entry when snapshots are on (kernel/state-keeper.ts). */
+  restorer: ((name: string) => Promise<UnitRestore>) | undefined;
 
   constructor(opts: ShardHostOptions) {
     this.o = opts;
@@ -154,10 +173,18 @@ export class ShardHost implements MarketIngest, OutputSink {
         if (ev.seq > last + 1) this.c[WorkerCounter.MISSING]! += ev.seq - last - 1;
         slot.lastSeq = ev.seq;
       } else if (last !== last) slot.lastSeq = ev.seq;
-      try {
-        slot.actor.onMarket(ev, this);
-      } catch (err) {
-        this.actorError(ev.symId, err);
+      if (ev.streamSeq > 0 && ev.streamSeq <= slot.streamSeq) {
+        // Redelivered after a restart, and already in the restored state:
+        // its store row is written above (the key dedups), its outputs were
+        // published before the restart.
+        this.c[WorkerCounter.ALREADY_APPLIED]!++;
+      } else {
+        this.track(slot, ev);
+        try {
+          slot.actor.onMarket(ev, this);
+        } catch (err) {
+          this.actorError(ev.symId, err);
+        }
       }
     }
     this.c[WorkerCounter.PROCESSED]!++;
@@ -176,6 +203,25 @@ export class ShardHost implements MarketIngest, OutputSink {
       this.samples = 0;
     }
     if (this.samples++ < REJECT_SAMPLES_PER_SEC) sample(reason, subject, detail, raw);
+  }
+
+  replay(ev: MarketEvent, _venue: string): boolean {
+    const slot = this.slots[((ev.symId - this.o.shard) / this.o.shards) | 0];
+    if (slot === undefined || ev.streamSeq <= slot.streamSeq) return false;
+    if (ev.seq > slot.lastSeq || slot.lastSeq !== slot.lastSeq) slot.lastSeq = ev.seq;
+    this.track(slot, ev);
+    try {
+      slot.actor.onMarket(ev, NO_OUTPUT);
+    } catch (err) {
+      this.actorError(ev.symId, err);
+    }
+    this.c[WorkerCounter.REPLAYED]!++;
+    return true;
+  }
+
+  restore(name: string): Promise<UnitRestore> {
+    if (this.restorer !== undefined) return this.restorer(name);
+    return Promise.resolve({ unit: this.unitIndex(name), position: 0, symbols: 0 });
   }
 
   storeMark(): number {
@@ -258,6 +304,99 @@ export class ShardHost implements MarketIngest, OutputSink {
     queueMicrotask(this.flush);
   }
 
+  // ─────────────────────────────── snapshot units ───────────────────────────────
+
+  /** The number of snapshot unit `name` (registered on first use). */
+  unitIndex(name: string): number {
+    let u = this.unitNames.indexOf(name);
+    if (u > 0) return u;
+    u = this.unitNames.length;
+    this.unitNames.push(name);
+    if (u >= this.unitPos.length) {
+      const pos = new Float64Array(u * 2);
+      pos.set(this.unitPos);
+      this.unitPos = pos;
+      const dirty = new Uint8Array(u * 2);
+      dirty.set(this.unitDirty);
+      this.unitDirty = dirty;
+    }
+    return u;
+  }
+
+  /** Registered units, by number (index 0 is the empty name: no unit). */
+  get units(): readonly string[] {
+    return this.unitNames;
+  }
+
+  /** Whether unit `u` changed since `markClean(u)`. */
+  dirty(u: number): boolean {
+    return this.unitDirty[u] === 1;
+  }
+
+  markClean(u: number): void {
+    this.unitDirty[u] = 0;
+  }
+
+  markDirty(u: number): void {
+    this.unitDirty[u] = 1;
+  }
+
+  /** The stream position of unit `u`: the highest sequence its actors applied. */
+  position(u: number): number {
+    return this.unitPos[u]!;
+  }
+
+  /** Call `fn(name, actor, streamSeq, lastSeq)` for every symbol of unit `u`. */
+  forEachOfUnit(
+    u: number,
+    fn: (name: string, actor: MarketActor, streamSeq: number, lastSeq: number) => void,
+  ): void {
+    for (const s of this.slots) if (s.unit === u) fn(s.name, s.actor, s.streamSeq, s.lastSeq);
+  }
+
+  /**
+   * Install restored state for `name` in unit `u`: interns the symbol (its
+   * actor is built), then `load(actor)` reads the state into it. When load
+   * throws, the actor is replaced by a fresh one (cold) and the error
+   * rethrown for the caller to count.
+   */
+  restoreSymbol(
+    u: number,
+    name: string,
+    streamSeq: number,
+    lastSeq: number,
+    load: (actor: MarketActor) => void,
+  ): void {
+    const id = this.intern(name);
+    const slot = this.slots[((id - this.o.shard) / this.o.shards) | 0]!;
+    slot.unit = u;
+    try {
+      load(slot.actor);
+    } catch (err) {
+      slot.actor = this.o.factory(id, name);
+      throw err;
+    }
+    slot.streamSeq = streamSeq;
+    slot.lastSeq = lastSeq;
+  }
+
+  /** Set unit `u`'s position after a restore. */
+  setPosition(u: number, position: number): void {
+    this.unitPos[u] = position;
+  }
+
+  /** Note that `slot` applies `ev`: its stream sequence, its unit's position and change flag. */
+  private track(slot: SymbolSlot, ev: MarketEvent): void {
+    const u = ev.unit;
+    if (u === 0) return;
+    if (slot.unit === 0) slot.unit = u;
+    this.unitDirty[u] = 1;
+    if (ev.streamSeq > 0) {
+      slot.streamSeq = ev.streamSeq;
+      if (ev.streamSeq > this.unitPos[u]!) this.unitPos[u] = ev.streamSeq;
+    }
+  }
+
   // ─────────────────────────────── internals ───────────────────────────────
 
   private addSymbol(symbol: string): number {
@@ -279,9 +418,12 @@ export class ShardHost implements MarketIngest, OutputSink {
     this.announce(this.o.out, FrameType.SYMBOL, id, symbol);
     this.announce(this.o.store, FrameType.SYMBOL, id, symbol);
     this.slots.push({
+      name: symbol,
       actor: this.o.factory(id, symbol),
       enc: this.o.encoder.symbol(symbol),
       lastSeq: Number.NaN,
+      streamSeq: 0,
+      unit: 0,
     });
     this.ids.set(symbol, id);
     this.c[WorkerCounter.ACTORS] = this.slots.length;

@@ -16,7 +16,14 @@
  * handles what is queued, both rings are flushed, then the thread exits.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { ActorModule } from './actor.js';
+import type { ActorModule, ShardContext } from './actor.js';
+import {
+  FallbackSnapshotStore,
+  FileSnapshotStore,
+  type SnapshotStore,
+  type SnapshotStoreModule,
+} from './snapshot-store.js';
+import { StateKeeper, stateFingerprint } from './state-keeper.js';
 import { ErrorCodes } from './errors.js';
 import { FrameRing } from './frame-ring.js';
 import { createLogger } from './logger.js';
@@ -67,6 +74,41 @@ function watchLoopLag(): NodeJS.Timeout {
   }, every);
   timer.unref();
   return timer;
+}
+
+/**
+ * Snapshots on (init.snapshots) and the actors keep state: a StateKeeper
+ * over Redis (else local files) that restores units as the sources ask.
+ */
+async function startStateKeeper(
+  host: ShardHost,
+  mod: ActorModule,
+  ctx: ShardContext,
+): Promise<StateKeeper | undefined> {
+  const o = init.snapshots;
+  if (o === undefined) return undefined;
+  const probe = (await mod.createActorFactory(ctx))(init.shard, '__snapshot_probe__');
+  const fingerprint = stateFingerprint(init.actorOptions, probe);
+  if (fingerprint === undefined) {
+    log.info('actors keep no snapshot state: warm restart off');
+    return undefined;
+  }
+  const files = new FileSnapshotStore(o.dir);
+  let store: SnapshotStore = files;
+  if (o.module !== undefined) {
+    const smod = (await import(o.module)) as SnapshotStoreModule;
+    store = new FallbackSnapshotStore(await smod.createSnapshotStore(o.options, log), files, log);
+  }
+  const keeper = new StateKeeper({
+    host,
+    store,
+    fingerprint,
+    intervalMs: o.intervalMs,
+    counters,
+    log,
+  });
+  host.restorer = (name) => keeper.restore(name);
+  return keeper;
 }
 
 async function main(): Promise<void> {
@@ -124,6 +166,7 @@ async function main(): Promise<void> {
     );
   }
   host.redelivers = sources.some((s) => s.redelivers === true);
+  const keeper = await startStateKeeper(host, mod, ctx);
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {
     for (const s of sources) {
@@ -134,6 +177,13 @@ async function main(): Promise<void> {
       }
     }
     host.flush();
+    if (keeper !== undefined) {
+      try {
+        await keeper.close();
+      } catch (err) {
+        log.warn({ err }, 'last snapshot failed');
+      }
+    }
     post({ type: 'stopped' });
     port!.close();
   };
@@ -143,6 +193,7 @@ async function main(): Promise<void> {
     if (msg.type === 'stop') stopping ??= stop();
   });
   for (const s of sources) await s.start(host);
+  keeper?.start();
   watchLoopLag();
   post({ type: 'ready' });
 }

@@ -24,6 +24,7 @@ import {
   type FromWorker,
   type ToWorker,
   type WorkerInit,
+  type WorkerSnapshotOptions,
 } from './worker-protocol.js';
 import { WorkerThread } from './worker-thread.js';
 
@@ -77,6 +78,8 @@ export interface WorkerPoolOptions {
   /** URL of a market source module each worker runs (exports createMarketSource). */
   sourceModule?: string;
   sourceOptions?: unknown;
+  /** Warm restart: each worker snapshots its actors and restores them at start (docs/adr/0006-warm-restart.md). */
+  snapshots?: WorkerSnapshotOptions;
   log: Logger;
   /** Log level of the workers (default info). */
   logLevel?: string;
@@ -115,6 +118,20 @@ export interface ShardStats {
   ackedDurable: number;
   /** JetStream input: messages delivered more than once. */
   redelivered: number;
+  /** Warm restart (docs/adr/0006-warm-restart.md): messages replayed into restored actors. */
+  replayed: number;
+  /** Redelivered messages their restored actor already had (stored, not processed again). */
+  alreadyApplied: number;
+  /** Unit snapshots written; could not be written; written to local files instead of Redis. */
+  snapshots: number;
+  snapshotFailed: number;
+  snapshotFallback: number;
+  /** Compressed bytes and duration of the last snapshot round. */
+  snapshotBytes: number;
+  snapshotMs: number;
+  /** Symbols restored from snapshots; snapshots refused (their units started cold). */
+  restored: number;
+  snapshotRefused: number;
   loopLagMs: number;
   rejected: Partial<Record<(typeof RejectReasons)[number], number>>;
   in: FrameRingStats;
@@ -278,6 +295,15 @@ export class WorkerPool {
         ackWaiting: c[WorkerCounter.ACK_WAITING]!,
         ackedDurable: c[WorkerCounter.ACKED_DURABLE]!,
         redelivered: c[WorkerCounter.REDELIVERED]!,
+        replayed: c[WorkerCounter.REPLAYED]!,
+        alreadyApplied: c[WorkerCounter.ALREADY_APPLIED]!,
+        snapshots: c[WorkerCounter.SNAPSHOTS]!,
+        snapshotFailed: c[WorkerCounter.SNAPSHOT_FAILED]!,
+        snapshotFallback: c[WorkerCounter.SNAPSHOT_FALLBACK]!,
+        snapshotBytes: c[WorkerCounter.SNAPSHOT_BYTES]!,
+        snapshotMs: c[WorkerCounter.SNAPSHOT_MS]!,
+        restored: c[WorkerCounter.RESTORED]!,
+        snapshotRefused: c[WorkerCounter.SNAPSHOT_REFUSED]!,
         loopLagMs: c[WorkerCounter.LOOP_LAG_MS]!,
         rejected,
         in: s.inRing.stats(),
@@ -355,6 +381,7 @@ export class WorkerPool {
       actorOptions: this.o.actorOptions ?? {},
       sourceModule: this.o.sourceModule,
       sourceOptions: this.o.sourceOptions,
+      snapshots: this.o.snapshots,
       outFullWaitMs: this.o.outFullWaitMs ?? 250,
       logLevel: this.o.logLevel ?? 'info',
     };

@@ -32,6 +32,19 @@ export interface WorkerInit {
   /** Max milliseconds the worker blocks on a full output ring before dropping. */
   outFullWaitMs: number;
   logLevel: string;
+  /** Warm restart: where and how often the worker snapshots its actors; unset: never. */
+  snapshots?: WorkerSnapshotOptions | undefined;
+}
+
+/** Snapshot settings handed to each shard worker (docs/adr/0006-warm-restart.md). */
+export interface WorkerSnapshotOptions {
+  /** Period, ms; 0: only on a graceful stop. */
+  intervalMs: number;
+  /** Local folder for snapshot files (always the fallback). */
+  dir: string;
+  /** A SnapshotStoreModule URL (Redis) and its options; unset: local files only. */
+  module?: string | undefined;
+  options?: unknown;
 }
 
 /**
@@ -70,6 +83,25 @@ export const WorkerCounter = {
   REDELIVERED: 13,
   /** Rejected ticks by reason: REJECTED_BASE + RejectReasons.indexOf(reason). */
   REJECTED_BASE: 16,
+  // Warm restart (docs/adr/0006-warm-restart.md); after the reject reasons.
+  /** Messages replayed from the stream into restored actors (state only). */
+  REPLAYED: 44,
+  /** Redelivered messages whose actor already had them (restored state): stored, not processed again. */
+  ALREADY_APPLIED: 45,
+  /** Unit snapshots written. */
+  SNAPSHOTS: 46,
+  /** Unit snapshots that could not be written anywhere. */
+  SNAPSHOT_FAILED: 47,
+  /** Unit snapshots written to local files because Redis refused them. */
+  SNAPSHOT_FALLBACK: 48,
+  /** Bytes of the last snapshot round (compressed, every unit written; gauge). */
+  SNAPSHOT_BYTES: 49,
+  /** Duration of the last snapshot round, ms (gauge). */
+  SNAPSHOT_MS: 50,
+  /** Symbols restored from snapshots. */
+  RESTORED: 51,
+  /** Snapshots refused (fingerprint, torn, unreadable): their units started cold. */
+  SNAPSHOT_REFUSED: 52,
 } as const;
 export const WORKER_COUNTER_WORDS = 64;
 

@@ -9,6 +9,7 @@ import {
   jetstream,
   jetstreamManager,
   type ConsumerMessages,
+  type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
 import {
@@ -80,6 +81,14 @@ export interface NatsMarketSourceOptions {
   maxPayload?: number;
   /** Core mode: a queue group so several kernels share one subject space (default none). */
   queue?: string;
+  /**
+   * Warm restart (docs/adr/0006-warm-restart.md): the snapshot unit of each
+   * subject (same order as `subjects`). At start the source asks the ingest
+   * to restore each unit and, with JetStream, replays the stream from the
+   * unit's snapshot position to what its durable had delivered before it
+   * consumes. Unset: no restore.
+   */
+  units?: string[];
 }
 
 /** Counters of one source, for metrics and tests. */
@@ -97,6 +106,8 @@ export interface NatsMarketSourceStats {
   ackWaiting: number;
   /** JetStream mode: messages delivered more than once (the first was not acked in time). */
   redelivered: number;
+  /** Warm restart: messages read back from the stream into restored actors. */
+  replayed: number;
 }
 
 /** How often accepted JetStream messages are checked against the store's durable mark. */
@@ -145,7 +156,13 @@ export class NatsMarketSource implements MarketSource {
     acked: 0,
     ackWaiting: 0,
     redelivered: 0,
+    replayed: 0,
   };
+  private readonly units: string[] | undefined;
+  /** Unit number of each subject (from ingest.restore; 0: none). */
+  private readonly unitOf: number[];
+  /** True while the stream is replayed into restored actors (handle → ingest.replay). */
+  private replaying = false;
   /** JetStream: accepted messages until their rows are durable; undefined: ack at once. */
   private acks: AckQueue<JsMsg> | undefined;
   private ackTimer: NodeJS.Timeout | undefined;
@@ -195,6 +212,11 @@ export class NatsMarketSource implements MarketSource {
       subject: this.subjects.length === 1 ? this.subjects[0] : `${this.subjects.length} subjects`,
     });
     this.queue = opts.queue;
+    this.units = opts.units;
+    if (this.units !== undefined && this.units.length !== this.subjects.length) {
+      invalidArgument('units', this.units.length, 'one unit name per subject');
+    }
+    this.unitOf = this.subjects.map(() => 0);
     const maxBytes = opts.maxPayload ?? 4096;
     this.json = new TickJsonDecoder({ maxBytes });
     this.binary = new TickBinaryCodec({ maxBytes });
@@ -215,7 +237,10 @@ export class NatsMarketSource implements MarketSource {
     if (this.ingest !== undefined) invalidArgument('start', 'twice', 'start() once per source');
     this.ingest = ingest;
     if (this.js === undefined) {
-      for (const subject of this.subjects) {
+      await this.restoreUnits();
+      for (let i = 0; i < this.subjects.length; i++) {
+        const subject = this.subjects[i]!;
+        const unit = this.unitOf[i]!;
         this.subs.push(
           this.nc.subscribe(subject, {
             ...(this.queue === undefined ? {} : { queue: this.queue }),
@@ -224,7 +249,7 @@ export class NatsMarketSource implements MarketSource {
                 this.log.error({ err }, 'market subscription error');
                 return;
               }
-              const out = this.handle(msg.subject, msg.headers, msg.data);
+              const out = this.handle(msg.subject, msg.headers, msg.data, unit, 0);
               if (out === Outcome.FULL) this.counters.dropped++;
             },
           }),
@@ -274,12 +299,18 @@ export class NatsMarketSource implements MarketSource {
       this.ackTimer = setInterval(() => this.ackDurable(), ACK_EVERY_MS);
       this.ackTimer.unref();
     }
+    const positions = await this.restoreUnits();
     for (let i = 0; i < this.subjects.length; i++) {
       const subject = this.subjects[i]!;
+      const unit = this.unitOf[i]!;
       const durable =
         o.durables?.[i] ?? (this.subjects.length === 1 ? o.durable : `${o.durable}-${i}`);
       try {
-        await jsm.consumers.info(o.stream, durable);
+        const ci = await jsm.consumers.info(o.stream, durable);
+        // Restored actors: bring them to where the durable left off before it resumes.
+        if (positions[i]! > 0) {
+          await this.replay(jsm, o.stream, subject, unit, positions[i]!, ci.delivered.stream_seq);
+        }
       } catch (err) {
         if (!isApiCode(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
         await jsm.consumers.add(o.stream, {
@@ -302,7 +333,7 @@ export class NatsMarketSource implements MarketSource {
             return;
           }
           if (m.redelivered) this.counters.redelivered++;
-          const out = this.handle(m.subject, m.headers, m.data);
+          const out = this.handle(m.subject, m.headers, m.data, unit, m.seq);
           if (out === Outcome.ACCEPTED) {
             // Acked once the tick's store row is durable (ackDurable).
             if (this.acks !== undefined) this.acks.push(m, ingest.storeMark!(), this.now);
@@ -355,13 +386,104 @@ export class NatsMarketSource implements MarketSource {
     ingest.reportAcks?.(acks.length, this.counters.acked, this.counters.redelivered);
   }
 
-  /** Decode, stamp, intern, hand over. Never throws. */
-  private handle(subject: string, headers: MsgHdrs | undefined, data: Uint8Array): Outcome {
+  /** Ask the ingest to restore each subject's unit; the stream position each covers (0: none). */
+  private async restoreUnits(): Promise<number[]> {
+    const positions = this.subjects.map(() => 0);
+    const ingest = this.ingest!;
+    if (this.units === undefined || ingest.restore === undefined) return positions;
+    for (let i = 0; i < this.subjects.length; i++) {
+      const r = await ingest.restore(this.units[i]!);
+      this.unitOf[i] = r.unit;
+      positions[i] = r.position;
+    }
+    return positions;
+  }
+
+  /**
+   * Warm restart: read `subject`'s messages after `from` up to `upTo` (what
+   * the durable had delivered: processed before the restart, or about to be
+   * redelivered) from the stream with an ordered consumer, into the actors
+   * only. What the durable redelivers afterwards is stored but not applied
+   * twice (ShardHost: streamSeq at or below the actor's).
+   */
+  private async replay(
+    jsm: JetStreamManager,
+    stream: string,
+    subject: string,
+    unit: number,
+    from: number,
+    upTo: number,
+  ): Promise<void> {
+    if (upTo <= from || this.ingest!.replay === undefined) return;
+    const t0 = Date.now();
+    const first = (await jsm.streams.info(stream)).state.first_seq;
+    if (first > from + 1) {
+      this.log.warn(
+        { stream, subject, from, first },
+        'stream no longer holds every message after the snapshot: restored state misses the ones aged out',
+      );
+    }
+    const oc = await jetstream(this.nc).consumers.get(stream, {
+      filter_subjects: subject,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: from + 1,
+    });
+    let read = 0;
+    let applied = 0;
+    this.replaying = true;
+    try {
+      for (let done = false; !done;) {
+        const batch = await oc.fetch({ max_messages: 1000, expires: 2000 });
+        let got = 0;
+        for await (const m of batch) {
+          got++;
+          if (m.seq > upTo) {
+            done = true;
+            break;
+          }
+          read++;
+          const recv = Math.floor(m.info.timestampNanos / 1000);
+          if (this.handle(m.subject, m.headers, m.data, unit, m.seq, recv) === Outcome.ACCEPTED) {
+            applied++;
+          }
+          if (m.seq >= upTo) {
+            done = true;
+            break;
+          }
+        }
+        if (got === 0) done = true;
+      }
+    } finally {
+      this.replaying = false;
+      await oc.delete().catch(() => undefined);
+    }
+    this.counters.replayed += applied;
+    this.log.info(
+      { subject, from, upTo, read, applied, ms: Date.now() - t0 },
+      'replayed the stream into restored actors',
+    );
+  }
+
+  /**
+   * Decode, stamp, intern, hand over. Never throws. `recv`: the receive time
+   * to stamp (replay: when the stream stored it); default now.
+   */
+  private handle(
+    subject: string,
+    headers: MsgHdrs | undefined,
+    data: Uint8Array,
+    unit: number,
+    streamSeq: number,
+    recv = -1,
+  ): Outcome {
     const ingest = this.ingest!;
     if (this.keep !== undefined && !this.keeps(subject)) return Outcome.SKIPPED;
-    this.counters.received++;
     const ev = this.ev;
-    ev.recv = stampUs();
+    ev.recv = recv < 0 ? stampUs() : recv;
+    ev.unit = unit;
+    ev.streamSeq = streamSeq;
+    if (this.replaying) return this.handleReplay(subject, headers, data);
+    this.counters.received++;
     const ct = headers === undefined ? '' : headers.get('Content-Type');
     let res: DecodeResult;
     try {
@@ -406,6 +528,30 @@ export class NatsMarketSource implements MarketSource {
     if (!ok) return Outcome.FULL;
     this.counters.accepted++;
     return Outcome.ACCEPTED;
+  }
+
+  /** A replayed message: decoded and interned like a live one, applied to its actor only. */
+  private handleReplay(subject: string, headers: MsgHdrs | undefined, data: Uint8Array): Outcome {
+    const ev = this.ev;
+    const ct = headers === undefined ? '' : headers.get('Content-Type');
+    let res: DecodeResult;
+    try {
+      res =
+        ct === TICK_BINARY_CONTENT_TYPE
+          ? this.binary.decode(subject, data, ev)
+          : this.json.decode(subject, data, ev);
+    } catch {
+      return Outcome.REJECTED;
+    }
+    // Refused messages were counted when they were first delivered.
+    if (!res.ok) return Outcome.REJECTED;
+    try {
+      ev.symId = this.ingest!.intern(res.sym);
+      return this.ingest!.replay!(ev, res.venue) ? Outcome.ACCEPTED : Outcome.SKIPPED;
+    } catch (err) {
+      this.log.error({ err, subject }, 'replay into a restored actor failed');
+      return Outcome.REJECTED;
+    }
   }
 
   /** Whether `keep` takes the symbol of `subject` (cached; unparsable subjects are kept to be rejected). */

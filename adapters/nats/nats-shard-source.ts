@@ -160,6 +160,13 @@ export async function createMarketSource(ctx: SourceContext): Promise<MarketSour
           subjects: mine.map((p) => partitionSubject(o.subject, p)),
           streamSubjects: [o.subject],
           ...(js === undefined ? {} : { jetstream: js }),
+          // One snapshot unit per partition: whichever worker or kernel takes
+          // the partition next restores it (docs/adr/0006-warm-restart.md).
+          units: mine.map((p) =>
+            js === undefined
+              ? `core/${partitionSubject(o.subject, p)}`
+              : `js/${js.stream}/${js.durables![mine.indexOf(p)]!}`,
+          ),
         }),
       );
     }
@@ -175,6 +182,7 @@ export async function createMarketSource(ctx: SourceContext): Promise<MarketSour
         maxPayload,
         subject: o.subject,
         keep: (sym) => router.shardOf(sym) === ctx.shard,
+        units: [`core/${o.subject}/${ctx.shard}of${ctx.shards}`],
       }),
     );
   }

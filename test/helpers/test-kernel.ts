@@ -33,6 +33,7 @@ export async function testKernelConfig(
       // Test kernels share NATS and Redis with each other (and a developer's
       // kernel): their partition claims live under a prefix of their own.
       QILIN_CLAIM_PREFIX: `qilin:test:${database}:partition:`,
+      // Snapshots default to a prefix named after the database: per test already.
     },
   });
 }

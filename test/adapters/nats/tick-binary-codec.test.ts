@@ -52,7 +52,7 @@ const quote: fc.Arbitrary<TickMessage> = fc.record({
 const tick = fc.oneof(trade, quote);
 
 /** What a decoder must produce for `m` (symId and recv are the caller's). */
-function expectedEvent(m: TickMessage): Omit<MarketEvent, 'symId' | 'recv'> {
+function expectedEvent(m: TickMessage): Omit<MarketEvent, 'symId' | 'recv' | 'streamSeq' | 'unit'> {
   if (m.type === 'trade') {
     return {
       kind: MarketKind.TRADE,
@@ -81,8 +81,8 @@ function expectedEvent(m: TickMessage): Omit<MarketEvent, 'symId' | 'recv'> {
   };
 }
 
-function withoutIds(e: MarketEvent): Omit<MarketEvent, 'symId' | 'recv'> {
-  const { symId: _s, recv: _r, ...rest } = e;
+function withoutIds(e: MarketEvent): Omit<MarketEvent, 'symId' | 'recv' | 'streamSeq' | 'unit'> {
+  const { symId: _s, recv: _r, streamSeq: _q, unit: _u, ...rest } = e;
   return rest;
 }
 
