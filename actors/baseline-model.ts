@@ -47,7 +47,8 @@ export class BaselineModel implements Model {
   private readonly o: Readonly<BaselineModelOptions>;
 
   constructor(options: Partial<BaselineModelOptions> = {}) {
-    this.o = resolvedOnce(RESOLVED, options, resolveBaselineModelOptions);
+    // Frozen: configuration, not state (kernel/actor-state.ts skips frozen objects).
+    this.o = Object.freeze(resolvedOnce(RESOLVED, options, resolveBaselineModelOptions));
   }
 
   predict(f: Features): number {

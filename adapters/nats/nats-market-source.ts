@@ -161,8 +161,6 @@ export class NatsMarketSource implements MarketSource {
   private readonly units: string[] | undefined;
   /** Unit number of each subject (from ingest.restore; 0: none). */
   private readonly unitOf: number[];
-  /** True while the stream is replayed into restored actors (handle → ingest.replay). */
-  private replaying = false;
   /** JetStream: accepted messages until their rows are durable; undefined: ack at once. */
   private acks: AckQueue<JsMsg> | undefined;
   private ackTimer: NodeJS.Timeout | undefined;
@@ -300,11 +298,15 @@ export class NatsMarketSource implements MarketSource {
       this.ackTimer.unref();
     }
     const positions = await this.restoreUnits();
+    const durables = this.subjects.map(
+      (_, i) => o.durables?.[i] ?? (this.subjects.length === 1 ? o.durable : `${o.durable}-${i}`),
+    );
+    // Every unit replayed before any durable delivers: live messages must
+    // not arrive while the actors are still being brought up to date.
     for (let i = 0; i < this.subjects.length; i++) {
       const subject = this.subjects[i]!;
       const unit = this.unitOf[i]!;
-      const durable =
-        o.durables?.[i] ?? (this.subjects.length === 1 ? o.durable : `${o.durable}-${i}`);
+      const durable = durables[i]!;
       try {
         const ci = await jsm.consumers.info(o.stream, durable);
         // Restored actors: bring them to where the durable left off before it resumes.
@@ -323,6 +325,10 @@ export class NatsMarketSource implements MarketSource {
         });
         this.log.info({ stream: o.stream, durable, subject }, 'created market consumer');
       }
+    }
+    for (let i = 0; i < this.subjects.length; i++) {
+      const unit = this.unitOf[i]!;
+      const durable = durables[i]!;
       const consumer = await js.consumers.get(o.stream, durable);
       const messages = await consumer.consume({
         max_messages: o.batch ?? 1000,
@@ -430,7 +436,6 @@ export class NatsMarketSource implements MarketSource {
     });
     let read = 0;
     let applied = 0;
-    this.replaying = true;
     try {
       for (let done = false; !done;) {
         const batch = await oc.fetch({ max_messages: 1000, expires: 2000 });
@@ -443,7 +448,8 @@ export class NatsMarketSource implements MarketSource {
           }
           read++;
           const recv = Math.floor(m.info.timestampNanos / 1000);
-          if (this.handle(m.subject, m.headers, m.data, unit, m.seq, recv) === Outcome.ACCEPTED) {
+          const out = this.handle(m.subject, m.headers, m.data, unit, m.seq, recv, true);
+          if (out === Outcome.ACCEPTED) {
             applied++;
           }
           if (m.seq >= upTo) {
@@ -454,7 +460,6 @@ export class NatsMarketSource implements MarketSource {
         if (got === 0) done = true;
       }
     } finally {
-      this.replaying = false;
       await oc.delete().catch(() => undefined);
     }
     this.counters.replayed += applied;
@@ -466,7 +471,8 @@ export class NatsMarketSource implements MarketSource {
 
   /**
    * Decode, stamp, intern, hand over. Never throws. `recv`: the receive time
-   * to stamp (replay: when the stream stored it); default now.
+   * to stamp (replay: when the stream stored it); default now. `replay`: a
+   * message read back into restored actors (ingest.replay: no store row).
    */
   private handle(
     subject: string,
@@ -475,6 +481,7 @@ export class NatsMarketSource implements MarketSource {
     unit: number,
     streamSeq: number,
     recv = -1,
+    replay = false,
   ): Outcome {
     const ingest = this.ingest!;
     if (this.keep !== undefined && !this.keeps(subject)) return Outcome.SKIPPED;
@@ -482,7 +489,7 @@ export class NatsMarketSource implements MarketSource {
     ev.recv = recv < 0 ? stampUs() : recv;
     ev.unit = unit;
     ev.streamSeq = streamSeq;
-    if (this.replaying) return this.handleReplay(subject, headers, data);
+    if (replay) return this.handleReplay(subject, headers, data);
     this.counters.received++;
     const ct = headers === undefined ? '' : headers.get('Content-Type');
     let res: DecodeResult;

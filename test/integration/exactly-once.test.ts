@@ -8,9 +8,8 @@
  * (`node bin/qilin.js start --jetstream …`) killed with SIGKILL while ticks
  * stream in at ~2k/s, at moments chosen by what the store holds.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
@@ -19,7 +18,13 @@ import { createClient } from '@clickhouse/client';
 import t from 'tap';
 import { countRows } from '../helpers/clickhouse-count.js';
 import { dropDatabase } from '../helpers/drop-database.js';
-import { ensureServices, repoRoot, type ServiceUrls } from '../helpers/services.js';
+import {
+  kernelReady,
+  startKernelProcess,
+  stopKernelProcess,
+  type KernelProcess,
+} from '../helpers/kernel-process.js';
+import { ensureServices, type ServiceUrls } from '../helpers/services.js';
 import { freePort } from '../helpers/test-kernel.js';
 import { until } from '../helpers/wait.js';
 
@@ -38,54 +43,22 @@ const PER_STEP = 200;
 /** The server redelivers an unacked tick after this (the kernel creates the durables). */
 const ACK_WAIT_MS = 6000;
 
-interface Kernel {
-  child: ChildProcess;
-  exited: Promise<void>;
-}
-
 function startKernel(
   urls: ServiceUrls,
   stateDir: string,
   logFile: string,
   httpPort: number,
-): Kernel {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('QILIN_') && k !== 'NODE_OPTIONS') env[k] = v;
-  }
-  Object.assign(env, {
-    QILIN_NATS_URL: urls.natsUrl,
-    QILIN_REDIS_URL: urls.redisUrl,
-    QILIN_CLICKHOUSE_URL: urls.clickhouseUrl,
-    QILIN_CLICKHOUSE_DB: db,
-    QILIN_MARKET_SUBJECT: `md.${venue}.>`,
-    QILIN_WORKERS: '2',
-    QILIN_STATE_DIR: stateDir,
-    QILIN_LOG_LEVEL: 'warn',
-    QILIN_HTTP_PORT: String(httpPort),
-    // Its partition claims under a prefix of its own (the shared Redis); the
-    // restarts keep the port, hence the kernelId, and take the claims over.
-    QILIN_CLAIM_PREFIX: `qilin:test:${db}:partition:`,
-    QILIN_JETSTREAM_ACK_WAIT_MS: String(ACK_WAIT_MS),
+): KernelProcess {
+  return startKernelProcess({
+    urls,
+    db,
+    subject: `md.${venue}.>`,
+    stateDir,
+    logFile,
+    httpPort,
+    args: ['--jetstream', `${stream}:k${run}`, '--duration', '0', '--account', `eo${run}`],
+    env: { QILIN_JETSTREAM_ACK_WAIT_MS: String(ACK_WAIT_MS) },
   });
-  const fd = openSync(logFile, 'a');
-  const child = spawn(
-    process.execPath,
-    [
-      'bin/qilin.js',
-      'start',
-      '--jetstream',
-      `${stream}:k${run}`,
-      '--duration',
-      '0',
-      '--account',
-      `eo${run}`,
-    ],
-    { cwd: repoRoot, env, stdio: ['ignore', fd, fd] },
-  );
-  closeSync(fd);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return { child, exited };
 }
 
 void t.test(
@@ -96,12 +69,9 @@ void t.test(
     const logFile = join(stateDir, 'kernel.log');
     const nc = await connect({ servers: urls.natsUrl, name: 'exactly-once-test' });
     const ch = createClient({ url: urls.clickhouseUrl, database: db });
-    let kernel: Kernel | undefined;
+    let kernel: KernelProcess | undefined;
     t.teardown(async () => {
-      if (kernel !== undefined && kernel.child.exitCode === null) {
-        kernel.child.kill('SIGKILL');
-        await kernel.exited;
-      }
+      await stopKernelProcess(kernel);
       const jsm = await jetstreamManager(nc);
       await jsm.streams.delete(stream).catch(() => false);
       await nc.drain();
@@ -120,14 +90,7 @@ void t.test(
 
     const httpPort = await freePort();
     kernel = startKernel(urls, stateDir, logFile, httpPort);
-    await until(
-      'the kernel ready (GET /health/ready 200)',
-      async () =>
-        (await fetch(`http://127.0.0.1:${httpPort}/health/ready`).catch(() => undefined))
-          ?.status === 200,
-      60_000,
-      100,
-    );
+    await kernelReady(kernel);
 
     // Publisher: seq-major, every symbol once per seq, ~2k ticks/s, each publish acked by the stream.
     const ts0 = Date.now() * 1000;
