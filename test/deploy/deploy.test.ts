@@ -16,7 +16,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import t from 'tap';
 import { parse as parseYaml } from 'yaml';
 import { KernelMetrics, type KernelMetricSources } from '../../cli/kernel-metrics.js';
@@ -158,18 +158,18 @@ function tableAfter(markdown: string, heading: string): string[][] {
   return rows;
 }
 
-/** The compose file resolved by docker-compose (interpolated, anchors merged). */
+let composed: { status: number | null; stderr: string; doc: Doc } | undefined;
+
+/** The compose file resolved by docker-compose (interpolated, anchors merged), run once. */
 function composeConfig(): { status: number | null; stderr: string; doc: Doc } {
+  if (composed !== undefined) return composed;
   const r = run('docker-compose', ['-f', COMPOSE, 'config'], {
     // Interpolation from a clean environment: the defaults in the file.
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: tmpdir() },
   });
-  return { status: r.status, stderr: r.stderr, doc: r.status === 0 ? yamlDoc2(r.stdout) : {} };
-}
-
-function yamlDoc2(text: string): Doc {
-  const d: unknown = parseYaml(text);
-  return isObject(d) ? d : {};
+  const d: unknown = r.status === 0 ? parseYaml(r.stdout) : undefined;
+  composed = { status: r.status, stderr: r.stderr, doc: isObject(d) ? d : {} };
+  return composed;
 }
 
 /** A service's volumes as [source, target] (docker-compose v1 prints `src:dst:mode`). */
@@ -235,6 +235,11 @@ void t.test('docker-compose config accepts deploy/compose.yaml and the stack is 
       t.equal(deps[dep]?.['condition'], 'service_healthy', `${name} waits for ${dep} healthy`);
     }
     t.equal((s['build'] as Doc)['dockerfile'], 'deploy/Dockerfile', `${name} built from deploy/`);
+    t.equal(
+      resolve(String((s['build'] as Doc)['context'])),
+      resolve(repoRoot),
+      `${name}: build context is the repository root`,
+    );
     const env = envOf(s);
     for (const key of Object.keys(env)) {
       t.ok(CONFIG_ENV.has(key), `${name}: ${key} is read by config/config.ts`);
