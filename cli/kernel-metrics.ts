@@ -33,6 +33,9 @@ export interface KernelMetricSources {
   mainLoopLagMs(): number;
 }
 
+/** Name prefixes of prom-client's default process metrics: not kept in the `metrics` table. */
+export const DEFAULT_METRIC_PREFIXES = ['process_', 'nodejs_'] as const;
+
 const BREAKER_CODE = { closed: 0, half_open: 1, open: 2 } as const;
 
 type Labels = Record<string, string>;
@@ -76,7 +79,9 @@ export class KernelMetrics {
   readonly recentLatency = new LatencyWindow();
 
   constructor(src: KernelMetricSources) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'qilin_process_' });
+    // Node's default metrics keep their standard names (process_*, nodejs_*)
+    // so stock dashboards and alerts work on them.
+    collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
     const perShard = (f: (s: ShardStats) => number) => (): Array<[Labels, number]> =>
       src.shards().map((s) => [{ shard: String(s.shard) }, f(s)]);
@@ -440,7 +445,7 @@ export class KernelMetrics {
   async snapshot(tsUs: number): Promise<MetricRow[]> {
     const rows: MetricRow[] = [];
     for (const m of await this.registry.getMetricsAsJSON()) {
-      if (m.name.startsWith('qilin_process_')) continue;
+      if (DEFAULT_METRIC_PREFIXES.some((p) => m.name.startsWith(p))) continue;
       for (const v of m.values) {
         const labels = Object.entries(v.labels)
           .map(([k, x]) => `${k}=${String(x)}`)

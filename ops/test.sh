@@ -13,6 +13,7 @@ echo "» format check (prettier)"
 npx prettier --check . > /dev/null || { npx prettier --check .; exit 1; }
 echo "» Chromium for the browser tests"
 bash ops/ensure-browser.sh
+bash ops/ensure-deploy-tools.sh
 echo "» local services"
 # This checkout's services on the project ports, or, when another process
 # (another checkout's stack) holds them, its own test stack on free ports.
