@@ -66,6 +66,7 @@ export class RiskActor {
   private readonly log: Logger | undefined;
   private readonly auditRing: Array<AuditEntry | undefined>;
   private auditCount = 0;
+  private fills = 0;
 
   constructor(limits: Partial<RiskLimits> = {}, opts: RiskActorOptions = {}) {
     this.limits = Object.freeze(resolveRiskLimits(limits));
@@ -119,6 +120,7 @@ export class RiskActor {
     }
     const pos = this.state.positions.get(fill.sym) ?? 0;
     this.state.positions.set(fill.sym, pos + (fill.side === 'buy' ? fill.qty : -fill.qty));
+    this.fills++;
   }
 
   /** Engage the kill switch: every signal is rejected until `resume`. `atMs`: ms since epoch. */
@@ -139,6 +141,18 @@ export class RiskActor {
     this.record(atMs * 1000, '', '', 'resume', '', reason, by);
     this.log?.warn({ by, reason, at: atMs }, 'risk kill switch released');
     return { killed: false, by, reason, at: atMs };
+  }
+
+  /** Replace the positions with restored ones (warm restart: docs/adr/0006-warm-restart.md). */
+  restorePositions(positions: ReadonlyMap<string, number>): void {
+    this.state.positions.clear();
+    for (const [sym, p] of positions) this.state.positions.set(sym, p);
+    this.fills++;
+  }
+
+  /** Fills applied (and restores): a change count for whoever saves the positions. */
+  get fillCount(): number {
+    return this.fills;
   }
 
   /** Net position per symbol (buy +, sell −), from fills. */

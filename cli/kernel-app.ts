@@ -14,6 +14,7 @@ import type { NatsShardSourceOptions } from '../adapters/nats/nats-shard-source.
 import { NatsSignalSink } from '../adapters/nats/nats-signal-sink.js';
 import { RedisKillSwitch } from '../adapters/redis/redis-kill-switch.js';
 import { PartitionClaims } from '../adapters/redis/partition-claims.js';
+import { RedisKernelState } from '../adapters/redis/redis-kernel-state.js';
 import { parsePartitionSet } from '../kernel/partition-set.js';
 import { parseApiKeys } from '../adapters/ws/api-keys.js';
 import { assertNativeUws } from '../adapters/ws/native-uws.js';
@@ -93,6 +94,11 @@ export class KernelApp {
   private readonly strategy: string;
   private readonly account: string;
   private readonly killSwitch: RedisKillSwitch;
+  /** Positions and the last-value cache in Redis (warmRestart); undefined: off. */
+  private readonly mainState: RedisKernelState | undefined;
+  private savedFills = -1;
+  /** Last-value frames not yet written (Redis away): merged into the next round. */
+  private lvcPending = new Map<string, Buffer>();
   /** This kernel's market partitions (config kernelPartitions), claimed in Redis at start. */
   readonly partitions: readonly number[];
   private claims: PartitionClaims | undefined;
@@ -183,6 +189,12 @@ export class KernelApp {
       decoder: this.decoderOptions(),
     });
     this.killSwitch = new RedisKillSwitch({ url: config.redisUrl });
+    this.mainState = config.warmRestart
+      ? new RedisKernelState({
+          url: config.redisUrl,
+          prefix: `qilin:state:${config.clickhouseDb}:`,
+        })
+      : undefined;
     this.metrics = new KernelMetrics({
       shards: () => this.pool.stats(),
       pipeline: () =>
@@ -242,6 +254,7 @@ export class KernelApp {
     });
     this.boundPort = await this.ws.start();
     await this.killSwitch.connect();
+    await this.restoreMainState();
     this.nc = await connectNats({
       servers: config.natsUrl,
       name: 'qilin-kernel',
@@ -309,6 +322,9 @@ export class KernelApp {
     this.loopDelay.enable();
     poolChannels.restart.subscribe(this.onRestart);
     this.timers.push(setInterval(() => this.checkOverload(), 1000));
+    if (this.mainState !== undefined) {
+      this.timers.push(setInterval(() => void this.saveMainState(), 1000));
+    }
     this.state = 'running';
     log.info(
       {
@@ -366,6 +382,10 @@ export class KernelApp {
     this.pipeline?.close();
     await this.sink?.close();
     await this.store.close();
+    if (this.mainState !== undefined) {
+      await this.saveMainState();
+      await this.mainState.close();
+    }
     await this.ws?.close();
     if (this.nc !== undefined) await drainNats(this.nc);
     await this.killSwitch.close();
@@ -373,6 +393,55 @@ export class KernelApp {
     await this.claims?.close();
     this.metrics.close();
     this.state = 'closed';
+  }
+
+  /**
+   * Warm restart, main thread (docs/adr/0006-warm-restart.md): the risk
+   * actor's positions and the WebSocket last values from Redis. A failure
+   * is logged and the kernel starts without them.
+   */
+  private async restoreMainState(): Promise<void> {
+    const st = this.mainState;
+    if (st === undefined) return;
+    try {
+      await st.connect();
+      const positions = await st.loadPositions(this.account);
+      if (positions.size > 0) this.risk.restorePositions(positions);
+      this.savedFills = this.risk.fillCount;
+      const frames = await st.loadLastValues();
+      let seeded = 0;
+      for (const [topic, frame] of frames) if (this.ws!.seedSnapshot(topic, frame)) seeded++;
+      this.log.info(
+        { positions: positions.size, lastValues: seeded },
+        'positions and WebSocket last values restored from Redis',
+      );
+    } catch (err) {
+      this.log.warn({ err }, 'positions and last values not restored: starting without them');
+    }
+  }
+
+  /** Write what changed: positions after fills, the last values of topics published since. */
+  private async saveMainState(): Promise<void> {
+    const st = this.mainState!;
+    const fills = this.risk.fillCount;
+    for (const [topic, frame] of this.ws?.takeChangedSnapshots() ?? []) {
+      this.lvcPending.set(topic, frame);
+    }
+    const frames = this.lvcPending;
+    this.lvcPending = new Map();
+    try {
+      if (fills !== this.savedFills) {
+        await st.savePositions(this.account, this.risk.positions());
+        this.savedFills = fills;
+      }
+      await st.saveLastValues(frames);
+    } catch (err) {
+      // Kept for the next round (newer frames of the same topic win).
+      for (const [topic, frame] of frames) {
+        if (!this.lvcPending.has(topic)) this.lvcPending.set(topic, frame);
+      }
+      this.log.debug({ err }, 'positions / last values not saved (Redis away): retried');
+    }
   }
 
   /**

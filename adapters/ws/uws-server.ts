@@ -144,6 +144,8 @@ export interface TopicEntry {
   /** Snapshot buffer (reused, grown as needed) and the length of the last frame in it. */
   snap: Buffer | undefined;
   snapLen: number;
+  /** The snapshot changed since the last `takeChangedSnapshots` (last-value cache). */
+  changed: boolean;
 }
 
 const EMPTY_HEADER = '';
@@ -354,6 +356,7 @@ export class UwsServer {
       }
       entry.snap.set(frame);
       entry.snapLen = frame.length;
+      entry.changed = true;
     }
     this.counters.published++;
     this.app.publish(entry.topicBytes, frame, false);
@@ -361,6 +364,34 @@ export class UwsServer {
     this.app.publish(ALL_TOPICS_BYTES, frame, false);
     this.bytesSinceSweep += frame.length;
     if (this.bytesSinceSweep >= this.limit) this.sweep();
+  }
+
+  /**
+   * Copies of the snapshots that changed since the last call (topic →
+   * frame), `status` excepted: what the last-value cache stores.
+   */
+  takeChangedSnapshots(): Map<string, Buffer> {
+    const out = new Map<string, Buffer>();
+    for (const e of this.topics.values()) {
+      if (!e.changed || e.snap === undefined || e.wildcard === undefined) continue;
+      e.changed = false;
+      out.set(e.topic, Buffer.from(e.snap.subarray(0, e.snapLen)));
+    }
+    return out;
+  }
+
+  /**
+   * Install a topic's snapshot without publishing it (the last-value cache
+   * of a restarted kernel): subscribers get it until the topic's next
+   * frame. Ignores topics that are not exact topics or already have one.
+   */
+  seedSnapshot(topic: string, frame: Uint8Array): boolean {
+    if (!TopicPattern.isTopic(topic) || TopicPattern.kindOf(topic) === 'status') return false;
+    const entry = this.topic(topic);
+    if (entry.snap !== undefined || this.topics.size > this.maxSnapshotTopics) return false;
+    entry.snap = Buffer.from(frame);
+    entry.snapLen = frame.length;
+    return true;
   }
 
   /** Counters since construction. */
@@ -385,6 +416,7 @@ export class UwsServer {
       pattern: TopicPattern.parse(topic)!,
       snap: undefined,
       snapLen: 0,
+      changed: false,
     };
     // Entries are tiny; only the snapshot buffers are capped (see publish).
     this.topics.set(topic, entry);
