@@ -73,6 +73,13 @@ export class StateWriter {
     this.at += b.byteLength;
   }
 
+  /** The bytes of a typed array, without a view object per call. */
+  view(v: ArrayBufferView): void {
+    this.room(v.byteLength);
+    Buffer.from(v.buffer, v.byteOffset, v.byteLength).copy(this.buf, this.at);
+    this.at += v.byteLength;
+  }
+
   /** u16 length + UTF-8. */
   str(s: string): void {
     const n = Buffer.byteLength(s);
@@ -255,7 +262,7 @@ export function writeState(root: object, w: StateWriter, exclude: ReadonlySet<st
     else {
       const view = v as ArrayBufferView;
       w.u32(view.byteLength);
-      w.raw(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+      w.view(view);
     }
   });
 }

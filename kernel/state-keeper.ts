@@ -183,7 +183,8 @@ export class StateKeeper {
       });
       w.patchU32(count, n);
       try {
-        const z = await deflateAsync(Buffer.from(w.bytes()), { level: 1 });
+        // No copy: the writer is not touched again until deflate has read it.
+        const z = await deflateAsync(w.bytes(), { level: 1 });
         await store.put(name, z);
         bytes += z.length;
         written++;
