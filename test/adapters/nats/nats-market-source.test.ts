@@ -187,6 +187,7 @@ void t.test(
       acked: 0,
       ackWaiting: 0,
       redelivered: 0,
+      replayed: 0,
     });
 
     // Bad subjects under the filter are rejected too.
