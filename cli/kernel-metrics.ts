@@ -205,6 +205,16 @@ export class KernelMetrics {
       },
     });
     new Gauge({
+      name: 'qilin_snapshot_block_ms',
+      help: 'Longest synchronous encode of one snapshot unit in the last round, ms: how long a worker took no tick',
+      registers,
+      collect() {
+        let worst = 0;
+        for (const s of src.shards()) worst = Math.max(worst, s.snapshotBlockMs);
+        this.set(worst);
+      },
+    });
+    new Gauge({
       name: 'qilin_jetstream_ack_waiting',
       help: 'JetStream market messages accepted and waiting for their store rows to be durable before the ack',
       registers,

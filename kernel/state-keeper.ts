@@ -14,6 +14,7 @@
  * counted, and the unit starts cold, never half-restored.
  */
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { deflate, inflate } from 'node:zlib';
 import type { MarketActor } from './actor.js';
@@ -163,6 +164,7 @@ export class StateKeeper {
     const t0 = Date.now();
     let bytes = 0;
     let written = 0;
+    let block = 0;
     const units = host.units;
     for (let u = 1; u < units.length; u++) {
       if (!host.dirty(u)) continue;
@@ -170,6 +172,7 @@ export class StateKeeper {
       const name = units[u]!;
       // Synchronous from here to deflate's copy: one consistent cut of the unit.
       const w = this.w;
+      const e0 = performance.now();
       const count = beginUnitSnapshot(w, {
         fingerprint: this.o.fingerprint,
         unit: name,
@@ -182,6 +185,7 @@ export class StateKeeper {
         n++;
       });
       w.patchU32(count, n);
+      block = Math.max(block, performance.now() - e0);
       try {
         // No copy: the writer is not touched again until deflate has read it.
         const z = await deflateAsync(w.bytes(), { level: 1 });
@@ -201,6 +205,7 @@ export class StateKeeper {
     if (written > 0) {
       counters[WorkerCounter.SNAPSHOT_BYTES] = bytes;
       counters[WorkerCounter.SNAPSHOT_MS] = Date.now() - t0;
+      counters[WorkerCounter.SNAPSHOT_BLOCK_MS] = block;
       log.debug({ units: written, bytes, ms: Date.now() - t0 }, 'snapshot round');
     }
   }

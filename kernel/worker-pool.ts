@@ -129,6 +129,8 @@ export interface ShardStats {
   /** Compressed bytes and duration of the last snapshot round. */
   snapshotBytes: number;
   snapshotMs: number;
+  /** Longest synchronous unit encode of the last round (the worker takes no tick meanwhile). */
+  snapshotBlockMs: number;
   /** Symbols restored from snapshots; snapshots refused (their units started cold). */
   restored: number;
   snapshotRefused: number;
@@ -302,6 +304,7 @@ export class WorkerPool {
         snapshotFallback: c[WorkerCounter.SNAPSHOT_FALLBACK]!,
         snapshotBytes: c[WorkerCounter.SNAPSHOT_BYTES]!,
         snapshotMs: c[WorkerCounter.SNAPSHOT_MS]!,
+        snapshotBlockMs: c[WorkerCounter.SNAPSHOT_BLOCK_MS]!,
         restored: c[WorkerCounter.RESTORED]!,
         snapshotRefused: c[WorkerCounter.SNAPSHOT_REFUSED]!,
         loopLagMs: c[WorkerCounter.LOOP_LAG_MS]!,

@@ -102,6 +102,8 @@ export const WorkerCounter = {
   RESTORED: 51,
   /** Snapshots refused (fingerprint, torn, unreadable): their units started cold. */
   SNAPSHOT_REFUSED: 52,
+  /** Longest synchronous encode of a unit in the last round, ms: how long the worker stopped taking ticks (gauge). */
+  SNAPSHOT_BLOCK_MS: 53,
 } as const;
 export const WORKER_COUNTER_WORDS = 64;
 

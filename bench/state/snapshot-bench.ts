@@ -98,6 +98,8 @@ interface Row {
   symbols: number;
   store: string;
   snapshotMs: number;
+  /** Of the snapshot: the synchronous encode (the worker takes no tick meanwhile). */
+  blockMs: number;
   restoreMs: number;
   rawBytes: number;
   bytes: number;
@@ -113,6 +115,7 @@ async function measure(
   name: string,
 ): Promise<Row> {
   const snap: number[] = [];
+  const block: number[] = [];
   const rest: number[] = [];
   const ser: number[] = [];
   const des: number[] = [];
@@ -125,6 +128,7 @@ async function measure(
     let t0 = performance.now();
     await x.keeper.snapshot();
     snap.push(performance.now() - t0);
+    block.push(x.c[WorkerCounter.SNAPSHOT_BLOCK_MS]!);
     bytes = x.c[WorkerCounter.SNAPSHOT_BYTES]!;
     const stored = (await store.get(UNIT))!;
     raw = inflateSync(stored).length;
@@ -148,6 +152,7 @@ async function measure(
     symbols,
     store: name,
     snapshotMs: median(snap),
+    blockMs: median(block),
     restoreMs: median(rest),
     rawBytes: raw,
     bytes,
@@ -182,7 +187,7 @@ async function main(): Promise<void> {
   }
   for (const r of rows) {
     console.log(
-      `${String(r.symbols).padStart(6)} symbols  ${r.store.padEnd(5)}  snapshot ${r.snapshotMs.toFixed(1)} ms  restore ${r.restoreMs.toFixed(1)} ms  ` +
+      `${String(r.symbols).padStart(6)} symbols  ${r.store.padEnd(5)}  snapshot ${r.snapshotMs.toFixed(1)} ms (encode, blocking: ${r.blockMs.toFixed(1)} ms)  restore ${r.restoreMs.toFixed(1)} ms  ` +
         `${(r.rawBytes / 1e6).toFixed(1)} MB raw → ${(r.bytes / 1e6).toFixed(1)} MB deflated (${(r.bytes / r.symbols / 1024).toFixed(1)} KiB/symbol)  | ` +
         `baseline v8.serialize ${r.baselineSerializeMs.toFixed(1)} ms / deserialize ${r.baselineDeserializeMs.toFixed(1)} ms, ${(r.baselineBytes / 1e6).toFixed(1)} MB  ` +
         `ratio snapshot/serialize ${(r.snapshotMs / r.baselineSerializeMs).toFixed(2)}×, restore/deserialize ${(r.restoreMs / r.baselineDeserializeMs).toFixed(2)}×`,
