@@ -32,6 +32,8 @@ export interface KernelProcessOptions {
   logFile: string;
   deadlineMs: number;
   readyTimeoutMs: number;
+  /** More QILIN_* settings (`--nodes 2`: partitions, fan-out, kernel id). */
+  env?: Readonly<Record<string, string>>;
 }
 
 /** The environment of a bench child: the bench's own, minus QILIN_* and NODE_OPTIONS. */
@@ -85,6 +87,7 @@ export class KernelProcess {
       env['QILIN_CLICKHOUSE_URL'] = o.clickhouse.url;
       env['QILIN_CLICKHOUSE_DB'] = o.clickhouse.database;
     }
+    Object.assign(env, o.env);
     const fd = openSync(o.logFile, 'a');
     const t0 = Date.now();
     let child: TrackedChild;
