@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import { loadConfig } from '../../config/config.js';
 import { ErrorCodes, QilinError } from '../../kernel/errors.js';
 import type { ServicesOptions } from '../../ops/services/service-manager.js';
@@ -24,7 +25,7 @@ import {
 } from './bench-services.js';
 import { ChildProcesses } from './child-processes.js';
 import { freePort } from './free-port.js';
-import { KernelProcess, kernelLogFile } from './kernel-process.js';
+import { KernelProcess, kernelLogFile, snapshotPrefixOf } from './kernel-process.js';
 import { runLoadStep, type LoadStepRun } from './load-client.js';
 import { checkKernelLoss } from './loss-check.js';
 import { natsSlowConsumers, startPrivateNats, type PrivateNats } from './nats-server-process.js';
@@ -242,6 +243,12 @@ export class BenchRig {
         stop: async () => {
           await this.children.stop(kernel.child, 20_000);
           if (kernelB !== undefined) await this.children.stop(kernelB.child, 20_000);
+          await this.dropSnapshots([
+            snapshotPrefixOf(kernel.port, stateDir),
+            ...(kernelB === undefined
+              ? []
+              : [snapshotPrefixOf(kernelB.port, join(this.dir, `kernel-${n}-b`))]),
+          ]);
           const lines = kernel.logLines();
           this.kernelStarts.push({
             label,
@@ -277,6 +284,23 @@ export class BenchRig {
       };
     }
     return { ...base, pid: undefined, wsUrl: undefined, kernel: undefined, stop: async () => {} };
+  }
+
+  /** Delete a stopped bench kernel's snapshot keys (they would pile up in the shared Redis). */
+  private async dropSnapshots(prefixes: string[]): Promise<void> {
+    const redis = new Redis(this.services.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    redis.on('error', () => undefined);
+    try {
+      await redis.connect();
+      for (const prefix of prefixes) {
+        const keys = await redis.keys(`${prefix}*`);
+        if (keys.length > 0) await redis.del(...keys);
+      }
+    } catch (err) {
+      this.ctx.say(`  could not delete the kernel's snapshot keys: ${(err as Error).message}`);
+    } finally {
+      redis.disconnect();
+    }
   }
 
   /** Processes to read for a subject's step. */

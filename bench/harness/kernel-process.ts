@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -46,6 +47,11 @@ export function childEnv(extra: Readonly<Record<string, string>>): NodeJS.Proces
   return { ...env, ...extra };
 }
 
+/** The Redis snapshot prefix of a bench kernel (unique per port and state dir). */
+export function snapshotPrefixOf(httpPort: number, stateDir: string): string {
+  return `qilin:bench:${httpPort}:${createHash('sha256').update(stateDir).digest('hex').slice(0, 12)}:snapshot:`;
+}
+
 /** A running kernel child process. */
 export class KernelProcess {
   readonly child: TrackedChild;
@@ -82,6 +88,9 @@ export class KernelProcess {
       // Partition claims of its own: a developer's kernel on the same Redis
       // does not stop the bench (docs/operations.md "Several kernels").
       QILIN_CLAIM_PREFIX: `qilin:bench:${o.httpPort}:partition:`,
+      // Snapshots of its own too: every bench kernel starts like a fresh
+      // deployment, never warm from an earlier run (the keys are deleted at stop).
+      QILIN_SNAPSHOT_PREFIX: snapshotPrefixOf(o.httpPort, o.stateDir),
     };
     if (o.clickhouse !== undefined) {
       env['QILIN_CLICKHOUSE_URL'] = o.clickhouse.url;
