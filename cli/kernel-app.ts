@@ -103,6 +103,7 @@ export class KernelApp {
   /** Positions and the last-value cache in Redis (warmRestart); undefined: off. */
   private readonly mainState: RedisKernelState | undefined;
   private savedFills = -1;
+  private savingMain: Promise<void> | undefined;
   /** Last-value frames not yet written (Redis away): merged into the next round. */
   private lvcPending = new Map<string, Buffer>();
   /** This kernel's market partitions (config kernelPartitions), claimed in Redis at start. */
@@ -345,7 +346,14 @@ export class KernelApp {
     poolChannels.restart.subscribe(this.onRestart);
     this.timers.push(setInterval(() => this.checkOverload(), 1000));
     if (this.mainState !== undefined) {
-      this.timers.push(setInterval(() => void this.saveMainState(), 1000));
+      this.timers.push(
+        setInterval(
+          () => {
+            this.savingMain ??= this.saveMainState().finally(() => (this.savingMain = undefined));
+          },
+          Math.max(1000, config.snapshotIntervalMs),
+        ),
+      );
     }
     if (config.partitionTakeover && this.claims !== undefined) {
       this.timers.push(
@@ -417,6 +425,7 @@ export class KernelApp {
     await this.sink?.close();
     await this.store.close();
     if (this.mainState !== undefined) {
+      await this.savingMain;
       await this.saveMainState();
       await this.mainState.close();
     }
@@ -469,7 +478,18 @@ export class KernelApp {
         await st.savePositions(this.account, this.risk.positions());
         this.savedFills = fills;
       }
-      await st.saveLastValues(frames);
+      // In slices, yielding between them: one big HSET would hold the main
+      // thread (the fan-out's) for tens of ms with thousands of topics.
+      let slice = new Map<string, Buffer>();
+      for (const [topic, frame] of frames) {
+        slice.set(topic, frame);
+        if (slice.size === LVC_SLICE) {
+          await st.saveLastValues(slice);
+          slice = new Map();
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+      await st.saveLastValues(slice);
     } catch (err) {
       // Kept for the next round (newer frames of the same topic win).
       for (const [topic, frame] of frames) {
@@ -794,6 +814,9 @@ export class KernelApp {
 }
 
 /** Services whose outages the kernel rides out and counts. */
+/** Last-value topics written to Redis per event-loop turn. */
+const LVC_SLICE = 256;
+
 /** This kernel's name in its partition claims and cluster fan-out (config kernelId, or host:port). */
 export function kernelIdOf(config: QilinConfig): string {
   // An ephemeral port (0) names no kernel: the pid does, so two such kernels never share an id.

@@ -250,7 +250,7 @@ export const ConfigSchema = z.object({
     .int({ error: 'an integer from 0 to 3600000 (ms)' })
     .min(0, { error: 'an integer from 0 to 3600000 (ms)' })
     .max(3_600_000, { error: 'an integer from 0 to 3600000 (ms)' })
-    .default(5000),
+    .default(30_000),
   /** Snapshot the actors (snapshotIntervalMs) and restore them at start and after a worker restart; false: cold starts, no snapshots. */
   warmRestart: z
     .union([z.boolean(), z.enum(['true', 'false', '1', '0'])], { error: 'true or false' })

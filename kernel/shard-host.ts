@@ -75,6 +75,14 @@ const FLUSH_EVERY = 16;
 /** Reject samples handed to onRejectSample, per second. */
 const REJECT_SAMPLES_PER_SEC = 20;
 
+/** What a snapshot reads of a symbol of a unit (kernel/state-keeper.ts). */
+export interface UnitSymbol {
+  readonly name: string;
+  readonly actor: MarketActor;
+  readonly streamSeq: number;
+  readonly lastSeq: number;
+}
+
 interface SymbolSlot {
   name: string;
   actor: MarketActor;
@@ -346,12 +354,9 @@ export class ShardHost implements MarketIngest, OutputSink {
     return this.unitPos[u]!;
   }
 
-  /** Call `fn(name, actor, streamSeq, lastSeq)` for every symbol of unit `u`. */
-  forEachOfUnit(
-    u: number,
-    fn: (name: string, actor: MarketActor, streamSeq: number, lastSeq: number) => void,
-  ): void {
-    for (const s of this.slots) if (s.unit === u) fn(s.name, s.actor, s.streamSeq, s.lastSeq);
+  /** The symbols of unit `u` now (live views: their state and sequences move on as ticks arrive). */
+  symbolsOfUnit(u: number): UnitSymbol[] {
+    return this.slots.filter((s) => s.unit === u);
   }
 
   /**

@@ -4,7 +4,8 @@
  * ```
  *  every intervalMs, and once on stop:
  *    for each unit whose actors applied something since its last snapshot:
- *      encode (synchronous: one consistent cut of the unit) ─► deflate (libuv pool) ─► store.put
+ *      encode, 32 symbols per event-loop turn (position: the unit's at the start; each
+ *      symbol carries its own stream seq) ─► deflate (libuv pool) ─► store.put
  *  at start, per unit, when the source asks (MarketIngest.restore):
  *    store.get ─► inflate ─► header: unit name, fingerprint ─► each symbol: intern, readState
  *    ─► the unit's stream position, for the source to replay from
@@ -32,6 +33,16 @@ import {
 import { WorkerCounter } from './worker-protocol.js';
 
 const deflateAsync = promisify(deflate);
+
+/**
+ * Symbols encoded between two yields to the event loop: about 1 MB of state
+ * with the default windows, a few ms; ticks are handled between batches.
+ */
+const ENCODE_BATCH = 32;
+
+function yieldToTicks(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 const inflateAsync = promisify(inflate);
 
 /**
@@ -174,22 +185,29 @@ export class StateKeeper {
       if (!host.dirty(u)) continue;
       host.markClean(u);
       const name = units[u]!;
-      // Synchronous from here to deflate's copy: one consistent cut of the unit.
+      // The position when the encode starts: every message at or below it
+      // is in every symbol's state, however far ticks move on while the
+      // encode yields between batches; a symbol encoded later carries its
+      // own (higher) streamSeq, and replay skips what it already holds.
       const w = this.w;
-      const e0 = performance.now();
       const count = beginUnitSnapshot(w, {
         fingerprint: this.o.fingerprint,
         unit: name,
         takenAtMs: Date.now(),
         position: host.position(u),
       });
-      let n = 0;
-      host.forEachOfUnit(u, (sym, actor, streamSeq, lastSeq) => {
-        writeUnitEntry(w, sym, streamSeq, lastSeq, (sw) => actor.writeState!(sw));
-        n++;
-      });
-      w.patchU32(count, n);
-      block = Math.max(block, performance.now() - e0);
+      const symbols = host.symbolsOfUnit(u);
+      for (let i = 0; i < symbols.length; i += ENCODE_BATCH) {
+        if (i > 0) await yieldToTicks();
+        const e0 = performance.now();
+        const end = Math.min(symbols.length, i + ENCODE_BATCH);
+        for (let j = i; j < end; j++) {
+          const s = symbols[j]!;
+          writeUnitEntry(w, s.name, s.streamSeq, s.lastSeq, (sw) => s.actor.writeState!(sw));
+        }
+        block = Math.max(block, performance.now() - e0);
+      }
+      w.patchU32(count, symbols.length);
       try {
         // No copy: the writer is not touched again until deflate has read it.
         const z = await deflateAsync(w.bytes(), { level: 1 });

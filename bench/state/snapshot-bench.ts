@@ -138,8 +138,7 @@ async function measure(
     rest.push(performance.now() - t0);
     if (got.symbols !== symbols) throw new Error(`restored ${got.symbols} of ${symbols}`);
     // Baseline: the actors as an object graph through v8's structured clone.
-    const actors: unknown[] = [];
-    x.host.forEachOfUnit(1, (_n, a) => actors.push(a));
+    const actors = x.host.symbolsOfUnit(1).map((s) => s.actor);
     t0 = performance.now();
     const b = v8.serialize(actors);
     ser.push(performance.now() - t0);

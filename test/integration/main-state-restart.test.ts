@@ -29,6 +29,7 @@ void t.test('positions and last values survive a restart', async (t) => {
   const config = await testKernelConfig(urls, db, READ_KEY, {
     ...SIGNAL_EVERY_TRADE,
     actor: { ...SIGNAL_EVERY_TRADE.actor, predictionIntervalUs: 0 },
+    snapshotIntervalMs: 1000,
   });
   const start = async (): Promise<KernelApp> => {
     const app = new KernelApp({
