@@ -386,6 +386,23 @@ function checkSecretFileMode(file: string, parsed: Record<string, unknown>): voi
   );
 }
 
+/** A config value as it may appear in an error or a log: secrets masked. */
+export function redact(key: string, value: unknown): unknown {
+  if ((SECRET_KEYS as readonly string[]).includes(key) && value !== undefined) return '<redacted>';
+  if ((URL_KEYS as readonly string[]).includes(key) && typeof value === 'string') {
+    try {
+      const u = new URL(value);
+      if (u.password !== '') {
+        u.password = 'redacted';
+        return u.toString();
+      }
+    } catch {
+      return value;
+    }
+  }
+  return value;
+}
+
 /** Load and validate the configuration; throws QLN_CONFIG_INVALID / QLN_CONFIG_FILE. */
 export function loadConfig(options: LoadConfigOptions = {}): QilinConfig {
   const env = options.env ?? process.env;
@@ -416,7 +433,8 @@ export function loadConfig(options: LoadConfigOptions = {}): QilinConfig {
   if (!result.success) {
     const issue = result.error.issues[0];
     const key = String(issue?.path[0] ?? '?');
-    const value = raw[key];
+    // Errors end up in logs: a secret's value is never shown.
+    const value = redact(key, raw[key]);
     throw new QilinError(
       ErrorCodes.CONFIG_INVALID,
       `config key ${key} (${source[key] ?? 'default'}) = ${JSON.stringify(value)} is invalid: expected ${issue?.message ?? 'a valid value'}`,
