@@ -477,7 +477,13 @@ export class UwsServer {
       c.closeReason = 'key';
       this.counters.keyDisconnects++;
       this.log.info(
-        { client: c.id, remote: c.remote, keyId: c.scope.keyId, validity: v },
+        {
+          client: c.id,
+          remote: c.remote,
+          keyId: c.scope.keyId,
+          validity: v,
+          code: ErrorCodes.AUTH_REQUIRED,
+        },
         'ws client closed: its API key is no longer valid',
       );
       if (v === 'revoked') ws.end(CLOSE_KEY_REVOKED, 'key revoked');
@@ -618,7 +624,7 @@ export class UwsServer {
             ? 'malformed Authorization header: expected Bearer <key>'
             : 'unknown API key';
       // Never log the key, not even a part of it.
-      this.log.warn({ remote, reason }, 'ws auth failure');
+      this.log.warn({ remote, reason, code: ErrorCodes.AUTH_REQUIRED }, 'ws auth failure');
       res.cork(() => {
         res
           .writeStatus(statusLine(401))
@@ -876,7 +882,13 @@ export class UwsServer {
     c.closeReason = 'limit';
     ws.send(JSON.stringify({ type: 'error', code, message }), false);
     this.log.warn(
-      { client: c.id, remote: c.remote, keyId: c.scope.keyId, code },
+      {
+        client: c.id,
+        remote: c.remote,
+        keyId: c.scope.keyId,
+        limit: code,
+        code: ErrorCodes.WS_LIMIT,
+      },
       'ws client over a limit: closed (4029)',
     );
     ws.end(CLOSE_LIMIT, code);
