@@ -234,13 +234,13 @@ export class RedisApiKeys {
       if (this.timer !== undefined) clearInterval(this.timer);
       this.timer = undefined;
       await this.loading?.catch(() => undefined);
-      for (const r of [this.sub, this.redis]) {
-        if (r === undefined) continue;
-        await r.quit().then(
-          () => undefined,
-          () => r.disconnect(),
-        );
-      }
+      // The subscriber queues commands while away: QUIT could wait for a
+      // reconnect. Nothing to flush on it, so just drop it.
+      this.sub?.disconnect();
+      await this.redis.quit().then(
+        () => undefined,
+        () => this.redis.disconnect(),
+      );
     })();
     return this.closing;
   }
