@@ -946,6 +946,18 @@ export class UwsServer {
     });
     const send = (r: HttpRouteResult): void => {
       if (aborted) return;
+      if (r.status === 401 || r.status === 403) {
+        // Refused by a route's key check (requireAdmin): worth a line, never the key.
+        this.log.warn(
+          {
+            path,
+            remote: Buffer.from(res.getRemoteAddressAsText()).toString('utf8'),
+            status: r.status,
+            code: r.status === 401 ? ErrorCodes.AUTH_REQUIRED : ErrorCodes.AUTH_FORBIDDEN,
+          },
+          'http request refused',
+        );
+      }
       res.cork(() => {
         res.writeStatus(statusLine(r.status)).writeHeader('Content-Type', r.contentType);
         let cache = false;
