@@ -67,8 +67,8 @@ export interface ApiKeyRecord {
 /** What the table says of a key a connection was opened with. */
 export type KeyValidity = 'valid' | 'revoked' | 'expired';
 
-const KEY = /^[A-Za-z0-9_-]{8,}$/;
-const KEY_ALLOWED = '8 or more characters of [A-Za-z0-9_-]';
+const KEY = /^[A-Za-z0-9_-]{8,1024}$/;
+const KEY_ALLOWED = '8 to 1024 characters of [A-Za-z0-9_-]';
 const ENTRY_ALLOWED =
   'comma-separated key:scope pairs; scope read | admin | read=<topic pattern> (signal/*, signal/BTC-USD, status, *)';
 
@@ -206,7 +206,7 @@ export class ApiKeyTable {
 }
 
 /** Longer presented keys are refused before hashing (generated keys have 35 characters). */
-const MAX_KEY_LENGTH = 256;
+const MAX_KEY_LENGTH = 1024;
 
 /** The scope of a stored record; undefined for a record that does not parse (logged by the store). */
 export function scopeOfRecord(r: ApiKeyRecord): Scope | undefined {
