@@ -350,6 +350,18 @@ export class QualityChecker {
     this.badWeight = 0;
   }
 
+  /**
+   * After a restore whose feed is not replayed (core input): the live feed
+   * goes on from wherever it is now, maybe restarted at seq 1. Forget the
+   * last seq and tick time so its first tick starts a new session instead of
+   * being judged out of order against the feed before the restart.
+   */
+  resumeSequence(): void {
+    this.lastSeq = NaN;
+    this.lastTickTs = NaN;
+    this.session++;
+  }
+
   private checkCommon(seq: number, ts: number, recv: number): number {
     const o = this.options;
     let bits = 0;

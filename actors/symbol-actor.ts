@@ -272,6 +272,10 @@ export class SymbolActor implements MarketActor {
     return shapeOf(this, NOT_STATE);
   }
 
+  resumeLive(): void {
+    this.quality.resumeSequence();
+  }
+
   onMarket(ev: MarketEvent, sink: OutputSink): void {
     if (ev.kind === MarketKind.TRADE) this.onTrade(ev, sink);
     else this.onQuote(ev, sink);

@@ -113,6 +113,10 @@ function addScenario(
       `subjects beside the kernel: ${ALLOWED_BASELINES[scenario].join(', ')} or none (default ${d.baselines.join(',')})`,
     )
     .option(
+      '--nodes <1|2>',
+      'kernel processes: 1 (default), or 2 dividing the partitions with cluster fan-out on (subscribers on the first node)',
+    )
+    .option(
       '--store <chdb|clickhouse>',
       'kernel store: embedded chdb (default) or ClickHouse (QILIN_CLICKHOUSE_URL or the local service; a bench database, dropped at the end)',
     )

@@ -24,7 +24,9 @@ import {
   requireAdmin,
   type HttpRoute,
   type HttpRouteResult,
+  type TopicEntry,
 } from '../adapters/ws/uws-server.js';
+import { ClusterFanout } from '../adapters/nats/cluster-fanout.js';
 import type { QilinConfig } from '../config/config.js';
 import { nowMs, nowUs } from '../kernel/clock.js';
 import { Episodes } from '../kernel/episodes.js';
@@ -108,6 +110,12 @@ export class KernelApp {
   /** This kernel's market partitions (config kernelPartitions), claimed in Redis at start. */
   readonly partitions: readonly number[];
   private claims: PartitionClaims | undefined;
+  /** What each worker's market source is given (kernelPartitions narrowed to the claims won). */
+  private sourceOptions: NatsShardSourceOptions | undefined;
+  /** Failover: when each unclaimed partition was first seen free (partitionTakeover). */
+  private readonly freeSince = new Map<number, number>();
+  private takingOver: Promise<void> | undefined;
+  private fanout: ClusterFanout<TopicEntry> | undefined;
   private readonly sourceEvents = new Map<string, number>();
   /** Services currently down (an open outage episode each). */
   private readonly down = new Set<OutageService>();
@@ -169,13 +177,13 @@ export class KernelApp {
       );
     }
     this.partitions = set;
-    const source: NatsShardSourceOptions = {
+    const source: NatsShardSourceOptions = (this.sourceOptions = {
       natsUrl: config.natsUrl,
       subject: config.marketSubject,
       partitions: config.natsPartitions,
       kernelPartitions: set,
       jetstream: opts.jetstream && { ...opts.jetstream, ackWaitMs: config.jetstreamAckWaitMs },
-    };
+    });
     this.pool = new WorkerPool({
       workers: config.workers,
       ringBytes: config.ringBytes,
@@ -295,12 +303,22 @@ export class KernelApp {
       ackTimeoutMs: this.opts.breaker?.timeoutMs ?? 2500,
     });
     await this.sink.ensureStream();
+    if (config.clusterFanout) {
+      this.fanout = new ClusterFanout({
+        local: this.ws,
+        nc: this.nc,
+        kernelId: kernelIdOf(config),
+        log: log.child({ part: 'fanout' }),
+        onReceived: () => this.metrics.fanoutReceived.inc(),
+      });
+      await this.fanout.start();
+    }
     this.pipeline = new OutputPipeline({
       decisions: this.pool.decisions,
       decoder: this.decoderOptions(),
       risk: this.risk,
       account: this.account,
-      fanout: this.ws,
+      fanout: this.fanout ?? this.ws,
       signals: this.sink,
       rows: this.store,
       killSwitch: this.killSwitch,
@@ -341,6 +359,18 @@ export class KernelApp {
     this.timers.push(setInterval(() => this.checkOverload(), 1000));
     if (this.mainState !== undefined) {
       this.timers.push(setInterval(() => void this.saveMainState(), 1000));
+    }
+    if (config.partitionTakeover && this.claims !== undefined) {
+      this.timers.push(
+        setInterval(
+          () => {
+            this.takingOver ??= this.takeover()
+              .catch((err: unknown) => log.warn({ err }, 'partition takeover check failed'))
+              .finally(() => (this.takingOver = undefined));
+          },
+          Math.max(100, Math.floor(config.partitionLeaseMs / 3)),
+        ),
+      );
     }
     this.state = 'running';
     log.info(
@@ -403,6 +433,7 @@ export class KernelApp {
       await this.saveMainState();
       await this.mainState.close();
     }
+    this.fanout?.close();
     await this.ws?.close();
     await this.keyStore?.close();
     if (this.nc !== undefined) await drainNats(this.nc);
@@ -469,19 +500,15 @@ export class KernelApp {
    */
   private async claimPartitions(): Promise<void> {
     const { config, log } = this.opts;
-    if (this.partitions.length === 0) return;
+    if (this.partitions.length === 0 && !config.partitionTakeover) return;
     const claims = new PartitionClaims({
       url: config.redisUrl,
       prefix: config.claimPrefix,
       partitions: this.partitions,
       leaseMs: config.partitionLeaseMs,
+      bestEffort: config.partitionTakeover,
       owner: {
-        // An ephemeral port (0) names no kernel: the pid does, so two such kernels never share an id.
-        id:
-          config.kernelId ??
-          (config.httpPort === 0
-            ? `${hostname()}:pid-${process.pid}`
-            : `${hostname()}:${config.httpPort}`),
+        id: kernelIdOf(config),
         host: hostname(),
         pid: process.pid,
         port: config.httpPort,
@@ -503,6 +530,47 @@ export class KernelApp {
       throw err;
     }
     this.claims = claims;
+    // Failover mode may have started without partitions others adopted meanwhile.
+    if (this.sourceOptions !== undefined)
+      this.sourceOptions.kernelPartitions = [...claims.partitions];
+  }
+
+  /**
+   * Failover (partitionTakeover): adopt the partitions no kernel has claimed
+   * for a whole lease, and hand them to the workers (restore from their
+   * snapshots, replay, resume their durables). Bound: a dead kernel's claims
+   * expire within partitionLeaseMs, are seen free within a third of it, and
+   * adopted a lease later: at most ~2.7 × partitionLeaseMs.
+   */
+  private async takeover(): Promise<void> {
+    const claims = this.claims;
+    if (claims === undefined || this.state !== 'running') return;
+    const { config, log } = this.opts;
+    const held = new Set(claims.partitions);
+    const others: number[] = [];
+    for (let p = 0; p < config.natsPartitions; p++) if (!held.has(p)) others.push(p);
+    const free = new Set(await claims.free(others));
+    const now = Date.now();
+    const due: number[] = [];
+    for (const p of others) {
+      if (!free.has(p)) {
+        this.freeSince.delete(p);
+        continue;
+      }
+      const since = this.freeSince.get(p);
+      if (since === undefined) this.freeSince.set(p, now);
+      else if (now - since >= config.partitionLeaseMs) due.push(p);
+    }
+    if (due.length === 0) return;
+    const won = await claims.adopt(due);
+    if (won.length === 0) return;
+    for (const p of won) this.freeSince.delete(p);
+    this.pool.takePartitions(won);
+    this.metrics.partitionsAdopted.inc(won.length);
+    log.warn(
+      { partitions: won, held: claims.partitions.length },
+      'adopted market partitions no kernel claimed for a lease (failover)',
+    );
   }
 
   private decoderOptions(): OutputDecoderOptions {
@@ -740,6 +808,17 @@ export class KernelApp {
 }
 
 /** Services whose outages the kernel rides out and counts. */
+/** This kernel's name in its partition claims and cluster fan-out (config kernelId, or host:port). */
+export function kernelIdOf(config: QilinConfig): string {
+  // An ephemeral port (0) names no kernel: the pid does, so two such kernels never share an id.
+  return (
+    config.kernelId ??
+    (config.httpPort === 0
+      ? `${hostname()}:pid-${process.pid}`
+      : `${hostname()}:${config.httpPort}`)
+  );
+}
+
 /** Where and how often the workers snapshot their actors (docs/adr/0006-warm-restart.md). */
 export function snapshotOptions(config: QilinConfig): WorkerSnapshotOptions {
   const options: RedisSnapshotStoreOptions = {

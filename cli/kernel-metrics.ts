@@ -73,6 +73,10 @@ export class KernelMetrics {
   readonly registry = new Registry();
   readonly workerRestarts: Counter;
   readonly controlRejected: Counter;
+  /** Failover: market partitions adopted from kernels that stopped (config partitionTakeover). */
+  readonly partitionsAdopted: Counter;
+  /** Cluster fan-out: frames received from other kernels and published to this one's WebSocket clients. */
+  readonly fanoutReceived: Counter;
   private readonly unsubscribers: Array<() => void> = [];
   readonly stages: StageLatency;
   /** recv→pub of the latest published signals, for `status.latencyUs` (exact, sliding). */
@@ -320,6 +324,16 @@ export class KernelMetrics {
     this.controlRejected = new Counter({
       name: 'qilin_control_rejected_total',
       help: 'Fill or control messages that failed validation',
+      registers,
+    });
+    this.partitionsAdopted = new Counter({
+      name: 'qilin_partitions_adopted_total',
+      help: 'Market partitions this kernel adopted from a kernel whose claim expired (failover)',
+      registers,
+    });
+    this.fanoutReceived = new Counter({
+      name: 'qilin_fanout_received_total',
+      help: "Frames of other kernels (signals, predictions, quality) received over NATS and sent to this kernel's WebSocket subscribers",
       registers,
     });
     this.stages = new StageLatency(this.registry);

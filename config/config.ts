@@ -240,6 +240,25 @@ export const ConfigSchema = z.object({
     })
     .default('qilin:partition:'),
   /**
+   * Failover: a partition no kernel has claimed for a whole lease is adopted
+   * by this kernel (its durable, snapshots and stream position included),
+   * and the start takes the free ones of kernelPartitions instead of failing
+   * on those held by others. docs/operations.md "Several kernels".
+   */
+  partitionTakeover: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0'])], { error: 'true or false' })
+    .transform((v) => v === true || v === 'true' || v === '1')
+    .default(false),
+  /**
+   * Cluster fan-out: publish this kernel's WebSocket frames on NATS
+   * `qilin.fan.<kernel>` and send other kernels' frames to its own
+   * subscribers, so a subscriber on any node sees every symbol.
+   */
+  clusterFanout: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0'])], { error: 'true or false' })
+    .transform((v) => v === true || v === 'true' || v === '1')
+    .default(false),
+  /**
    * JetStream market input (`--jetstream`): how long the server waits for a
    * tick's ack before redelivering it, ms, set when the kernel creates a
    * durable. Ticks are acked once stored (about a second); after a crash the

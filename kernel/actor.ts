@@ -26,6 +26,11 @@ export interface MarketActor {
   writeState?(w: StateWriter): void;
   readState?(r: StateReader): void;
   stateShape?(): string;
+  /**
+   * Called after readState when the ticks since the snapshot will not be
+   * replayed (core input): the live feed continues as a new session.
+   */
+  resumeLive?(): void;
 }
 
 /** What a shard knows when it builds its actors. */

@@ -93,6 +93,11 @@ export interface MarketSource {
   start(ingest: MarketIngest): Promise<void>;
   /** Drain and stop; safe to call twice. */
   close(): Promise<void>;
+  /**
+   * Start taking market partitions `partitions` as well (failover: adopted
+   * from a kernel that died). Only partitioned sources implement it.
+   */
+  take?(partitions: readonly number[]): Promise<void>;
 }
 
 /**

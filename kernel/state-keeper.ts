@@ -106,12 +106,16 @@ export class StateKeeper {
       }
       for (let i = 0; i < h.symbols; i++) {
         const e = readUnitEntry(r);
-        host.restoreSymbol(unit, e.name, e.streamSeq, e.lastSeq, (actor) => {
+        // No stream position (core input): nothing is replayed, the live
+        // feed continues as a new session (it may have restarted its seqs).
+        const live = h.position === 0;
+        host.restoreSymbol(unit, e.name, e.streamSeq, live ? NaN : e.lastSeq, (actor) => {
           const sr = new StateReader(e.state);
           actor.readState!(sr);
           if (sr.remaining !== 0) {
             throw snapshotInvalid(`${e.name}: ${sr.remaining} state bytes left over`);
           }
+          if (live) actor.resumeLive?.();
         });
         symbols++;
       }

@@ -191,6 +191,26 @@ async function main(): Promise<void> {
   // in Atomics.waitAsync (which holds no event-loop reference).
   port!.on('message', (msg: ToWorker) => {
     if (msg.type === 'stop') stopping ??= stop();
+    else if (msg.type === 'take' && stopping === undefined) {
+      const taker = sources.find((s) => s.take !== undefined);
+      if (taker === undefined) {
+        log.warn({ partitions: msg.partitions }, 'asked to take partitions: no partitioned source');
+        return;
+      }
+      taker.take!(msg.partitions).then(
+        () => log.info({ partitions: msg.partitions }, 'took over market partitions'),
+        (err: unknown) => {
+          log.error({ err, partitions: msg.partitions }, 'taking over partitions failed');
+          post({
+            type: 'source-event',
+            event: {
+              type: 'error',
+              detail: `taking over partitions ${msg.partitions.join(',')} failed: ${describe(err).message}`,
+            },
+          });
+        },
+      );
+    }
   });
   for (const s of sources) await s.start(host);
   keeper?.start();

@@ -181,6 +181,8 @@ export class WorkerPool {
   private readonly sleeper = new DoorbellSleeper(this.doorbell);
   private closing: Promise<void> | undefined;
   private flushQueued = false;
+  /** Partitions adopted from dead kernels (takePartitions), kept for worker restarts. */
+  private readonly adopted: number[] = [];
 
   constructor(options: WorkerPoolOptions) {
     if (!Number.isInteger(options.workers) || options.workers < 1 || options.workers > 64) {
@@ -400,7 +402,31 @@ export class WorkerPool {
       if (this.state === 'running' && (wasReady || restart)) this.onWorkerDeath(shard, code, err);
     };
     shard.thread = thread;
-    shard.ready = thread.start();
+    shard.ready = thread.start().then(() => {
+      // A restarted worker takes the partitions this kernel adopted too.
+      const mine = this.adopted.filter((p) => p % this.shards.length === shard.index);
+      if (mine.length > 0) thread.post({ type: 'take', partitions: mine });
+    });
+  }
+
+  /**
+   * Take market partitions `partitions` as well (failover: adopted from a
+   * dead kernel): partition p goes to worker p mod workers, now and after a
+   * restart of that worker.
+   */
+  takePartitions(partitions: readonly number[]): void {
+    const fresh = partitions.filter((p) => !this.adopted.includes(p));
+    this.adopted.push(...fresh);
+    for (const s of this.shards) {
+      const mine = fresh.filter((p) => p % this.shards.length === s.index);
+      if (mine.length > 0 && s.thread?.alive === true)
+        s.thread.post({ type: 'take', partitions: mine });
+    }
+  }
+
+  /** Partitions adopted from other kernels (takePartitions). */
+  get adoptedPartitions(): readonly number[] {
+    return this.adopted;
   }
 
   private onWorkerMessage(shard: Shard, msg: FromWorker): void {

@@ -107,7 +107,10 @@ export const WorkerCounter = {
 } as const;
 export const WORKER_COUNTER_WORDS = 64;
 
-export type ToWorker = { type: 'stop' };
+export type ToWorker =
+  | { type: 'stop' }
+  /** Take these market partitions too (failover: adopted from a dead kernel). */
+  | { type: 'take'; partitions: number[] };
 
 export type FromWorker =
   | { type: 'ready' }

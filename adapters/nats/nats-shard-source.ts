@@ -20,6 +20,7 @@ import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js'
 import { shareOf } from '../../kernel/partition-set.js';
 import type { MarketIngest, MarketSource, SourceContext } from '../../kernel/market-source.js';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Logger } from '../../kernel/logger.js';
 import { connectNats, drainNats } from './nats-connection.js';
 import { NatsMarketSource, type NatsMarketJetStreamOptions } from './nats-market-source.js';
 
@@ -83,16 +84,36 @@ export function partitionsOf(shard: number, shards: number, partitions: number):
 class NatsShardSource implements MarketSource {
   readonly redelivers: boolean;
   private closing: Promise<void> | undefined;
+  private ingest: MarketIngest | undefined;
+  /** Partitions this worker takes (its own and adopted). */
+  private readonly taken = new Set<number>();
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly sources: MarketSource[],
+    private readonly o: NatsShardSourceOptions,
+    private readonly log: Logger,
+    own: readonly number[],
   ) {
-    this.redelivers = sources.some((s) => s.redelivers === true);
+    // JetStream input redelivers; a kernel that may adopt JetStream partitions later must say so now.
+    this.redelivers = sources.some((s) => s.redelivers === true) || o.jetstream !== undefined;
+    for (const p of own) this.taken.add(p);
   }
 
   async start(ingest: MarketIngest): Promise<void> {
+    this.ingest = ingest;
     for (const s of this.sources) await s.start(ingest);
+  }
+
+  /** Failover: take partitions adopted from a dead kernel (restore, replay, consume). */
+  async take(partitions: readonly number[]): Promise<void> {
+    if (this.ingest === undefined || this.closing !== undefined) return;
+    const fresh = partitions.filter((p) => !this.taken.has(p) && p < this.o.partitions);
+    if (fresh.length === 0) return;
+    for (const p of fresh) this.taken.add(p);
+    const src = partitionSource(this.nc, this.o, fresh, this.log, this.o.maxPayload ?? 4096);
+    this.sources.push(src);
+    await src.start(this.ingest);
   }
 
   close(): Promise<void> {
@@ -102,6 +123,40 @@ class NatsShardSource implements MarketSource {
     })();
     return this.closing;
   }
+}
+
+/** The source of partitions `mine` (one durable or subscription each, one snapshot unit each). */
+function partitionSource(
+  nc: NatsConnection,
+  o: NatsShardSourceOptions,
+  mine: readonly number[],
+  log: Logger,
+  maxPayload: number,
+): NatsMarketSource {
+  const js: NatsMarketJetStreamOptions | undefined =
+    o.jetstream === undefined
+      ? undefined
+      : {
+          stream: o.jetstream.stream,
+          durable: o.jetstream.durable,
+          ...(o.jetstream.ackWaitMs === undefined ? {} : { ackWaitMs: o.jetstream.ackWaitMs }),
+          durables: mine.map((p) => `${o.jetstream!.durable}-p${p}`),
+        };
+  return new NatsMarketSource({
+    nc,
+    log,
+    maxPayload,
+    subjects: mine.map((p) => partitionSubject(o.subject, p)),
+    streamSubjects: [o.subject],
+    ...(js === undefined ? {} : { jetstream: js }),
+    // One snapshot unit per partition: whichever worker or kernel takes
+    // the partition next restores it (docs/adr/0006-warm-restart.md).
+    units: mine.map((p, i) =>
+      js === undefined
+        ? `core/${partitionSubject(o.subject, p)}`
+        : `js/${js.stream}/${js.durables![i]!}`,
+    ),
+  });
 }
 
 /** SourceModule entry point: connect, then subscribe this worker's share. */
@@ -142,34 +197,7 @@ export async function createMarketSource(ctx: SourceContext): Promise<MarketSour
       o.kernelPartitions === undefined
         ? partitionsOf(ctx.shard, ctx.shards, o.partitions)
         : shareOf(o.kernelPartitions, ctx.shard, ctx.shards);
-    if (mine.length > 0) {
-      const js: NatsMarketJetStreamOptions | undefined =
-        o.jetstream === undefined
-          ? undefined
-          : {
-              stream: o.jetstream.stream,
-              durable: o.jetstream.durable,
-              ...(o.jetstream.ackWaitMs === undefined ? {} : { ackWaitMs: o.jetstream.ackWaitMs }),
-              durables: mine.map((p) => `${o.jetstream!.durable}-p${p}`),
-            };
-      sources.push(
-        new NatsMarketSource({
-          nc,
-          log,
-          maxPayload,
-          subjects: mine.map((p) => partitionSubject(o.subject, p)),
-          streamSubjects: [o.subject],
-          ...(js === undefined ? {} : { jetstream: js }),
-          // One snapshot unit per partition: whichever worker or kernel takes
-          // the partition next restores it (docs/adr/0006-warm-restart.md).
-          units: mine.map((p) =>
-            js === undefined
-              ? `core/${partitionSubject(o.subject, p)}`
-              : `js/${js.stream}/${js.durables![mine.indexOf(p)]!}`,
-          ),
-        }),
-      );
-    }
+    if (mine.length > 0) sources.push(partitionSource(nc, o, mine, log, maxPayload));
     if (ctx.shard === 0 && o.jetstream === undefined) {
       sources.push(new Canary(nc, o.subject, ctx));
     }
@@ -186,7 +214,17 @@ export async function createMarketSource(ctx: SourceContext): Promise<MarketSour
       }),
     );
   }
-  return new NatsShardSource(nc, sources);
+  return new NatsShardSource(
+    nc,
+    sources,
+    o,
+    log,
+    o.partitions > 0
+      ? o.kernelPartitions === undefined
+        ? partitionsOf(ctx.shard, ctx.shards, o.partitions)
+        : shareOf(o.kernelPartitions, ctx.shard, ctx.shards)
+      : [],
+  );
 }
 
 /**

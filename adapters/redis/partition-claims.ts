@@ -33,6 +33,12 @@ export interface PartitionClaimsOptions {
   log: Logger;
   /** A refresh found a claim of this kernel taken by another (called per refresh, with the lost partitions). */
   onLost?: (partitions: number[], other: ClaimOwner | undefined) => void;
+  /**
+   * Failover mode (config partitionTakeover): a partition of `partitions`
+   * held by another kernel is skipped with a warning instead of failing the
+   * start (it was adopted while this kernel was down).
+   */
+  bestEffort?: boolean;
 }
 
 /** Extend the lease only while the value is still ours (compare-and-extend). */
@@ -84,6 +90,7 @@ export class PartitionClaims {
       const ok = await this.redis.set(this.key(p), this.value, 'PX', leaseMs, 'NX');
       if (ok === 'OK') {
         this.held.push(p);
+        await this.markOwned(p);
         continue;
       }
       const current = await this.redis.get(this.key(p));
@@ -104,12 +111,18 @@ export class PartitionClaims {
             'partition claim of an earlier run of this kernel id taken over',
           );
           this.held.push(p);
+          await this.markOwned(p);
           continue;
         }
       }
       taken.set(p, other);
     }
-    if (taken.size > 0) {
+    if (taken.size > 0 && this.opts.bestEffort === true) {
+      this.opts.log.warn(
+        { partitions: [...taken.keys()], by: [...new Set([...taken.values()].map((o) => o?.id))] },
+        'partitions of this kernel are held by other kernels (adopted while it was down): started without them',
+      );
+    } else if (taken.size > 0) {
       await this.release();
       throw claimedError(taken, owner);
     }
@@ -121,6 +134,51 @@ export class PartitionClaims {
       Math.max(100, Math.floor(leaseMs / 3)),
     );
     this.timer.unref();
+  }
+
+  /**
+   * Failover: claim those of `candidates` that no kernel holds (SET NX);
+   * the ones won are refreshed like the others from now on. Resolves to
+   * them. Redis away: none.
+   */
+  async adopt(candidates: readonly number[]): Promise<number[]> {
+    const won: number[] = [];
+    for (const p of candidates) {
+      if (this.held.includes(p) || this.timer === undefined) continue;
+      const ok = await this.redis
+        .set(this.key(p), this.value, 'PX', this.opts.leaseMs, 'NX')
+        .catch(() => null);
+      if (ok === 'OK') {
+        this.held.push(p);
+        won.push(p);
+        await this.markOwned(p);
+      }
+    }
+    return won;
+  }
+
+  /**
+   * Which of `candidates` are orphaned: owned by a kernel (`<prefix>owned:<p>`,
+   * set when a kernel claims it, deleted when it releases it on a graceful
+   * stop) whose claim has expired. Never-claimed partitions (a node not up
+   * yet) and released ones (a rolling restart) are not orphans. Redis away: none.
+   */
+  async free(candidates: readonly number[]): Promise<number[]> {
+    if (candidates.length === 0) return [];
+    const values = await this.redis
+      .mget(...candidates.flatMap((p) => [this.key(p), this.ownedKey(p)]))
+      .catch(() => undefined);
+    if (values === undefined) return [];
+    return candidates.filter((_, i) => values[2 * i] === null && values[2 * i + 1] !== null);
+  }
+
+  /** Key that says partition `p` has an owner in the cluster (no lease). */
+  ownedKey(p: number): string {
+    return `${this.opts.prefix}owned:${p}`;
+  }
+
+  private async markOwned(p: number): Promise<void> {
+    await this.redis.set(this.ownedKey(p), this.opts.owner.id).catch(() => undefined);
   }
 
   /** Partitions held now. */
@@ -185,7 +243,12 @@ export class PartitionClaims {
     await this.refreshing;
     const held = this.held;
     this.held = [];
-    for (const p of held) await this.redis.eval(RELEASE, 1, this.key(p), this.value);
+    for (const p of held) {
+      // Released on purpose: not an orphan for the others to adopt.
+      if ((await this.redis.eval(RELEASE, 1, this.key(p), this.value)) === 1) {
+        await this.redis.eval(RELEASE, 1, this.ownedKey(p), this.opts.owner.id);
+      }
+    }
   }
 }
 

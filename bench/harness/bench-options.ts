@@ -40,6 +40,12 @@ export interface BenchOptions {
   /** Subjects measured beside the kernel. */
   baselines: Subject[];
   store: 'chdb' | 'clickhouse';
+  /**
+   * Kernel processes of the kernel subject: 1, or 2 (halves of the
+   * partitions, cluster fan-out on; the load's subscribers are on the first,
+   * so half of what they receive crosses from the second through NATS).
+   */
+  nodes: 1 | 2;
   seed: number;
   json: boolean;
   progress: boolean;
@@ -72,6 +78,7 @@ const COMMON: Omit<Defaults, 'rates' | 'rate' | 'symbols' | 'baselines'> = {
   coldSeconds: 1,
   intervalSeconds: 10,
   store: 'chdb',
+  nodes: 1,
   seed: 0x9e3779b9,
   readyTimeoutSeconds: 120,
   settleSeconds: 20,
@@ -250,6 +257,11 @@ export function resolveBenchOptions(scenario: Scenario, raw: RawBenchOptions): B
   if (store !== undefined) {
     if (store !== 'chdb' && store !== 'clickhouse') usage('--store', store, 'chdb or clickhouse');
     o.store = store;
+  }
+  const nodes = v('nodes');
+  if (nodes !== undefined) {
+    if (nodes !== '1' && nodes !== '2') usage('--nodes', nodes, '1 or 2');
+    o.nodes = nodes === '2' ? 2 : 1;
   }
   const baselines = v('baselines');
   if (baselines !== undefined) {

@@ -37,7 +37,14 @@ export const SUBJECT_LABEL: Readonly<Record<Subject, string>> = {
 
 /** Processes whose CPU and memory are reported. */
 export type ProcName =
-  'kernel' | 'nats-server' | 'relay' | 'hop-relay' | 'ws-server' | 'loadgen' | 'clickhouse-server';
+  | 'kernel'
+  | 'kernel-b'
+  | 'nats-server'
+  | 'relay'
+  | 'hop-relay'
+  | 'ws-server'
+  | 'loadgen'
+  | 'clickhouse-server';
 
 /** CPU and memory of one process over one step. */
 export interface ProcessFigures {

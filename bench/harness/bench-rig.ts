@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import { loadConfig } from '../../config/config.js';
 import { ErrorCodes, QilinError } from '../../kernel/errors.js';
 import type { ServicesOptions } from '../../ops/services/service-manager.js';
@@ -24,7 +25,7 @@ import {
 } from './bench-services.js';
 import { ChildProcesses } from './child-processes.js';
 import { freePort } from './free-port.js';
-import { KernelProcess, kernelLogFile } from './kernel-process.js';
+import { KernelProcess, kernelLogFile, snapshotPrefixOf } from './kernel-process.js';
 import { runLoadStep, type LoadStepRun } from './load-client.js';
 import { checkKernelLoss } from './loss-check.js';
 import { natsSlowConsumers, startPrivateNats, type PrivateNats } from './nats-server-process.js';
@@ -59,6 +60,8 @@ export interface SubjectHandle {
   pid: number | undefined;
   wsUrl: string | undefined;
   kernel: KernelProcess | undefined;
+  /** `--nodes 2`: the second kernel process (its CPU and memory reported as kernel-b). */
+  kernelB?: KernelProcess | undefined;
   /** Steps run on it so far (the first one records the cold start). */
   steps: number;
   /** Seq of the next tick per symbol, by symbol count. */
@@ -190,28 +193,62 @@ export class BenchRig {
       const n = ++this.kernelCount;
       const stateDir = join(this.dir, `kernel-${n}`);
       mkdirSync(stateDir, { recursive: true });
-      const kernel = await KernelProcess.start(this.children, {
-        repoRoot: this.ctx.repoRoot,
-        natsUrl: this.nats.url,
-        redisUrl: this.services.redisUrl,
-        httpPort: await freePort(),
-        apiKey: this.apiKey,
-        stateDir,
-        account: this.account,
-        ...(this.clickhouse !== undefined
-          ? { clickhouse: { url: this.clickhouse.url, database: this.clickhouse.database } }
-          : {}),
-        logFile: kernelLogFile(this.dir, String(n)),
-        deadlineMs: this.deadlineMs,
-        readyTimeoutMs: this.opts.readyTimeoutSeconds * 1000,
-      });
+      const startNode = async (
+        dir: string,
+        logName: string,
+        env: Record<string, string>,
+      ): Promise<KernelProcess> =>
+        KernelProcess.start(this.children, {
+          repoRoot: this.ctx.repoRoot,
+          natsUrl: this.nats.url,
+          redisUrl: this.services.redisUrl,
+          httpPort: await freePort(),
+          apiKey: this.apiKey,
+          stateDir: dir,
+          account: this.account,
+          ...(this.clickhouse !== undefined
+            ? { clickhouse: { url: this.clickhouse.url, database: this.clickhouse.database } }
+            : {}),
+          logFile: kernelLogFile(this.dir, logName),
+          deadlineMs: this.deadlineMs,
+          readyTimeoutMs: this.opts.readyTimeoutSeconds * 1000,
+          env,
+        });
+      // --nodes 2: B takes the second half of the partitions, A the first;
+      // both relay their frames to each other (cluster fan-out).
+      let kernelB: KernelProcess | undefined;
+      let nodeEnv: Record<string, string> = {};
+      if (this.opts.nodes === 2) {
+        const half = this.partitions >> 1;
+        const stateDirB = join(this.dir, `kernel-${n}-b`);
+        mkdirSync(stateDirB, { recursive: true });
+        kernelB = await startNode(stateDirB, `${n}-b`, {
+          QILIN_KERNEL_PARTITIONS: `${half}-${this.partitions - 1}`,
+          QILIN_CLUSTER_FANOUT: 'true',
+          QILIN_KERNEL_ID: `bench-${this.runId}-${n}-b`,
+        });
+        nodeEnv = {
+          QILIN_KERNEL_PARTITIONS: `0-${half - 1}`,
+          QILIN_CLUSTER_FANOUT: 'true',
+          QILIN_KERNEL_ID: `bench-${this.runId}-${n}-a`,
+        };
+      }
+      const kernel = await startNode(stateDir, String(n), nodeEnv);
       return {
         ...base,
         pid: kernel.pid,
         wsUrl: `ws://127.0.0.1:${kernel.port}/ws`,
         kernel,
+        kernelB,
         stop: async () => {
           await this.children.stop(kernel.child, 20_000);
+          if (kernelB !== undefined) await this.children.stop(kernelB.child, 20_000);
+          await this.dropSnapshots([
+            snapshotPrefixOf(kernel.port, stateDir),
+            ...(kernelB === undefined
+              ? []
+              : [snapshotPrefixOf(kernelB.port, join(this.dir, `kernel-${n}-b`))]),
+          ]);
           const lines = kernel.logLines();
           this.kernelStarts.push({
             label,
@@ -249,6 +286,23 @@ export class BenchRig {
     return { ...base, pid: undefined, wsUrl: undefined, kernel: undefined, stop: async () => {} };
   }
 
+  /** Delete a stopped bench kernel's snapshot keys (they would pile up in the shared Redis). */
+  private async dropSnapshots(prefixes: string[]): Promise<void> {
+    const redis = new Redis(this.services.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    redis.on('error', () => undefined);
+    try {
+      await redis.connect();
+      for (const prefix of prefixes) {
+        const keys = await redis.keys(`${prefix}*`);
+        if (keys.length > 0) await redis.del(...keys);
+      }
+    } catch (err) {
+      this.ctx.say(`  could not delete the kernel's snapshot keys: ${(err as Error).message}`);
+    } finally {
+      redis.disconnect();
+    }
+  }
+
   /** Processes to read for a subject's step. */
   private processes(h: SubjectHandle, loadPid: number): Partial<Record<ProcName, number>> {
     const p: Partial<Record<ProcName, number>> = {
@@ -256,6 +310,7 @@ export class BenchRig {
       loadgen: loadPid,
     };
     if (h.subject === 'kernel' && h.pid !== undefined) p.kernel = h.pid;
+    if (h.subject === 'kernel' && h.kernelB !== undefined) p['kernel-b'] = h.kernelB.pid;
     if (h.subject === 'relay' && h.pid !== undefined) p.relay = h.pid;
     if (h.subject === 'hop' && h.pid !== undefined) p['hop-relay'] = h.pid;
     if (h.subject === 'ws' && h.pid !== undefined) p['ws-server'] = h.pid;

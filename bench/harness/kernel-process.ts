@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -32,6 +33,8 @@ export interface KernelProcessOptions {
   logFile: string;
   deadlineMs: number;
   readyTimeoutMs: number;
+  /** More QILIN_* settings (`--nodes 2`: partitions, fan-out, kernel id). */
+  env?: Readonly<Record<string, string>>;
 }
 
 /** The environment of a bench child: the bench's own, minus QILIN_* and NODE_OPTIONS. */
@@ -42,6 +45,11 @@ export function childEnv(extra: Readonly<Record<string, string>>): NodeJS.Proces
     env[k] = v;
   }
   return { ...env, ...extra };
+}
+
+/** The Redis snapshot prefix of a bench kernel (unique per port and state dir). */
+export function snapshotPrefixOf(httpPort: number, stateDir: string): string {
+  return `qilin:bench:${httpPort}:${createHash('sha256').update(stateDir).digest('hex').slice(0, 12)}:snapshot:`;
 }
 
 /** A running kernel child process. */
@@ -80,11 +88,15 @@ export class KernelProcess {
       // Partition claims of its own: a developer's kernel on the same Redis
       // does not stop the bench (docs/operations.md "Several kernels").
       QILIN_CLAIM_PREFIX: `qilin:bench:${o.httpPort}:partition:`,
+      // Snapshots of its own too: every bench kernel starts like a fresh
+      // deployment, never warm from an earlier run (the keys are deleted at stop).
+      QILIN_SNAPSHOT_PREFIX: snapshotPrefixOf(o.httpPort, o.stateDir),
     };
     if (o.clickhouse !== undefined) {
       env['QILIN_CLICKHOUSE_URL'] = o.clickhouse.url;
       env['QILIN_CLICKHOUSE_DB'] = o.clickhouse.database;
     }
+    Object.assign(env, o.env);
     const fd = openSync(o.logFile, 'a');
     const t0 = Date.now();
     let child: TrackedChild;

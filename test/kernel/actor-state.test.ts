@@ -455,3 +455,36 @@ void t.test(
     t.end();
   },
 );
+
+void t.test(
+  'restored without replay (core input), the live feed continues as a new session',
+  (t) => {
+    const a = new SymbolActor(0, RICH);
+    const ticks: Tick[] = Array.from({ length: 50 }, (_, i) => ({
+      trade: true,
+      px: 100 + i / 10,
+      dtUs: 1000,
+      seqStep: 1,
+    }));
+    const clock = { seq: 0, ts: T0 };
+    feed(a, ticks, 0, 50, clock, new Keys());
+    const folded = a.features.trades;
+    t.equal(folded, 50);
+    const again = { seq: 0, ts: clock.ts };
+    // The feed restarted at seq 1 while the kernel was down.
+    const stale = new SymbolActor(1, RICH);
+    stale.readState(new StateReader(stateBytes(a)));
+    feed(stale, ticks, 0, 1, { ...again }, new Keys());
+    t.equal(
+      stale.features.trades,
+      folded,
+      'without resumeLive: seq 1 after 50 is out of order, quarantined',
+    );
+    const live = new SymbolActor(2, RICH);
+    live.readState(new StateReader(stateBytes(a)));
+    live.resumeLive();
+    feed(live, ticks, 0, 1, { ...again }, new Keys());
+    t.equal(live.features.trades, folded + 1, 'with resumeLive: folded in, a new session');
+    t.end();
+  },
+);
