@@ -15,11 +15,13 @@ import { NatsSignalSink } from '../adapters/nats/nats-signal-sink.js';
 import { RedisKillSwitch } from '../adapters/redis/redis-kill-switch.js';
 import { PartitionClaims } from '../adapters/redis/partition-claims.js';
 import { RedisKernelState } from '../adapters/redis/redis-kernel-state.js';
+import { RedisApiKeys } from '../adapters/redis/redis-api-keys.js';
 import { parsePartitionSet } from '../kernel/partition-set.js';
 import { parseApiKeys } from '../adapters/ws/api-keys.js';
 import { assertNativeUws } from '../adapters/ws/native-uws.js';
 import {
   UwsServer,
+  requireAdmin,
   type HttpRoute,
   type HttpRouteResult,
   type TopicEntry,
@@ -132,6 +134,8 @@ export class KernelApp {
   private sink: NatsSignalSink | undefined;
   private control: NatsControlSource | undefined;
   private ws: UwsServer | undefined;
+  /** Keys managed by `qilin keys`, merged into the table (docs/security.md). */
+  private keyStore: RedisApiKeys | undefined;
   private timers: NodeJS.Timeout[] = [];
   private state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | undefined;
@@ -245,6 +249,12 @@ export class KernelApp {
     if (config.httpPort !== 0) await assertPortFree(config.httpPort);
     await this.claimPartitions();
     const apiKeys = parseApiKeys(config.apiKeys);
+    this.keyStore = new RedisApiKeys({
+      url: config.redisUrl,
+      prefix: config.apiKeyPrefix,
+      log: log.child({ part: 'keys' }),
+    });
+    await this.keyStore.watch(apiKeys);
     // Typed by the route list: a route missing from it, or listed without a handler, does not compile.
     const routes: Record<KernelHttpRoute, HttpRoute> = {
       '/metrics': async () => ({
@@ -255,12 +265,15 @@ export class KernelApp {
       '/health/live': () => this.health('live'),
       '/health/ready': () => this.health('ready'),
       '/health/startup': () => this.health('startup'),
-      '/rejects': () => json(200, this.rejects.list()),
-      '/audit': () => json(200, this.risk.audit().slice(-200)),
+      '/rejects': requireAdmin(apiKeys, () => json(200, this.rejects.list())),
+      '/audit': requireAdmin(apiKeys, () => json(200, this.risk.audit().slice(-200))),
     };
     this.ws = new UwsServer({
       port: config.httpPort,
       apiKeys,
+      maxConnectionsPerKey: config.wsMaxConnectionsPerKey,
+      subscribeRatePerSec: config.wsSubscribeRatePerSec,
+      maxTopicsPerConnection: config.wsMaxTopicsPerConnection,
       log: log.child({ part: 'ws' }),
       // The dashboard page, its files and the API documents (cli/dashboard.ts).
       routes: { ...routes, ...dashboardRoutes(apiKeys) },
@@ -431,6 +444,7 @@ export class KernelApp {
     }
     this.fanout?.close();
     await this.ws?.close();
+    await this.keyStore?.close();
     if (this.nc !== undefined) await drainNats(this.nc);
     await this.killSwitch.close();
     // Last: the partitions stay ours until the workers have handed over what they hold.

@@ -4,6 +4,7 @@ import { QilinError } from '../kernel/errors.js';
 import { createLogger, type Logger } from '../kernel/logger.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerDemoCommand } from './demo-command.js';
+import { registerKeysCommand } from './keys-command.js';
 import { registerMigrateCommand } from './migrate-command.js';
 import { registerQualityCommand } from './quality-command.js';
 import { registerRiskCommand } from './risk-command.js';
@@ -55,6 +56,7 @@ registerMigrateCommand(program, context);
 registerStoreCommand(program, context);
 registerQualityCommand(program, context);
 registerRiskCommand(program, context);
+registerKeysCommand(program, context);
 registerBenchCommand(program, context);
 
 try {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { resolveRiskLimits } from '../actors/risk-rules.js';
@@ -150,6 +150,38 @@ export const ConfigSchema = z.object({
       { error: apiKeysAllowed },
     )
     .default(''),
+  /**
+   * Redis key prefix of the API keys managed by `qilin keys` (a hash per key
+   * id, `<prefix>ids`, `<prefix>version`, channel `<prefix>changed`); they
+   * merge with apiKeys. Kernels and `qilin keys` that must agree share it.
+   */
+  apiKeyPrefix: z
+    .string({ error: 'a Redis key prefix of 1 to 100 printable characters' })
+    .regex(/^[\x21-\x7e]{1,100}$/, {
+      error: 'a Redis key prefix of 1 to 100 printable characters',
+    })
+    .default('qilin:apikey:'),
+  /** WebSockets one API key may hold open at once per kernel; the next is closed with 4029. */
+  wsMaxConnectionsPerKey: z.coerce
+    .number({ error: 'an integer from 1 to 1000000' })
+    .int({ error: 'an integer from 1 to 1000000' })
+    .min(1, { error: 'an integer from 1 to 1000000' })
+    .max(1_000_000, { error: 'an integer from 1 to 1000000' })
+    .default(100),
+  /** Subscribe/unsubscribe frames per second per WebSocket connection (token bucket); over it: closed with 4029. */
+  wsSubscribeRatePerSec: z.coerce
+    .number({ error: 'an integer from 1 to 1000000' })
+    .int({ error: 'an integer from 1 to 1000000' })
+    .min(1, { error: 'an integer from 1 to 1000000' })
+    .max(1_000_000, { error: 'an integer from 1 to 1000000' })
+    .default(20),
+  /** Topic patterns one WebSocket connection may hold; a subscribe over it closes it with 4029. */
+  wsMaxTopicsPerConnection: z.coerce
+    .number({ error: 'an integer from 1 to 1000000' })
+    .int({ error: 'an integer from 1 to 1000000' })
+    .min(1, { error: 'an integer from 1 to 1000000' })
+    .max(1_000_000, { error: 'an integer from 1 to 1000000' })
+    .default(1024),
   /** Folder for local service data, logs and spill files (git-ignored). */
   stateDir: z
     .string({ error: 'a folder path' })
@@ -325,6 +357,7 @@ function readFile(file: string): Record<string, unknown> {
       details: { file },
     });
   }
+  checkSecretFileMode(file, parsed as Record<string, unknown>);
   const unknownKeys = Object.keys(parsed).filter((k) => !(KEYS as string[]).includes(k));
   if (unknownKeys.length > 0) {
     throw new QilinError(
@@ -334,6 +367,59 @@ function readFile(file: string): Record<string, unknown> {
     );
   }
   return parsed as Record<string, unknown>;
+}
+
+/** Keys whose values are secrets (API keys, passwords in URLs). */
+const SECRET_KEYS = ['apiKeys'] as const;
+/** URL keys: a secret when they carry a password (`redis://:pw@host`). */
+const URL_KEYS = ['natsUrl', 'redisUrl', 'clickhouseUrl'] as const;
+
+/**
+ * A config file holding a secret (apiKeys, or a URL with a password) must
+ * not be readable by other users: refused with QLN_CONFIG_INVALID naming the
+ * file, its mode and the fix. Not checked on Windows (no POSIX modes).
+ */
+function checkSecretFileMode(file: string, parsed: Record<string, unknown>): void {
+  if (process.platform === 'win32') return;
+  const secrets: string[] = SECRET_KEYS.filter((k) => {
+    const v = parsed[k];
+    return typeof v === 'string' && v !== '';
+  });
+  for (const k of URL_KEYS) {
+    const v = parsed[k];
+    if (typeof v !== 'string') continue;
+    try {
+      if (new URL(v).password !== '') secrets.push(k);
+    } catch {
+      // Not a URL: the schema says so later.
+    }
+  }
+  if (secrets.length === 0) return;
+  const mode = statSync(file).mode & 0o777;
+  if ((mode & 0o004) === 0) return;
+  const octal = `0${mode.toString(8)}`;
+  throw new QilinError(
+    ErrorCodes.CONFIG_INVALID,
+    `config file ${file} holds secrets (${secrets.join(', ')}) but is world-readable (mode ${octal}): run chmod o-r ${file} (or 600), or pass the secrets in QILIN_* variables`,
+    { details: { file, mode: octal, keys: secrets } },
+  );
+}
+
+/** A config value as it may appear in an error or a log: secrets masked. */
+export function redact(key: string, value: unknown): unknown {
+  if ((SECRET_KEYS as readonly string[]).includes(key) && value !== undefined) return '<redacted>';
+  if ((URL_KEYS as readonly string[]).includes(key) && typeof value === 'string') {
+    try {
+      const u = new URL(value);
+      if (u.password !== '') {
+        u.password = 'redacted';
+        return u.toString();
+      }
+    } catch {
+      return value;
+    }
+  }
+  return value;
 }
 
 /** Load and validate the configuration; throws QLN_CONFIG_INVALID / QLN_CONFIG_FILE. */
@@ -366,7 +452,8 @@ export function loadConfig(options: LoadConfigOptions = {}): QilinConfig {
   if (!result.success) {
     const issue = result.error.issues[0];
     const key = String(issue?.path[0] ?? '?');
-    const value = raw[key];
+    // Errors end up in logs: a secret's value is never shown.
+    const value = redact(key, raw[key]);
     throw new QilinError(
       ErrorCodes.CONFIG_INVALID,
       `config key ${key} (${source[key] ?? 'default'}) = ${JSON.stringify(value)} is invalid: expected ${issue?.message ?? 'a valid value'}`,

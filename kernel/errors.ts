@@ -64,6 +64,14 @@ export const ErrorCodes = {
    * configuration (fingerprint), or unreadable. The actors start cold.
    */
   SNAPSHOT_INVALID: 'QLN_SNAPSHOT_INVALID',
+  /** An API key is missing, unknown, revoked or expired (HTTP 401, WebSocket 401 / close 4001, 4002). */
+  AUTH_REQUIRED: 'QLN_AUTH_REQUIRED',
+  /** A valid API key whose role does not allow the operation (HTTP 403, `forbidden` frame). */
+  AUTH_FORBIDDEN: 'QLN_AUTH_FORBIDDEN',
+  /** A WebSocket client went over a per-key limit (connections, subscribe rate, topics); close 4029. */
+  WS_LIMIT: 'QLN_WS_LIMIT',
+  /** The API key store (Redis) was used with a bad key id or record, or is unreachable. */
+  API_KEY_STORE: 'QLN_API_KEY_STORE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -64,6 +64,22 @@ export interface UwsServerOptions {
   maxSnapshotTopics?: number;
   /** GET routes on the same port, by exact path (`/metrics`). `/ws` is reserved. */
   routes?: Record<string, HttpRoute>;
+  /**
+   * WebSockets one API key may hold open at once (in this kernel); the next
+   * gets a `too_many_connections` error frame and close 4029. Default 100.
+   */
+  maxConnectionsPerKey?: number;
+  /**
+   * Subscribe and unsubscribe frames a connection may send per second
+   * (a token bucket of this size, refilled at this rate); over it: a
+   * `rate_limited` error frame and close 4029. Default 20.
+   */
+  subscribeRatePerSec?: number;
+  /**
+   * Topic patterns one connection may hold subscribed; a subscribe that would
+   * go over gets a `too_many_topics` error frame and close 4029. Default 1024.
+   */
+  maxTopicsPerConnection?: number;
 }
 
 /** Counters of {@link UwsServer.stats}. */
@@ -82,6 +98,10 @@ export interface UwsServerStats {
   badFrameDisconnects: number;
   /** Clients whose connection uWS dropped for a frame over `maxPayloadBytes`. */
   oversizeDisconnects: number;
+  /** Clients closed because their key was revoked (4001) or expired (4002). */
+  keyDisconnects: number;
+  /** Clients closed (4029) for going over a per-key limit. */
+  limitDisconnects: number;
 }
 
 /** Close code for a client whose send buffer went over the limit (private-use range). */
@@ -90,6 +110,12 @@ export const CLOSE_BACKPRESSURE = 4008;
 export const CLOSE_BAD_FRAMES = 1008;
 /** Close code on server shutdown (RFC 6455 going away). */
 export const CLOSE_SHUTDOWN = 1001;
+/** Close code for a client whose API key was revoked (or deleted) while it was connected. */
+export const CLOSE_KEY_REVOKED = 4001;
+/** Close code for a client whose API key expired while it was connected (end of a rotation's grace). */
+export const CLOSE_KEY_EXPIRED = 4002;
+/** Close code for a client over a per-key limit (connections, subscribe rate, topics); like HTTP 429. */
+export const CLOSE_LIMIT = 4029;
 
 /** Error codes of `{"type":"error","code":…}` frames (docs/api/asyncapi.yaml lists the same). */
 export const WS_ERROR_CODES = [
@@ -98,6 +124,9 @@ export const WS_ERROR_CODES = [
   'unknown_op',
   'bad_topic',
   'forbidden',
+  'too_many_connections',
+  'rate_limited',
+  'too_many_topics',
 ] as const;
 export type WsErrorCode = (typeof WS_ERROR_CODES)[number];
 
@@ -118,8 +147,13 @@ interface Client {
   /** uWS topics the socket holds (derived from `patterns`, see `uwsTopicsFor`). */
   readonly held: Set<string>;
   badFrames: number;
+  /** Subscribe-rate token bucket: tokens left, refilled at `subscribeRatePerSec` from `tokensAt`. */
+  tokens: number;
+  tokensAt: number;
+  /** Counted in `perKey` (opened and not yet closed). */
+  counted: boolean;
   /** Set before we end the socket ourselves, so the close handler counts it right. */
-  closeReason: 'backpressure' | 'bad_frames' | 'shutdown' | undefined;
+  closeReason: 'backpressure' | 'bad_frames' | 'shutdown' | 'key' | 'limit' | undefined;
   /** A check saw bytes buffered: a later bare 1006 close is uWS's own backpressure cut. */
   pressured: boolean;
   /** Set by the close handler: the uWS socket must not be touched any more. */
@@ -190,7 +224,13 @@ export class UwsServer {
   private readonly maxBadFrames: number;
   private readonly idleTimeoutSec: number;
   private readonly maxSnapshotTopics: number;
+  private readonly maxConnectionsPerKey: number;
+  private readonly subscribeRate: number;
+  private readonly maxTopicsPerConnection: number;
   private readonly routes = new Map<string, HttpRoute>();
+  /** Open connections per keyId. */
+  private readonly perKey = new Map<string, number>();
+  private unwatchKeys: (() => void) | undefined;
 
   private readonly app: TemplatedApp;
   private readonly clients = new Set<WebSocket<Client>>();
@@ -210,6 +250,8 @@ export class UwsServer {
     slowDisconnects: 0,
     badFrameDisconnects: 0,
     oversizeDisconnects: 0,
+    keyDisconnects: 0,
+    limitDisconnects: 0,
   };
 
   constructor(opts: UwsServerOptions) {
@@ -244,6 +286,21 @@ export class UwsServer {
       100_000,
       1,
       10_000_000,
+    );
+    this.maxConnectionsPerKey = intOption(
+      'maxConnectionsPerKey',
+      o.maxConnectionsPerKey,
+      100,
+      1,
+      1_000_000,
+    );
+    this.subscribeRate = intOption('subscribeRatePerSec', o.subscribeRatePerSec, 20, 1, 1_000_000);
+    this.maxTopicsPerConnection = intOption(
+      'maxTopicsPerConnection',
+      o.maxTopicsPerConnection,
+      1024,
+      1,
+      1_000_000,
     );
     for (const [path, route] of Object.entries(o.routes ?? {})) {
       if (!path.startsWith('/') || path === '/ws' || typeof route !== 'function') {
@@ -285,8 +342,13 @@ export class UwsServer {
         }
         this.listenSocket = socket;
         const port = uws.us_socket_local_port(socket);
-        this.sweepTimer = setInterval(() => this.sweep(), IDLE_SWEEP_MS);
+        this.sweepTimer = setInterval(() => {
+          this.sweep();
+          this.revalidate();
+        }, IDLE_SWEEP_MS);
         this.sweepTimer.unref();
+        // A revoked key's sockets close as soon as the table learns of it.
+        this.unwatchKeys = this.apiKeys.onChange(() => this.revalidate());
         this.log.info({ host: this.host, port, uws: nativeUwsInfo() }, 'ws server listening');
         resolve(port);
       });
@@ -302,6 +364,7 @@ export class UwsServer {
     this.closing ??= (async () => {
       if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
       this.sweepTimer = undefined;
+      this.unwatchKeys?.();
       if (this.listenSocket !== undefined) uws.us_listen_socket_close(this.listenSocket);
       this.listenSocket = undefined;
       for (const ws of Array.from(this.clients)) {
@@ -397,6 +460,35 @@ export class UwsServer {
   /** Counters since construction. */
   stats(): UwsServerStats {
     return { clients: this.clients.size, ...this.counters };
+  }
+
+  /**
+   * Close the sockets whose key is no longer valid: 4001 `key revoked`, 4002
+   * `key expired`. Runs when the key table changes and on the sweep timer
+   * (expiry), so a change applies within a second. O(clients) map lookups.
+   */
+  revalidate(now = Date.now()): void {
+    if (this.clients.size === 0 || this.closing !== undefined) return;
+    for (const ws of Array.from(this.clients)) {
+      const c = ws.getUserData();
+      if (c.closeReason !== undefined || c.closed) continue;
+      const v = this.apiKeys.validity(c.scope, now);
+      if (v === 'valid') continue;
+      c.closeReason = 'key';
+      this.counters.keyDisconnects++;
+      this.log.info(
+        {
+          client: c.id,
+          remote: c.remote,
+          keyId: c.scope.keyId,
+          validity: v,
+          code: ErrorCodes.AUTH_REQUIRED,
+        },
+        'ws client closed: its API key is no longer valid',
+      );
+      if (v === 'revoked') ws.end(CLOSE_KEY_REVOKED, 'key revoked');
+      else ws.end(CLOSE_KEY_EXPIRED, 'key expired');
+    }
   }
 
   // ── topics ────────────────────────────────────────────────────────────
@@ -532,7 +624,7 @@ export class UwsServer {
             ? 'malformed Authorization header: expected Bearer <key>'
             : 'unknown API key';
       // Never log the key, not even a part of it.
-      this.log.warn({ remote, reason }, 'ws auth failure');
+      this.log.warn({ remote, reason, code: ErrorCodes.AUTH_REQUIRED }, 'ws auth failure');
       res.cork(() => {
         res
           .writeStatus(statusLine(401))
@@ -549,6 +641,9 @@ export class UwsServer {
       patterns: new Map(),
       held: new Set(),
       badFrames: 0,
+      tokens: this.subscribeRate,
+      tokensAt: Date.now(),
+      counted: false,
       closeReason: undefined,
       pressured: false,
       closed: false,
@@ -560,12 +655,30 @@ export class UwsServer {
     this.clients.add(ws);
     const c = ws.getUserData();
     this.log.debug({ client: c.id, remote: c.remote, keyId: c.scope.keyId }, 'ws client connected');
+    const open = this.perKey.get(c.scope.keyId) ?? 0;
+    if (open >= this.maxConnectionsPerKey) {
+      this.overLimit(
+        ws,
+        c,
+        'too_many_connections',
+        `this API key already holds ${open} connections (limit ${this.maxConnectionsPerKey})`,
+      );
+      return;
+    }
+    this.perKey.set(c.scope.keyId, open + 1);
+    c.counted = true;
   }
 
   private onClose(ws: WebSocket<Client>, code: number, message: ArrayBuffer): void {
     this.clients.delete(ws);
     const c = ws.getUserData();
     c.closed = true;
+    if (c.counted) {
+      c.counted = false;
+      const n = (this.perKey.get(c.scope.keyId) ?? 1) - 1;
+      if (n <= 0) this.perKey.delete(c.scope.keyId);
+      else this.perKey.set(c.scope.keyId, n);
+    }
     const reason = Buffer.from(message).toString('utf8');
     if (c.closeReason === 'backpressure') this.counters.slowDisconnects++;
     else if (c.closeReason === 'bad_frames') this.counters.badFrameDisconnects++;
@@ -622,6 +735,15 @@ export class UwsServer {
         break;
       case 'subscribe':
       case 'unsubscribe': {
+        if (!this.takeToken(c)) {
+          this.overLimit(
+            ws,
+            c,
+            'rate_limited',
+            `more than ${this.subscribeRate} subscribe/unsubscribe frames per second`,
+          );
+          return;
+        }
         const patterns = this.parseTopics(ws, c, (frame as { topics?: unknown }).topics, op);
         if (patterns === undefined) return;
         if (op === 'subscribe') this.subscribe(ws, c, patterns);
@@ -693,6 +815,17 @@ export class UwsServer {
   }
 
   private subscribe(ws: WebSocket<Client>, c: Client, patterns: TopicPattern[]): void {
+    let added = 0;
+    for (const p of new Set(patterns.map((q) => q.text))) if (!c.patterns.has(p)) added++;
+    if (c.patterns.size + added > this.maxTopicsPerConnection) {
+      this.overLimit(
+        ws,
+        c,
+        'too_many_topics',
+        `subscribing would hold ${c.patterns.size + added} topic patterns (limit ${this.maxTopicsPerConnection} per connection)`,
+      );
+      return;
+    }
     const before = new Map(c.patterns);
     for (const p of patterns) c.patterns.set(p.text, p);
     ws.send(JSON.stringify({ type: 'subscribed', topics: patterns.map((p) => p.text) }), false);
@@ -727,6 +860,38 @@ export class UwsServer {
       );
       ws.end(CLOSE_BAD_FRAMES, `too many bad frames (${c.badFrames})`);
     }
+  }
+
+  /** One subscribe-rate token, refilled continuously; false when none is left. */
+  private takeToken(c: Client): boolean {
+    const now = Date.now();
+    c.tokens = Math.min(
+      this.subscribeRate,
+      c.tokens + ((now - c.tokensAt) * this.subscribeRate) / 1000,
+    );
+    c.tokensAt = now;
+    if (c.tokens < 1) return false;
+    c.tokens -= 1;
+    return true;
+  }
+
+  /** A limit was hit: an error frame saying which, then close 4029. */
+  private overLimit(ws: WebSocket<Client>, c: Client, code: WsErrorCode, message: string): void {
+    if (c.closeReason !== undefined || c.closed) return;
+    this.counters.limitDisconnects++;
+    c.closeReason = 'limit';
+    ws.send(JSON.stringify({ type: 'error', code, message }), false);
+    this.log.warn(
+      {
+        client: c.id,
+        remote: c.remote,
+        keyId: c.scope.keyId,
+        limit: code,
+        code: ErrorCodes.WS_LIMIT,
+      },
+      'ws client over a limit: closed (4029)',
+    );
+    ws.end(CLOSE_LIMIT, code);
   }
 
   // ── backpressure ──────────────────────────────────────────────────────
@@ -781,6 +946,18 @@ export class UwsServer {
     });
     const send = (r: HttpRouteResult): void => {
       if (aborted) return;
+      if (r.status === 401 || r.status === 403) {
+        // Refused by a route's key check (requireAdmin): worth a line, never the key.
+        this.log.warn(
+          {
+            path,
+            remote: Buffer.from(res.getRemoteAddressAsText()).toString('utf8'),
+            status: r.status,
+            code: r.status === 401 ? ErrorCodes.AUTH_REQUIRED : ErrorCodes.AUTH_FORBIDDEN,
+          },
+          'http request refused',
+        );
+      }
       res.cork(() => {
         res.writeStatus(statusLine(r.status)).writeHeader('Content-Type', r.contentType);
         let cache = false;
@@ -808,6 +985,44 @@ export class UwsServer {
       fail(err);
     }
   }
+}
+
+/**
+ * Wrap an HTTP route so that it needs an admin API key in `Authorization:
+ * Bearer <key>`: 401 (with `WWW-Authenticate: Bearer`) without a valid key,
+ * 403 with a key whose role is not admin. The key is never echoed.
+ */
+export function requireAdmin(apiKeys: ApiKeyTable, route: HttpRoute): HttpRoute {
+  return (req) => {
+    const key = /^Bearer\s+(\S+)\s*$/i.exec(req.authorization)?.[1];
+    const scope = apiKeys.authorize(key);
+    if (scope === undefined) {
+      return {
+        status: 401,
+        contentType: 'application/json',
+        headers: { 'WWW-Authenticate': 'Bearer' },
+        body: errorBody(
+          'unauthorized',
+          req.authorization === EMPTY_HEADER
+            ? `${req.path} needs an admin API key: send Authorization: Bearer <key>`
+            : key === undefined
+              ? 'malformed Authorization header: expected Bearer <key>'
+              : 'unknown, revoked or expired API key',
+        ),
+      };
+    }
+    if (!scope.admin) {
+      return {
+        status: 403,
+        contentType: 'application/json',
+        body: errorBody(
+          'forbidden',
+          `${req.path} needs an admin API key; this key (${scope.keyId}) has role ${scope.role}`,
+        ),
+      };
+    }
+    return route(req);
+  };
 }
 
 function intOption(

@@ -33,6 +33,8 @@ export async function testKernelConfig(
       // Test kernels share NATS and Redis with each other (and a developer's
       // kernel): their partition claims live under a prefix of their own.
       QILIN_CLAIM_PREFIX: `qilin:test:${database}:partition:`,
+      // Stored API keys (qilin keys) likewise: never a developer's real ones.
+      QILIN_API_KEY_PREFIX: `qilin:test:${database}:apikey:`,
       // Snapshots default to a prefix named after the database: per test already.
     },
   });

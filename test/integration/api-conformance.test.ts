@@ -294,7 +294,9 @@ void t.test('API documents against a running kernel', async (t) => {
     nc.publish(`md.v${run}.${A}`, JSON.stringify({ type: 'trade', sym: A, ts: 1, px: 1, qty: 1 }));
     await nc.flush();
     await until('our rejects at /rejects', async () => {
-      const body = (await (await fetch(`${base}/rejects`)).json()) as unknown[];
+      const body = (await (
+        await fetch(`${base}/rejects`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
+      ).json()) as unknown[];
       const ours = (r: unknown): boolean =>
         isObject(r) && String(r['subject']).startsWith(`md.v${run}.${A}`);
       return body.filter(ours).length >= 2;
@@ -324,8 +326,19 @@ void t.test('API documents against a running kernel', async (t) => {
       t.equal(res.headers.get('cache-control'), 'no-store');
     }
     await get('/metrics', '/metrics', 'http.metrics');
-    await get('/rejects', '/rejects', 'http.rejects');
-    await get('/audit', '/audit', 'http.audit');
+    const admin = { headers: { authorization: `Bearer ${ADMIN_KEY}` } };
+    await get('/rejects', '/rejects', 'http.rejects', admin);
+    await get('/audit', '/audit', 'http.audit', admin);
+    // Admin-only routes: 401 without a key, 403 with a read key.
+    for (const path of ['/rejects', '/audit']) {
+      const none = await get(path, path, 'http.error');
+      t.equal(none.status, 401, `${path} without a key`);
+      t.equal(none.headers.get('www-authenticate'), 'Bearer');
+      const read = await get(path, path, 'http.error', {
+        headers: { authorization: `Bearer ${READ_KEY}` },
+      });
+      t.equal(read.status, 403, `${path} with a read key`);
+    }
     await get(`/nope${run}`, '/{path}', 'http.error');
     const r405 = await get('/health/live', '/{path}', 'http.error', { method: 'POST' });
     t.equal(r405.headers.get('allow'), 'GET');
@@ -398,6 +411,10 @@ void t.test('API documents against a running kernel', async (t) => {
       'http GET /metrics 200',
       'http GET /rejects 200',
       'http GET /audit 200',
+      'http GET /rejects 401',
+      'http GET /rejects 403',
+      'http GET /audit 401',
+      'http GET /audit 403',
       'http GET /{path} 404',
       'http POST /{path} 405',
       'http GET /ws 426',

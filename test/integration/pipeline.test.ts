@@ -22,6 +22,7 @@ const strategy = `e2e${run}`;
 const account = `acct${run}`;
 const venue = `v${run}`;
 const READ_KEY = `e2e-read-${run}`;
+const ADMIN_KEY = `e2e-admin-${run}`;
 
 const baseTs = Date.now() * 1000;
 const seqs = new Map<string, number>();
@@ -96,7 +97,10 @@ function collect<T>(nc: NatsConnection, subject: string): Collected<T> {
 void t.test('live pipeline', async (t) => {
   const urls = await ensureServices();
   const db = `qilin_e2e_${run}`;
-  const config = await testKernelConfig(urls, db, READ_KEY, SIGNAL_EVERY_TRADE);
+  const config = await testKernelConfig(urls, db, READ_KEY, {
+    ...SIGNAL_EVERY_TRADE,
+    apiKeys: `${READ_KEY}:read,${ADMIN_KEY}:admin`,
+  });
   const app = new KernelApp({
     config,
     log: pino({ level: 'silent' }),
@@ -283,7 +287,10 @@ void t.test('live pipeline', async (t) => {
           `${reason} counted ${expected}×`,
         );
       }
-      const res = await fetch(`http://127.0.0.1:${app.port}/rejects`);
+      // /rejects needs an admin key (docs/security.md).
+      const res = await fetch(`http://127.0.0.1:${app.port}/rejects`, {
+        headers: { authorization: `Bearer ${ADMIN_KEY}` },
+      });
       const sample = (await res.json()) as Array<{ reason: string; subject: string }>;
       t.ok(
         sample.some(
