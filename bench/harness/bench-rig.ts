@@ -30,7 +30,7 @@ import { runLoadStep, type LoadStepRun } from './load-client.js';
 import { checkKernelLoss } from './loss-check.js';
 import { natsSlowConsumers, startPrivateNats, type PrivateNats } from './nats-server-process.js';
 import { cpuPercent, readProc, type ProcSample } from './proc-stats.js';
-import type { MetricsSnapshot } from './prometheus-text.js';
+import { MetricsSnapshot } from './prometheus-text.js';
 import { startBaselineServer } from './server-process.js';
 import { advanceSeq } from './send-table.js';
 import { fmtRate, fmtUs } from './text-table.js';
@@ -404,7 +404,7 @@ export class BenchRig {
     const load = runLoadStep(this.children, spec, {
       ready: async (loadPid) => {
         pids = this.processes(h, loadPid);
-        before = h.kernel !== undefined ? await h.kernel.scrape() : null;
+        before = h.kernel !== undefined ? await scrapeKernels(h) : null;
         slow0 = await natsSlowConsumers(this.nats.monitorUrl);
         p0 = sampleRss();
         t0 = performance.now();
@@ -461,7 +461,7 @@ export class BenchRig {
     if (h.kernel !== undefined && before !== null) {
       const until = Date.now() + drainSeconds * 1000;
       for (;;) {
-        after = await h.kernel.scrape();
+        after = await scrapeKernels(h);
         const got =
           after.sum('qilin_ticks_received_total') -
           (before as MetricsSnapshot).sum('qilin_ticks_received_total');
@@ -581,4 +581,12 @@ export class BenchRig {
 /** A QilinError for a bench phase that cannot go on. */
 export function benchFailed(message: string, cause?: unknown): QilinError {
   return new QilinError(ErrorCodes.BENCH_INTEGRITY, message, cause === undefined ? {} : { cause });
+}
+
+/** The kernel subject's metrics: with `--nodes 2`, both nodes' samples (sums count the cluster). */
+async function scrapeKernels(h: SubjectHandle): Promise<MetricsSnapshot> {
+  const a = await h.kernel!.scrape();
+  if (h.kernelB === undefined) return a;
+  const b = await h.kernelB.scrape();
+  return new MetricsSnapshot([...a.samples, ...b.samples]);
 }
