@@ -167,7 +167,7 @@ export const ConfigSchema = z.object({
     .int({ error: 'an integer from 1 to 1000000' })
     .min(1, { error: 'an integer from 1 to 1000000' })
     .max(1_000_000, { error: 'an integer from 1 to 1000000' })
-    .default(100),
+    .default(10_000),
   /** Subscribe/unsubscribe frames per second per WebSocket connection (token bucket); over it: closed with 4029. */
   wsSubscribeRatePerSec: z.coerce
     .number({ error: 'an integer from 1 to 1000000' })

@@ -66,7 +66,7 @@ export interface UwsServerOptions {
   routes?: Record<string, HttpRoute>;
   /**
    * WebSockets one API key may hold open at once (in this kernel); the next
-   * gets a `too_many_connections` error frame and close 4029. Default 100.
+   * gets a `too_many_connections` error frame and close 4029. Default 10,000 (a fan-out of thousands of subscribers on one key must fit).
    */
   maxConnectionsPerKey?: number;
   /**
@@ -290,7 +290,7 @@ export class UwsServer {
     this.maxConnectionsPerKey = intOption(
       'maxConnectionsPerKey',
       o.maxConnectionsPerKey,
-      100,
+      10_000,
       1,
       1_000_000,
     );
