@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { inflateSync } from 'node:zlib';
+import { Redis } from 'ioredis';
 import { createActorFactory, createOutputEncoder } from '../../actors/symbol-actor-module.js';
 import { RedisSnapshotStore } from '../../adapters/redis/redis-snapshot-store.js';
 import { FrameRing } from '../../kernel/frame-ring.js';
@@ -172,13 +173,21 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     for (const n of counts) {
-      rows.push(await measure(n, runs, new FileSnapshotStore(dir), 'file'));
+      rows.push(await measure(n, runs, new FileSnapshotStore(join(dir, String(n))), 'file'));
       const url = process.env['QILIN_REDIS_URL'];
       if (url !== undefined) {
-        const redis = new RedisSnapshotStore({ url, prefix: 'qilin:bench:snapshot:' });
+        // A prefix of this run's own: never restore an earlier run's unit.
+        const prefix = `qilin:bench:snapshot:${process.pid}:${n}:`;
+        const redis = new RedisSnapshotStore({ url, prefix });
         await redis.ready();
-        rows.push(await measure(n, runs, redis, 'redis'));
-        await redis.close();
+        try {
+          rows.push(await measure(n, runs, redis, 'redis'));
+        } finally {
+          await redis.close();
+          const r = new Redis(url);
+          await r.del(`${prefix}${UNIT}`);
+          await r.quit();
+        }
       }
     }
   } finally {
