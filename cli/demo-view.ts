@@ -31,6 +31,8 @@ export class DemoView {
   private readonly tty = process.stdout.isTTY === true;
   private lastLinePrint = 0;
   private linesThisSecond = 0;
+  /** Wall clock (µs) of the subscribe: frames about older ticks are the snapshot. */
+  private subscribedAtUs = Infinity;
   readonly stats: DemoViewStats = { signals: 0, statusMessages: 0, latenciesUs: [] };
 
   constructor(
@@ -44,6 +46,7 @@ export class DemoView {
       const ws = new WebSocket(this.url, { headers: { Authorization: `Bearer ${this.key}` } });
       this.ws = ws;
       ws.once('open', () => {
+        this.subscribedAtUs = (performance.timeOrigin + performance.now()) * 1000;
         ws.send(JSON.stringify({ op: 'subscribe', topics: ['signal/*', 'status'] }));
         this.timer = setInterval(() => this.draw(), this.tty ? 250 : 5000);
         resolve();
@@ -70,7 +73,11 @@ export class DemoView {
     const nowUs = (performance.timeOrigin + performance.now()) * 1000;
     const latUs = nowUs - s.lat.recv;
     this.stats.signals++;
-    if (this.stats.latenciesUs.length < 100_000) this.stats.latenciesUs.push(latUs);
+    // A signal about a tick received before we subscribed is the snapshot
+    // (a last value, maybe from before a restart), not a latency.
+    if (s.lat.recv >= this.subscribedAtUs && this.stats.latenciesUs.length < 100_000) {
+      this.stats.latenciesUs.push(latUs);
+    }
     const prev = this.rows.get(s.sym);
     this.rows.set(s.sym, {
       side: s.side,
