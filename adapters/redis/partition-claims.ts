@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { closeRedis, failFastRedis } from './redis-client.js';
 import { ErrorCodes, QilinError } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/logger.js';
 
@@ -55,12 +56,7 @@ export class PartitionClaims {
   private refreshing: Promise<void> | undefined;
 
   constructor(private readonly opts: PartitionClaimsOptions) {
-    this.redis = new Redis(opts.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 2,
-      enableOfflineQueue: false,
-    });
-    this.redis.on('error', () => undefined);
+    this.redis = failFastRedis(opts.url);
     this.value = JSON.stringify(opts.owner);
   }
 
@@ -228,10 +224,7 @@ export class PartitionClaims {
       await this.release().catch((err: unknown) =>
         this.opts.log.warn({ err }, 'partition claims not released; they expire with the lease'),
       );
-      await this.redis.quit().then(
-        () => undefined,
-        () => this.redis.disconnect(),
-      );
+      await closeRedis(this.redis);
     })();
     return this.closing;
   }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { closeRedis, failFastRedis } from './redis-client.js';
 import {
   API_KEY_ROLES,
   keyDigest,
@@ -76,12 +77,7 @@ export class RedisApiKeys {
     this.prefix = opts.prefix ?? API_KEY_PREFIX;
     this.log = opts.log;
     this.pollMs = opts.pollMs ?? 1000;
-    this.redis = new Redis(opts.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 2,
-      enableOfflineQueue: false,
-    });
-    this.redis.on('error', () => undefined);
+    this.redis = failFastRedis(opts.url);
   }
 
   /** Connect; rejects with QLN_API_KEY_STORE naming the address when Redis does not answer. */
@@ -237,10 +233,7 @@ export class RedisApiKeys {
       // The subscriber queues commands while away: QUIT could wait for a
       // reconnect. Nothing to flush on it, so just drop it.
       this.sub?.disconnect();
-      await this.redis.quit().then(
-        () => undefined,
-        () => this.redis.disconnect(),
-      );
+      await closeRedis(this.redis);
     })();
     return this.closing;
   }

@@ -8,7 +8,8 @@
  * Commands fail fast while Redis is away (no offline queue): the caller
  * keeps what changed and writes it on its next round; ioredis reconnects.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { closeRedis, failFastRedis } from './redis-client.js';
 
 export interface RedisKernelStateOptions {
   url: string;
@@ -21,12 +22,7 @@ export class RedisKernelState {
   private closing: Promise<void> | undefined;
 
   constructor(private readonly opts: RedisKernelStateOptions) {
-    this.redis = new Redis(opts.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 1,
-      enableOfflineQueue: false,
-    });
-    this.redis.on('error', () => undefined);
+    this.redis = failFastRedis(opts.url, { maxRetriesPerRequest: 1 });
   }
 
   /** Connect (the kill switch's connect already proved Redis answers). */
@@ -79,10 +75,7 @@ export class RedisKernelState {
   }
 
   close(): Promise<void> {
-    this.closing ??= this.redis.quit().then(
-      () => undefined,
-      () => this.redis.disconnect(),
-    );
+    this.closing ??= closeRedis(this.redis);
     return this.closing;
   }
 }

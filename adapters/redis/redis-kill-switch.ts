@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { closeRedis, failFastRedis } from './redis-client.js';
 import type { KillSwitchState, KillSwitchStore } from '../../actors/kill-switch.js';
 import { ErrorCodes, QilinError } from '../../kernel/errors.js';
 
@@ -22,14 +23,7 @@ export class RedisKillSwitch implements KillSwitchStore {
   private closing: Promise<void> | undefined;
 
   constructor(opts: RedisKillSwitchOptions) {
-    this.redis = new Redis(opts.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 2,
-      enableOfflineQueue: false,
-    });
-    // Errors surface through the commands and unavailable(); an 'error'
-    // listener keeps ioredis from printing every reconnect attempt.
-    this.redis.on('error', () => undefined);
+    this.redis = failFastRedis(opts.url);
   }
 
   /** Connect; rejects with QLN_BUS_UNAVAILABLE naming the URL when Redis does not answer. */
@@ -70,10 +64,7 @@ export class RedisKillSwitch implements KillSwitchStore {
   }
 
   close(): Promise<void> {
-    this.closing ??= this.redis.quit().then(
-      () => undefined,
-      () => this.redis.disconnect(),
-    );
+    this.closing ??= closeRedis(this.redis);
     return this.closing;
   }
 }

@@ -7,7 +7,8 @@
  * Commands fail fast while Redis is away (no offline queue); the caller
  * falls back to local files and ioredis reconnects by itself.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { closeRedis, failFastRedis } from './redis-client.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { SnapshotStore } from '../../kernel/snapshot-store.js';
 
@@ -25,13 +26,11 @@ export class RedisSnapshotStore implements SnapshotStore {
   private closing: Promise<void> | undefined;
 
   constructor(private readonly opts: RedisSnapshotStoreOptions) {
-    this.redis = new Redis(opts.url, {
+    this.redis = failFastRedis(opts.url, {
       lazyConnect: false,
       maxRetriesPerRequest: 1,
-      enableOfflineQueue: false,
       connectTimeout: 2000,
     });
-    this.redis.on('error', () => undefined);
     this.where = `${this.redis.options.host}:${this.redis.options.port} ${opts.prefix}*`;
   }
 
@@ -68,10 +67,7 @@ export class RedisSnapshotStore implements SnapshotStore {
   }
 
   close(): Promise<void> {
-    this.closing ??= this.redis.quit().then(
-      () => undefined,
-      () => this.redis.disconnect(),
-    );
+    this.closing ??= closeRedis(this.redis);
     return this.closing;
   }
 }
