@@ -13,6 +13,7 @@ import { NatsControlSource } from '../adapters/nats/nats-control-source.js';
 import type { NatsShardSourceOptions } from '../adapters/nats/nats-shard-source.js';
 import { NatsSignalSink } from '../adapters/nats/nats-signal-sink.js';
 import { RedisKillSwitch } from '../adapters/redis/redis-kill-switch.js';
+import { OpsHttpServer } from '../adapters/http/ops-http-server.js';
 import { PartitionClaims } from '../adapters/redis/partition-claims.js';
 import { RedisKernelState } from '../adapters/redis/redis-kernel-state.js';
 import { RedisApiKeys } from '../adapters/redis/redis-api-keys.js';
@@ -140,6 +141,8 @@ export class KernelApp {
   private state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | undefined;
   private boundPort = 0;
+  private ops: OpsHttpServer | undefined;
+  private boundOpsPort: number | undefined;
   private lastStatusTicks = 0;
   private lastStatusAt = Date.now();
   private ticksPerSec = 0;
@@ -241,6 +244,11 @@ export class KernelApp {
     return this.boundPort;
   }
 
+  /** The bound operations port (`opsPort`), undefined when metrics and health share `port`. */
+  get opsPort(): number | undefined {
+    return this.boundOpsPort;
+  }
+
   async start(): Promise<void> {
     if (this.state !== 'new') return;
     this.state = 'starting';
@@ -268,6 +276,17 @@ export class KernelApp {
       '/rejects': requireAdmin(apiKeys, () => json(200, this.rejects.list())),
       '/audit': requireAdmin(apiKeys, () => json(200, this.risk.audit().slice(-200))),
     };
+    // With an operations port, metrics and health move there, off the public port.
+    const { publicRoutes, opsRoutes } = splitOpsRoutes(routes, config.opsPort !== undefined);
+    if (config.opsPort !== undefined) {
+      this.ops = new OpsHttpServer({
+        port: config.opsPort,
+        host: config.opsHost,
+        routes: opsRoutes,
+        log: log.child({ part: 'ops-http' }),
+      });
+      this.boundOpsPort = await this.ops.start();
+    }
     this.ws = new UwsServer({
       port: config.httpPort,
       apiKeys,
@@ -276,7 +295,7 @@ export class KernelApp {
       maxTopicsPerConnection: config.wsMaxTopicsPerConnection,
       log: log.child({ part: 'ws' }),
       // The dashboard page, its files and the API documents (cli/dashboard.ts).
-      routes: { ...routes, ...dashboardRoutes(apiKeys) },
+      routes: { ...publicRoutes, ...dashboardRoutes(apiKeys) },
     });
     this.boundPort = await this.ws.start();
     await this.killSwitch.connect();
@@ -384,6 +403,7 @@ export class KernelApp {
     log.info(
       {
         port: this.boundPort,
+        opsPort: this.boundOpsPort,
         workers: config.workers,
         partitions: config.natsPartitions,
         kernelPartitions: config.kernelPartitions,
@@ -444,6 +464,7 @@ export class KernelApp {
     }
     this.fanout?.close();
     await this.ws?.close();
+    await this.ops?.close();
     await this.keyStore?.close();
     if (this.nc !== undefined) await drainNats(this.nc);
     await this.killSwitch.close();
@@ -902,4 +923,29 @@ async function assertPortFree(port: number): Promise<void> {
     `HTTP/WebSocket port ${port} is already in use by ${who} (another qilin start?); stop it or set QILIN_HTTP_PORT`,
     { cause: err, details: { port, pid: owner?.pid, command: owner?.command } },
   );
+}
+
+/** Routes that move to the operations port when there is one. */
+const OPS_ROUTES: readonly KernelHttpRoute[] = [
+  '/metrics',
+  '/health/live',
+  '/health/ready',
+  '/health/startup',
+];
+
+/**
+ * Split the kernel routes between the public port and the operations port:
+ * with an operations port, metrics and health are served only there.
+ */
+export function splitOpsRoutes(
+  routes: Readonly<Record<KernelHttpRoute, HttpRoute>>,
+  separate: boolean,
+): { publicRoutes: Record<string, HttpRoute>; opsRoutes: Record<string, HttpRoute> } {
+  const publicRoutes: Record<string, HttpRoute> = {};
+  const opsRoutes: Record<string, HttpRoute> = {};
+  for (const [path, route] of Object.entries(routes)) {
+    if (separate && OPS_ROUTES.includes(path as KernelHttpRoute)) opsRoutes[path] = route;
+    else publicRoutes[path] = route;
+  }
+  return { publicRoutes, opsRoutes };
 }

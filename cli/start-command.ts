@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { QilinConfig } from '../config/config.js';
+import { opsBaseUrl, type QilinConfig } from '../config/config.js';
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
 import { KernelApp } from './kernel-app.js';
@@ -46,7 +46,7 @@ export function registerStartCommand(
         try {
           await app.start();
           process.stderr.write(
-            `qilin: kernel running; ws://127.0.0.1:${app.port}/ws  http://127.0.0.1:${app.port}/metrics  (Ctrl-C stops)\n`,
+            `qilin: kernel running; ws://127.0.0.1:${app.port}/ws  ${opsBaseUrl(config, app.opsPort ?? app.port)}/metrics  (Ctrl-C stops)\n`,
           );
           await runUntilSignal(Number(o.duration) * 1000);
         } finally {

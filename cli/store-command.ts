@@ -17,7 +17,7 @@ Reports, each part on its own (a part that cannot be read says why):
               aggregate rows, not bars)
   spill       <stateDir>/spill/store: files and bytes waiting for replay, and
               rejected/ (batches the store kept refusing)
-  kernel      a running kernel's /metrics on QILIN_HTTP_PORT: store up/down,
+  kernel      a running kernel's /metrics on QILIN_OPS_PORT or QILIN_HTTP_PORT: store up/down,
               lag, spilled rows ("no kernel answers" when none runs)
   last error  the kernel exposes none: the newest file in rejected/, if any
 

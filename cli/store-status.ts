@@ -1,6 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { QilinConfig } from '../config/config.js';
+import { opsBaseUrl, type QilinConfig } from '../config/config.js';
 import { MIGRATIONS, TTL_SINCE, ttlSupported } from '../adapters/clickhouse/schema.js';
 import type { EventStore } from '../kernel/event-store.js';
 import { chdbPath, createStore, spillDir, storeKind, type StoreKind } from './store-factory.js';
@@ -196,7 +196,7 @@ export async function storeSchemaStatus(
 export async function storeStatus(config: QilinConfig): Promise<StoreStatus> {
   const kind = storeKind(config);
   const db = config.clickhouseDb;
-  const kernelP = kernelStoreStatus(`http://127.0.0.1:${config.httpPort}/metrics`);
+  const kernelP = kernelStoreStatus(`${opsBaseUrl(config)}/metrics`);
   let schema: Pick<StoreStatus, 'storeError' | 'serverVersion' | 'migrationVersion' | 'tables'>;
   // The ClickHouse reader names the database on every query: a store never
   // migrated must still answer version(), so ask through `system`.

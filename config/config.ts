@@ -106,6 +106,23 @@ export const ConfigSchema = z.object({
   storeTtlDays: jsonObject(checkTtlDays, 'storeTtlDays'),
   /** HTTP + WebSocket port (metrics, health, /ws). */
   httpPort: port().default(9470),
+  /**
+   * Operations port: when set, `/metrics` and `/health/*` are served here
+   * (plain HTTP on `opsHost`) and no longer on `httpPort`, so the public
+   * port carries only `/ws`, the dashboard and admin routes. 0: an
+   * ephemeral port. Unset (default): everything on `httpPort`.
+   */
+  opsPort: z.coerce
+    .number({ error: 'a TCP port from 0 to 65535' })
+    .int({ error: 'a TCP port from 0 to 65535' })
+    .min(0, { error: 'a TCP port from 0 to 65535' })
+    .max(65535, { error: 'a TCP port from 0 to 65535' })
+    .optional(),
+  /** Interface of the operations port (default 127.0.0.1; `0.0.0.0` in a pod so probes reach it). */
+  opsHost: z
+    .string({ error: 'an IP address or host name' })
+    .min(1, { error: 'an IP address or host name' })
+    .default('127.0.0.1'),
   /** Worker threads for symbol actors (default: one per core). */
   workers: z.coerce
     .number({ error: 'an integer from 1 to 64' })
@@ -309,6 +326,20 @@ export const ConfigSchema = z.object({
 
 export type QilinConfig = z.infer<typeof ConfigSchema>;
 export type ConfigKey = keyof QilinConfig;
+
+/**
+ * Where this host reaches a kernel's `/metrics` and `/health/*`: the
+ * operations port when one is set (`opsPort`), else the HTTP port.
+ */
+export function opsBaseUrl(
+  config: Pick<QilinConfig, 'httpPort' | 'opsPort' | 'opsHost'>,
+  port?: number,
+): string {
+  if (config.opsPort === undefined) return `http://127.0.0.1:${port ?? config.httpPort}`;
+  const host =
+    config.opsHost === '0.0.0.0' || config.opsHost === '::' ? '127.0.0.1' : config.opsHost;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port ?? config.opsPort}`;
+}
 
 /** Environment variable for each key: natsUrl → QILIN_NATS_URL. */
 export function envName(key: string): string {

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { envName, loadConfig } from '../../config/config.js';
+import { envName, loadConfig, opsBaseUrl } from '../../config/config.js';
 import { QilinError } from '../../kernel/errors.js';
 
 function err(fn: () => unknown): QilinError {
@@ -124,3 +124,23 @@ void t.test('storeTtlDays: days per table, JSON in env, checked', (t) => {
   );
   t.end();
 });
+
+void t.test(
+  'operations port: unset by default, from the environment, validated; its base URL',
+  (t) => {
+    const d = loadConfig({ env: {} });
+    t.equal(d.opsPort, undefined, 'metrics and health share httpPort by default');
+    t.equal(opsBaseUrl(d), 'http://127.0.0.1:9470');
+    const c = loadConfig({ env: { QILIN_OPS_PORT: '9471', QILIN_OPS_HOST: '0.0.0.0' } });
+    t.equal(c.opsPort, 9471);
+    t.equal(opsBaseUrl(c), 'http://127.0.0.1:9471', 'a wildcard bind is reached on loopback');
+    t.equal(opsBaseUrl({ ...c, opsHost: '10.0.0.5' }), 'http://10.0.0.5:9471');
+    t.equal(opsBaseUrl({ ...c, opsHost: '::1' }, 1234), 'http://[::1]:1234');
+    t.equal(loadConfig({ env: { QILIN_OPS_PORT: '0' } }).opsPort, 0, '0: an ephemeral port');
+    const e = err(() => loadConfig({ env: { QILIN_OPS_PORT: '-1' } }));
+    t.equal(e.code, 'QLN_CONFIG_INVALID');
+    t.match(e.message, /QILIN_OPS_PORT/);
+    t.match(e.message, /TCP port from 0 to 65535/);
+    t.end();
+  },
+);
