@@ -853,7 +853,7 @@ export class UwsServer {
           );
           return;
         }
-        this.stageOffsets(ws, c, frame as { epoch?: unknown; offsets?: unknown });
+        this.stageOffsets(ws, c, frame);
         break;
       case 'subscribe':
       case 'unsubscribe': {
