@@ -40,6 +40,11 @@ export class FrameHistory {
   private head = 0;
   /** Bytes held by live records. */
   private used = 0;
+  /**
+   * Wall-clock ms stamped on appended records, set by {@link tick} (the owner's
+   * timer): a clock read per append would box a number per frame.
+   */
+  private now = Date.now();
 
   /**
    * @param capacityBytes arena size; 0 disables history (every append is refused).
@@ -69,6 +74,11 @@ export class FrameHistory {
     this.at = new Float64Array(slots);
   }
 
+  /** Set the time stamped on the records appended from now on (wall-clock ms). */
+  tick(now: number): void {
+    this.now = now;
+  }
+
   /** Records held. */
   get records(): number {
     return this.count;
@@ -89,7 +99,7 @@ export class FrameHistory {
    * nothing kept) when history is disabled or the frame is bigger than the
    * arena; the caller then knows that offset is not held.
    */
-  append(topicId: number, off: number, frame: Uint8Array, length: number, now: number): boolean {
+  append(topicId: number, off: number, frame: Uint8Array, length: number): boolean {
     if (length > this.capacityBytes || length === 0) return false;
     let p = this.head;
     const wrap = p + length > this.capacityBytes;
@@ -110,7 +120,7 @@ export class FrameHistory {
     this.len[s] = length;
     this.topicId[s] = topicId;
     this.off[s] = off;
-    this.at[s] = now;
+    this.at[s] = this.now;
     this.count++;
     this.used += length;
     this.head = p + length;

@@ -505,7 +505,7 @@ export class UwsServer {
     // The frame clients get carries the topic's offset; written into a reused
     // scratch buffer (uWS copies it into each socket), then into the history.
     const out = this.offsetWriter.write(frame, off) ?? frame;
-    if (!this.history.append(entry.id, off, out, out.length, Date.now())) entry.histFrom = off + 1;
+    if (!this.history.append(entry.id, off, out, out.length)) entry.histFrom = off + 1;
     this.app.publish(entry.topicBytes, out, false);
     if (entry.wildcardBytes !== undefined) this.app.publish(entry.wildcardBytes, out, false);
     this.app.publish(ALL_TOPICS_BYTES, out, false);
@@ -1281,6 +1281,7 @@ export class UwsServer {
   /** Check every client; O(clients), run once per `limit` bytes published and on a timer. */
   private sweep(): void {
     this.bytesSinceSweep = 0;
+    this.history.tick(Date.now());
     if (this.clients.size === 0) return;
     // ws.end() fires the close handler synchronously, which edits the set.
     for (const ws of Array.from(this.clients)) this.checkBackpressure(ws, ws.getUserData());
