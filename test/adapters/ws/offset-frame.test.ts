@@ -20,7 +20,11 @@ void t.test('the offset goes before the final brace; trailing whitespace is drop
   t.equal(w.write(Buffer.from('not json'), 1), undefined, 'no final brace: left as it is');
   t.equal(w.write(Buffer.from('}'), 1), undefined);
   const big = Buffer.from(`{"topic":"signal/X","data":"${'x'.repeat(100_000)}"}`);
-  t.equal(JSON.parse(w.write(big, 12)!.toString()).off, 12, 'a frame larger than the scratch');
+  t.equal(
+    (JSON.parse(w.write(big, 12)!.toString()) as { off: number }).off,
+    12,
+    'a frame larger than the scratch',
+  );
   t.end();
 });
 
