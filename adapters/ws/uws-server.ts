@@ -983,7 +983,12 @@ export class UwsServer {
       if (!UwsServer.covered(c.patterns, topic) || UwsServer.covered(before, topic)) continue;
       const have = resume?.offsets.get(topic);
       if (have !== undefined) {
-        if (sameEpoch && have === entry.lastOff) continue; // nothing missed
+        if (sameEpoch && have === entry.lastOff) {
+          // Nothing missed; a topic not yet published this epoch may still
+          // have a snapshot seeded from an earlier run (sent without `off`).
+          if (have === 0) this.sendSnapshot(ws, entry);
+          continue;
+        }
         if (sameEpoch && have < entry.lastOff && have + 1 >= entry.histFrom) {
           (replay ??= new Map()).set(entry.id, have);
           continue;

@@ -485,3 +485,20 @@ void t.test(
     );
   },
 );
+
+void t.test(
+  'a snapshot seeded from an earlier run has no offset; resuming at 0 still gets it',
+  async (t) => {
+    const { server, port } = await startServer(t);
+    t.ok(server.seedSnapshot('signal/OLD', Buffer.from('{"topic":"signal/OLD","data":{"v":9}}')));
+    const c = await Conn.open(port);
+    const ack = await c.subscribe(['signal/OLD'], {
+      resume: { epoch: server.epoch, offsets: { 'signal/OLD': 0 } },
+    });
+    await c.sync();
+    t.same(c.frames.slice(ack + 1, -1), [{ topic: 'signal/OLD', data: { v: 9 } }], 'no off');
+    server.publish('signal/OLD', { v: 10 });
+    await c.waitFor('the first live frame', (f) => f.off === 1);
+    t.same(c.frames.at(-1), { topic: 'signal/OLD', data: { v: 10 }, off: 1 }, 'offsets start at 1');
+  },
+);
