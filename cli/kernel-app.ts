@@ -38,7 +38,7 @@ import type { FromWorker, WorkerSnapshotOptions } from '../kernel/worker-protoco
 import type { RedisSnapshotStoreOptions } from '../adapters/redis/redis-snapshot-store.js';
 import { WorkerPool, poolChannels } from '../kernel/worker-pool.js';
 import { dashboardRoutes } from './dashboard.js';
-import { KernelMetrics } from './kernel-metrics.js';
+import { KernelMetrics, NO_WS_SESSIONS } from './kernel-metrics.js';
 import { StoreClient } from './store-client.js';
 
 /**
@@ -232,6 +232,7 @@ export class KernelApp {
       sourceEvents: () => this.sourceEvents,
       breakerState: () => this.pipeline?.breakerState() ?? 'closed',
       wsClients: () => this.ws?.stats().clients ?? 0,
+      wsSessions: () => this.ws?.stats() ?? NO_WS_SESSIONS,
       store: () => this.store.stats(),
       killed: () => this.risk.killed,
       feedDropped: () => 0,
@@ -293,6 +294,8 @@ export class KernelApp {
       maxConnectionsPerKey: config.wsMaxConnectionsPerKey,
       subscribeRatePerSec: config.wsSubscribeRatePerSec,
       maxTopicsPerConnection: config.wsMaxTopicsPerConnection,
+      historyBytes: config.wsHistoryBytes,
+      heartbeatMs: config.wsHeartbeatMs,
       log: log.child({ part: 'ws' }),
       // The dashboard page, its files and the API documents (cli/dashboard.ts).
       routes: { ...publicRoutes, ...dashboardRoutes(apiKeys) },

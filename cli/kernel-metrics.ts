@@ -25,6 +25,8 @@ export interface KernelMetricSources {
   sourceEvents(): ReadonlyMap<string, number>;
   breakerState(): 'closed' | 'open' | 'half_open';
   wsClients(): number;
+  /** WebSocket subscriber sessions (resume, history, heartbeats; docs/adr/0007). */
+  wsSessions?(): WsSessionStats;
   store(): { lagMs: number; spilledRows: number; storeUp: boolean };
   killed(): boolean;
   /** Ticks the in-process feed could not queue (full in-ring). */
@@ -32,6 +34,28 @@ export interface KernelMetricSources {
   /** Worst event-loop lag of the main thread over the last second, ms. */
   mainLoopLagMs(): number;
 }
+
+/** The WebSocket server's session counters and history gauges (UwsServer.stats()). */
+export interface WsSessionStats {
+  resumes: number;
+  replayedFrames: number;
+  historyLost: number;
+  heartbeats: number;
+  historyBytes: number;
+  historyFrames: number;
+  historyOldestAgeMs: number;
+}
+
+/** Session stats before the WebSocket server exists. */
+export const NO_WS_SESSIONS: WsSessionStats = Object.freeze({
+  resumes: 0,
+  replayedFrames: 0,
+  historyLost: 0,
+  heartbeats: 0,
+  historyBytes: 0,
+  historyFrames: 0,
+  historyOldestAgeMs: 0,
+});
 
 /** Name prefixes of prom-client's default process metrics: not kept in the `metrics` table. */
 export const DEFAULT_METRIC_PREFIXES = ['process_', 'nodejs_'] as const;
@@ -418,6 +442,50 @@ export class KernelMetrics {
         this.set(src.wsClients());
       },
     });
+    // ── WebSocket subscriber sessions (docs/adr/0007) ──
+    const sessions = src.wsSessions?.bind(src);
+    if (sessions !== undefined) {
+      const counters: Array<[string, string, keyof WsSessionStats]> = [
+        ['qilin_ws_resumes_total', 'Subscribe frames that resumed with offsets', 'resumes'],
+        [
+          'qilin_ws_replayed_frames_total',
+          'Frames sent from the history to resuming WebSocket clients',
+          'replayedFrames',
+        ],
+        [
+          'qilin_ws_history_lost_total',
+          'history_lost markers sent (offsets too old, other epoch, replay too large)',
+          'historyLost',
+        ],
+        ['qilin_ws_heartbeats_total', 'heartbeat frames sent to WebSocket clients', 'heartbeats'],
+      ];
+      for (const [name, help, field] of counters)
+        mirrorCounter(registers, name, help, [], () => [[{}, sessions()[field]]]);
+      new Gauge({
+        name: 'qilin_ws_history_bytes',
+        help: 'Bytes of WebSocket frames held for resuming clients',
+        registers,
+        collect() {
+          this.set(sessions().historyBytes);
+        },
+      });
+      new Gauge({
+        name: 'qilin_ws_history_frames',
+        help: 'WebSocket frames held for resuming clients',
+        registers,
+        collect() {
+          this.set(sessions().historyFrames);
+        },
+      });
+      new Gauge({
+        name: 'qilin_ws_history_oldest_age_seconds',
+        help: 'Age of the oldest WebSocket frame held for resuming clients (0 when empty)',
+        registers,
+        collect() {
+          this.set(sessions().historyOldestAgeMs / 1000);
+        },
+      });
+    }
     new Gauge({
       name: 'qilin_store_lag_seconds',
       help: 'Age of the oldest row not yet in the store',

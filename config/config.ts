@@ -199,6 +199,26 @@ export const ConfigSchema = z.object({
     .min(1, { error: 'an integer from 1 to 1000000' })
     .max(1_000_000, { error: 'an integer from 1 to 1000000' })
     .default(1024),
+  // ── WebSocket subscriber sessions (docs/adr/0007-subscriber-sessions.md) ──
+  /**
+   * Bytes of published WebSocket frames kept so that a client reconnecting
+   * with its last offsets gets what it missed (allocated once at start; the
+   * oldest frames are overwritten). 0 disables history. Default 64 MiB.
+   */
+  wsHistoryBytes: z.coerce
+    .number({ error: 'an integer number of bytes from 0 (off) to 1073741824 (1 GiB)' })
+    .int({ error: 'an integer number of bytes from 0 (off) to 1073741824 (1 GiB)' })
+    .min(0, { error: 'an integer number of bytes from 0 (off) to 1073741824 (1 GiB)' })
+    .max(1 << 30, { error: 'an integer number of bytes from 0 (off) to 1073741824 (1 GiB)' })
+    .default(64 << 20),
+  /** Interval of the WebSocket `heartbeat` frames a client asks for with `{"op":"heartbeat"}`, ms. */
+  wsHeartbeatMs: z.coerce
+    .number({ error: 'an integer number of milliseconds from 50 to 3600000' })
+    .int({ error: 'an integer number of milliseconds from 50 to 3600000' })
+    .min(50, { error: 'an integer number of milliseconds from 50 to 3600000' })
+    .max(3_600_000, { error: 'an integer number of milliseconds from 50 to 3600000' })
+    .default(1000),
+  // ── end of WebSocket subscriber sessions ──
   /** Folder for local service data, logs and spill files (git-ignored). */
   stateDir: z
     .string({ error: 'a folder path' })

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import uws from 'uWebSockets.js';
 import type {
@@ -11,7 +12,9 @@ import type {
 import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { ApiKeyTable, Scope } from './api-keys.js';
+import { FrameHistory } from './frame-history.js';
 import { assertNativeUws, nativeUwsInfo } from './native-uws.js';
+import { OffsetFrameWriter } from './offset-frame.js';
 import { ALL_TOPICS, TopicPattern } from './topic-pattern.js';
 
 /** What an HTTP route returns; served for GET on the WebSocket port. */
@@ -80,6 +83,16 @@ export interface UwsServerOptions {
    * go over gets a `too_many_topics` error frame and close 4029. Default 1024.
    */
   maxTopicsPerConnection?: number;
+  // ── subscriber sessions (docs/adr/0007-subscriber-sessions.md) ──
+  /**
+   * Bytes of published frames kept for clients that resume with their last
+   * offsets (one arena allocated at construction; oldest overwritten). 0
+   * disables history: a resume then only works when nothing was missed.
+   * Default 64 MiB.
+   */
+  historyBytes?: number;
+  /** Interval of the `heartbeat` frames a client asks for with `{"op":"heartbeat"}`, ms. Default 1000. */
+  heartbeatMs?: number;
 }
 
 /** Counters of {@link UwsServer.stats}. */
@@ -102,6 +115,20 @@ export interface UwsServerStats {
   keyDisconnects: number;
   /** Clients closed (4029) for going over a per-key limit. */
   limitDisconnects: number;
+  /** Subscribe frames that carried `resume` offsets. */
+  resumes: number;
+  /** Frames sent from history to resuming clients. */
+  replayedFrames: number;
+  /** `history_lost` markers sent. */
+  historyLost: number;
+  /** `heartbeat` frames sent. */
+  heartbeats: number;
+  /** Bytes of frames held in the resume history. */
+  historyBytes: number;
+  /** Frames held in the resume history. */
+  historyFrames: number;
+  /** Age of the oldest frame held in the history, ms (0 when empty). */
+  historyOldestAgeMs: number;
 }
 
 /** Close code for a client whose send buffer went over the limit (private-use range). */
@@ -129,6 +156,21 @@ export const WS_ERROR_CODES = [
   'too_many_topics',
 ] as const;
 export type WsErrorCode = (typeof WS_ERROR_CODES)[number];
+
+/** A subscribe frame's resume request, validated. */
+interface Resume {
+  readonly epoch: string;
+  /** Exact topic → the last offset the client got. */
+  readonly offsets: Map<string, number>;
+}
+
+/** Resume offsets one connection may give (staged and inline together); bounds its memory. */
+export const MAX_RESUME_OFFSETS = 10_000;
+const RESUME_SHAPE = 'use "resume":{"epoch":"<epoch>","offsets":{"<topic>":<last offset>,…}}';
+
+function isEpoch(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= 64;
+}
 
 /** Topics per subscribe/unsubscribe frame; bounds the work one frame can cause. */
 const MAX_TOPICS_PER_FRAME = 256;
@@ -158,6 +200,11 @@ interface Client {
   pressured: boolean;
   /** Set by the close handler: the uWS socket must not be touched any more. */
   closed: boolean;
+  /** Next heartbeat counter; undefined until the client asks for heartbeats. */
+  heartbeatN?: number;
+  /** Offsets staged by `{"op":"offsets"}` frames (and their epoch) for the next resuming subscribe. */
+  staged?: Map<string, number> | undefined;
+  stagedEpoch?: string;
 }
 
 /**
@@ -180,6 +227,14 @@ export interface TopicEntry {
   snapLen: number;
   /** The snapshot changed since the last `takeChangedSnapshots` (last-value cache). */
   changed: boolean;
+  /** Index in `topicsById` (the history records topics by it). */
+  readonly id: number;
+  /** Offset of the last frame published on the topic this epoch (0: none yet). */
+  lastOff: number;
+  /** Oldest offset from which every frame up to `lastOff` is still in the history. */
+  histFrom: number;
+  /** Offset of the snapshot frame; 0 for a snapshot seeded from an earlier run (sent without `off`). */
+  snapOff: number;
 }
 
 const EMPTY_HEADER = '';
@@ -242,6 +297,15 @@ export class UwsServer {
   private nextClientId = 1;
   private bytesSinceSweep = 0;
   private snapshotCapWarned = false;
+  // ── subscriber sessions ──
+  /** Id of this server's history: random per start, so a client can tell history was lost. */
+  readonly epoch = randomBytes(9).toString('base64url');
+  private readonly history: FrameHistory;
+  private readonly offsetWriter = new OffsetFrameWriter();
+  private readonly topicsById: TopicEntry[] = [];
+  private readonly heartbeatMs: number;
+  private readonly heartbeatClients = new Set<WebSocket<Client>>();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
 
   private readonly counters = {
     published: 0,
@@ -252,6 +316,10 @@ export class UwsServer {
     oversizeDisconnects: 0,
     keyDisconnects: 0,
     limitDisconnects: 0,
+    resumes: 0,
+    replayedFrames: 0,
+    historyLost: 0,
+    heartbeats: 0,
   };
 
   constructor(opts: UwsServerOptions) {
@@ -301,6 +369,14 @@ export class UwsServer {
       1024,
       1,
       1_000_000,
+    );
+    this.heartbeatMs = intOption('heartbeatMs', o.heartbeatMs, 1000, 50, 3_600_000);
+    this.history = new FrameHistory(
+      intOption('historyBytes', o.historyBytes, 64 << 20, 0, 1 << 30),
+      (topicId, off) => {
+        const e = this.topicsById[topicId];
+        if (e !== undefined && e.histFrom <= off) e.histFrom = off + 1;
+      },
     );
     for (const [path, route] of Object.entries(o.routes ?? {})) {
       if (!path.startsWith('/') || path === '/ws' || typeof route !== 'function') {
@@ -364,6 +440,8 @@ export class UwsServer {
     this.closing ??= (async () => {
       if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
       this.sweepTimer = undefined;
+      if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
+      this.heartbeatTimer = undefined;
       this.unwatchKeys?.();
       if (this.listenSocket !== undefined) uws.us_listen_socket_close(this.listenSocket);
       this.listenSocket = undefined;
@@ -413,19 +491,25 @@ export class UwsServer {
    */
   publishFrame(entry: TopicEntry, frame: Uint8Array): void {
     if (this.closing !== undefined) return;
+    const off = ++entry.lastOff;
     if (entry.snap !== undefined || this.topics.size <= this.maxSnapshotTopics) {
       if (entry.snap === undefined || entry.snap.length < frame.length) {
         entry.snap = Buffer.allocUnsafe(Math.max(256, frame.length * 2));
       }
       entry.snap.set(frame);
       entry.snapLen = frame.length;
+      entry.snapOff = off;
       entry.changed = true;
     }
     this.counters.published++;
-    this.app.publish(entry.topicBytes, frame, false);
-    if (entry.wildcardBytes !== undefined) this.app.publish(entry.wildcardBytes, frame, false);
-    this.app.publish(ALL_TOPICS_BYTES, frame, false);
-    this.bytesSinceSweep += frame.length;
+    // The frame clients get carries the topic's offset; written into a reused
+    // scratch buffer (uWS copies it into each socket), then into the history.
+    const out = this.offsetWriter.write(frame, off) ?? frame;
+    if (!this.history.append(entry.id, off, out, out.length)) entry.histFrom = off + 1;
+    this.app.publish(entry.topicBytes, out, false);
+    if (entry.wildcardBytes !== undefined) this.app.publish(entry.wildcardBytes, out, false);
+    this.app.publish(ALL_TOPICS_BYTES, out, false);
+    this.bytesSinceSweep += out.length;
     if (this.bytesSinceSweep >= this.limit) this.sweep();
   }
 
@@ -459,7 +543,23 @@ export class UwsServer {
 
   /** Counters since construction. */
   stats(): UwsServerStats {
-    return { clients: this.clients.size, ...this.counters };
+    const oldestAt = this.history.oldestAt;
+    return {
+      clients: this.clients.size,
+      ...this.counters,
+      historyBytes: this.history.bytes,
+      historyFrames: this.history.records,
+      historyOldestAgeMs: oldestAt === undefined ? 0 : Math.max(0, Date.now() - oldestAt),
+    };
+  }
+
+  /**
+   * The offsets of a topic this epoch: `last` published (0: none) and the
+   * `oldest` still held in history (`last + 1` when none is held).
+   */
+  offsets(topic: string): { last: number; oldest: number } {
+    const e = this.topics.get(topic);
+    return e === undefined ? { last: 0, oldest: 1 } : { last: e.lastOff, oldest: e.histFrom };
   }
 
   /**
@@ -509,7 +609,12 @@ export class UwsServer {
       snap: undefined,
       snapLen: 0,
       changed: false,
+      id: this.topicsById.length,
+      lastOff: 0,
+      histFrom: 1,
+      snapOff: 0,
     };
+    this.topicsById.push(entry);
     // Entries are tiny; only the snapshot buffers are capped (see publish).
     this.topics.set(topic, entry);
     if (this.topics.size > this.maxSnapshotTopics && !this.snapshotCapWarned) {
@@ -671,8 +776,10 @@ export class UwsServer {
 
   private onClose(ws: WebSocket<Client>, code: number, message: ArrayBuffer): void {
     this.clients.delete(ws);
+    this.heartbeatClients.delete(ws);
     const c = ws.getUserData();
     c.closed = true;
+    c.staged = undefined;
     if (c.counted) {
       c.counted = false;
       const n = (this.perKey.get(c.scope.keyId) ?? 1) - 1;
@@ -733,6 +840,21 @@ export class UwsServer {
       case 'ping':
         ws.send('{"type":"pong"}', false);
         break;
+      case 'heartbeat':
+        this.startHeartbeat(ws, c);
+        break;
+      case 'offsets':
+        if (!this.takeToken(c)) {
+          this.overLimit(
+            ws,
+            c,
+            'rate_limited',
+            `more than ${this.subscribeRate} subscribe/unsubscribe/offsets frames per second`,
+          );
+          return;
+        }
+        this.stageOffsets(ws, c, frame);
+        break;
       case 'subscribe':
       case 'unsubscribe': {
         if (!this.takeToken(c)) {
@@ -746,8 +868,15 @@ export class UwsServer {
         }
         const patterns = this.parseTopics(ws, c, (frame as { topics?: unknown }).topics, op);
         if (patterns === undefined) return;
-        if (op === 'subscribe') this.subscribe(ws, c, patterns);
-        else this.unsubscribe(ws, c, patterns);
+        if (op === 'subscribe') {
+          const raw = (frame as { resume?: unknown }).resume;
+          let resume: Resume | undefined;
+          if (raw !== undefined) {
+            resume = this.parseResume(ws, c, raw);
+            if (resume === undefined) return;
+          }
+          this.subscribe(ws, c, patterns, resume);
+        } else this.unsubscribe(ws, c, patterns);
         break;
       }
       default:
@@ -763,7 +892,7 @@ export class UwsServer {
             ws,
             c,
             'unknown_op',
-            `unknown op ${preview(JSON.stringify(op))}; use subscribe, unsubscribe or ping`,
+            `unknown op ${preview(JSON.stringify(op))}; use subscribe, unsubscribe, ping, heartbeat or offsets`,
           );
         }
         return;
@@ -814,7 +943,12 @@ export class UwsServer {
     return out;
   }
 
-  private subscribe(ws: WebSocket<Client>, c: Client, patterns: TopicPattern[]): void {
+  private subscribe(
+    ws: WebSocket<Client>,
+    c: Client,
+    patterns: TopicPattern[],
+    resume?: Resume,
+  ): void {
     let added = 0;
     for (const p of new Set(patterns.map((q) => q.text))) if (!c.patterns.has(p)) added++;
     if (c.patterns.size + added > this.maxTopicsPerConnection) {
@@ -828,17 +962,257 @@ export class UwsServer {
     }
     const before = new Map(c.patterns);
     for (const p of patterns) c.patterns.set(p.text, p);
-    ws.send(JSON.stringify({ type: 'subscribed', topics: patterns.map((p) => p.text) }), false);
-    // Snapshot: the last frame of every topic newly covered, before any live
-    // frame (publish runs on this same thread, so nothing interleaves).
+    ws.send(
+      JSON.stringify({
+        type: 'subscribed',
+        topics: patterns.map((p) => p.text),
+        epoch: this.epoch,
+      }),
+      false,
+    );
+    if (resume !== undefined) this.counters.resumes++;
+    const sameEpoch = resume?.epoch === this.epoch;
+    /** Topics to replay from history: topic id → the client's last offset. */
+    let replay: Map<number, number> | undefined;
+    // Snapshot (or, for a resumed topic, what was missed): the last frame of
+    // every topic newly covered, before any live frame (publish runs on this
+    // same thread, so nothing interleaves).
     for (const [topic, entry] of this.topics) {
       // uWS closes a socket inside send() at its hard backpressure ceiling.
       if (c.closed) return;
-      if (entry.snap === undefined || entry.snapLen === 0) continue;
       if (!UwsServer.covered(c.patterns, topic) || UwsServer.covered(before, topic)) continue;
-      ws.send(entry.snap.subarray(0, entry.snapLen), false);
+      const have = resume?.offsets.get(topic);
+      if (have !== undefined) {
+        if (sameEpoch && have === entry.lastOff) {
+          // Nothing missed; a topic not yet published this epoch may still
+          // have a snapshot seeded from an earlier run (sent without `off`).
+          if (have === 0) this.sendSnapshot(ws, entry);
+          continue;
+        }
+        if (sameEpoch && have < entry.lastOff && have + 1 >= entry.histFrom) {
+          (replay ??= new Map()).set(entry.id, have);
+          continue;
+        }
+        const reason = !sameEpoch ? 'epoch' : have > entry.lastOff ? 'ahead' : 'too_old';
+        this.historyLost(ws, topic, have, entry, reason);
+      }
+      this.sendSnapshot(ws, entry);
     }
+    if (resume !== undefined) {
+      // Offsets of topics not published this epoch (a restarted kernel).
+      for (const [topic, have] of resume.offsets) {
+        if (c.closed) return;
+        if (this.topics.has(topic) || (sameEpoch && have === 0)) continue;
+        if (!UwsServer.covered(c.patterns, topic) || UwsServer.covered(before, topic)) continue;
+        this.historyLost(ws, topic, have, undefined, sameEpoch ? 'ahead' : 'epoch');
+      }
+    }
+    if (replay !== undefined && !c.closed) this.replay(ws, c, replay);
+    if (c.closed) return;
     this.applySubscriptions(ws, c);
+  }
+
+  // ── subscriber sessions (docs/adr/0007-subscriber-sessions.md) ───────
+
+  /** The topic's snapshot frame, with its offset unless it was seeded from an earlier run. */
+  private sendSnapshot(ws: WebSocket<Client>, entry: TopicEntry): void {
+    if (entry.snap === undefined || entry.snapLen === 0) return;
+    const raw = entry.snap.subarray(0, entry.snapLen);
+    const out = entry.snapOff > 0 ? this.offsetWriter.write(raw, entry.snapOff) : undefined;
+    ws.send(out ?? raw, false);
+  }
+
+  private historyLost(
+    ws: WebSocket<Client>,
+    topic: string,
+    have: number,
+    entry: TopicEntry | undefined,
+    reason: 'epoch' | 'too_old' | 'ahead' | 'too_large',
+  ): void {
+    this.counters.historyLost++;
+    ws.send(
+      JSON.stringify({
+        type: 'history_lost',
+        topic,
+        epoch: this.epoch,
+        reason,
+        from: have + 1,
+        oldest: entry?.histFrom ?? 1,
+        last: entry?.lastOff ?? 0,
+      }),
+      false,
+    );
+  }
+
+  /**
+   * Send, in publish order, every held frame of the topics in `want` after
+   * the client's offset. The whole replay must fit in what the client's send
+   * buffer may still take (`maxBackpressureBytes` minus what it holds):
+   * topics that would not fit, in turn, get `history_lost` (`too_large`) and
+   * their snapshot instead, so a huge resume never breaks the memory bound.
+   */
+  private replay(ws: WebSocket<Client>, c: Client, want: Map<number, number>): void {
+    const bytes = new Map<number, number>();
+    this.history.scan((id, off, len) => {
+      const have = want.get(id);
+      if (have !== undefined && off > have) bytes.set(id, (bytes.get(id) ?? 0) + len);
+    });
+    let budget = this.limit - ws.getBufferedAmount();
+    for (const [id, have] of Array.from(want)) {
+      const b = bytes.get(id) ?? 0;
+      if (b <= budget) {
+        budget -= b;
+        continue;
+      }
+      want.delete(id);
+      const e = this.topicsById[id]!;
+      this.historyLost(ws, e.topic, have, e, 'too_large');
+      this.sendSnapshot(ws, e);
+    }
+    this.history.scan((id, off, _len, i) => {
+      if (c.closed) return false;
+      const have = want.get(id);
+      if (have === undefined || off <= have) return true;
+      ws.send(this.history.frameAt(i), false);
+      this.counters.replayedFrames++;
+      return true;
+    });
+  }
+
+  /** `resume` of a subscribe frame (merged with staged offsets); undefined after an error frame. */
+  private parseResume(ws: WebSocket<Client>, c: Client, raw: unknown): Resume | undefined {
+    const staged = c.staged;
+    const stagedEpoch = c.stagedEpoch;
+    c.staged = undefined;
+    c.stagedEpoch = undefined;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      this.badFrame(ws, c, 'bad_frame', RESUME_SHAPE);
+      return undefined;
+    }
+    const { epoch, offsets } = raw as { epoch?: unknown; offsets?: unknown };
+    if (!isEpoch(epoch)) {
+      this.badFrame(
+        ws,
+        c,
+        'bad_frame',
+        `"resume.epoch" must be a string of 1 to 64 characters (the epoch of "subscribed" or "heartbeat"); ${RESUME_SHAPE}`,
+      );
+      return undefined;
+    }
+    if (staged !== undefined && stagedEpoch !== epoch) {
+      this.badFrame(
+        ws,
+        c,
+        'bad_frame',
+        `offsets were staged for epoch ${preview(String(stagedEpoch))} but "resume.epoch" is ${preview(epoch)}`,
+      );
+      return undefined;
+    }
+    const into = staged ?? new Map<string, number>();
+    if (offsets !== undefined && !this.readOffsets(ws, c, offsets, into)) return undefined;
+    return { epoch, offsets: into };
+  }
+
+  /** `{"op":"offsets","epoch":…,"offsets":{…}}`: offsets for the next resuming subscribe. */
+  private stageOffsets(
+    ws: WebSocket<Client>,
+    c: Client,
+    f: { epoch?: unknown; offsets?: unknown },
+  ): void {
+    if (!isEpoch(f.epoch)) {
+      c.staged = undefined;
+      this.badFrame(ws, c, 'bad_frame', '"offsets" needs "epoch": a string of 1 to 64 characters');
+      return;
+    }
+    if (c.staged !== undefined && c.stagedEpoch !== f.epoch) {
+      c.staged = undefined;
+      this.badFrame(
+        ws,
+        c,
+        'bad_frame',
+        'offsets already staged for another epoch: staging dropped',
+      );
+      return;
+    }
+    const into = c.staged ?? new Map<string, number>();
+    if (!this.readOffsets(ws, c, f.offsets, into)) {
+      c.staged = undefined;
+      return;
+    }
+    c.staged = into;
+    c.stagedEpoch = f.epoch;
+    ws.send(JSON.stringify({ type: 'offsets', epoch: f.epoch, staged: into.size }), false);
+  }
+
+  /** Add `{"<topic>":<offset>,…}` to `into`; false after an error frame. */
+  private readOffsets(
+    ws: WebSocket<Client>,
+    c: Client,
+    offsets: unknown,
+    into: Map<string, number>,
+  ): boolean {
+    if (typeof offsets !== 'object' || offsets === null || Array.isArray(offsets)) {
+      this.badFrame(ws, c, 'bad_frame', `"offsets" must be an object {"<topic>":<offset>,…}`);
+      return false;
+    }
+    for (const [topic, off] of Object.entries(offsets)) {
+      if (!TopicPattern.isTopic(topic)) {
+        this.badFrame(
+          ws,
+          c,
+          'bad_frame',
+          `offsets: ${preview(JSON.stringify(topic))} is not a topic (signal/<sym>, prediction/<sym>, quality/<sym> or status)`,
+        );
+        return false;
+      }
+      if (typeof off !== 'number' || !Number.isSafeInteger(off) || off < 0) {
+        this.badFrame(
+          ws,
+          c,
+          'bad_frame',
+          `offsets: ${topic} must be a non-negative integer, got ${preview(JSON.stringify(off) ?? String(off))}`,
+        );
+        return false;
+      }
+      into.set(topic, off);
+      if (into.size > MAX_RESUME_OFFSETS) {
+        this.badFrame(
+          ws,
+          c,
+          'bad_frame',
+          `more than ${MAX_RESUME_OFFSETS} resume offsets on one connection`,
+        );
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** `{"op":"heartbeat"}`: a heartbeat now, then one every `heartbeatMs`. */
+  private startHeartbeat(ws: WebSocket<Client>, c: Client): void {
+    c.heartbeatN ??= 0;
+    this.heartbeatClients.add(ws);
+    this.sendHeartbeat(ws, c, Date.now());
+    if (this.heartbeatTimer === undefined && this.closing === undefined) {
+      this.heartbeatTimer = setInterval(() => this.heartbeatTick(), this.heartbeatMs);
+      this.heartbeatTimer.unref();
+    }
+  }
+
+  private heartbeatTick(): void {
+    const now = Date.now();
+    for (const ws of Array.from(this.heartbeatClients)) {
+      const c = ws.getUserData();
+      if (c.closed || c.closeReason !== undefined) continue;
+      this.sendHeartbeat(ws, c, now);
+    }
+  }
+
+  private sendHeartbeat(ws: WebSocket<Client>, c: Client, now: number): void {
+    const n = c.heartbeatN ?? 0;
+    c.heartbeatN = n + 1;
+    this.counters.heartbeats++;
+    ws.send(`{"type":"heartbeat","n":${n},"epoch":"${this.epoch}","ts":${now}}`, false);
   }
 
   private unsubscribe(ws: WebSocket<Client>, c: Client, patterns: TopicPattern[]): void {
@@ -912,6 +1286,7 @@ export class UwsServer {
   /** Check every client; O(clients), run once per `limit` bytes published and on a timer. */
   private sweep(): void {
     this.bytesSinceSweep = 0;
+    this.history.tick(Date.now());
     if (this.clients.size === 0) return;
     // ws.end() fires the close handler synchronously, which edits the set.
     for (const ws of Array.from(this.clients)) this.checkBackpressure(ws, ws.getUserData());

@@ -207,24 +207,33 @@ void t.test('subscribe: ack, then the snapshot, then live messages, in that orde
   server.publish('signal/ETH-USD', '{"n":10}'); // pre-serialised JSON
   server.publish('prediction/BTC-USD', { n: 99 });
   const c = await TestClient.connect(port, { key: READ_KEY });
-  t.same(await c.subscribe(['signal/BTC-USD']), { type: 'subscribed', topics: ['signal/BTC-USD'] });
-  t.same(await c.next(), { topic: 'signal/BTC-USD', data: { n: 2 } }, 'snapshot first');
+  // Frames carry their topic's offset and `subscribed` the server's epoch (docs/adr/0007).
+  t.same(await c.subscribe(['signal/BTC-USD']), {
+    type: 'subscribed',
+    topics: ['signal/BTC-USD'],
+    epoch: server.epoch,
+  });
+  t.same(await c.next(), { topic: 'signal/BTC-USD', data: { n: 2 }, off: 2 }, 'snapshot first');
   server.publish('signal/BTC-USD', { n: 3 });
   server.publish('signal/ETH-USD', { n: 11 }); // not subscribed
   server.publish('signal/BTC-USD', { n: 4 });
-  t.same(await c.next(), { topic: 'signal/BTC-USD', data: { n: 3 } });
-  t.same(await c.next(), { topic: 'signal/BTC-USD', data: { n: 4 } });
+  t.same(await c.next(), { topic: 'signal/BTC-USD', data: { n: 3 }, off: 3 });
+  t.same(await c.next(), { topic: 'signal/BTC-USD', data: { n: 4 }, off: 4 });
 
   // A wildcard subscription snapshots every signal topic it newly covers.
-  t.same(await c.subscribe(['signal/*']), { type: 'subscribed', topics: ['signal/*'] });
+  t.same(await c.subscribe(['signal/*']), {
+    type: 'subscribed',
+    topics: ['signal/*'],
+    epoch: server.epoch,
+  });
   t.same(
     await c.next(),
-    { topic: 'signal/ETH-USD', data: { n: 11 } },
+    { topic: 'signal/ETH-USD', data: { n: 11 }, off: 2 },
     'ETH snapshot; BTC already covered',
   );
   server.publish('status', { up: true });
   server.publish('signal/BTC-USD', { n: 5 });
-  t.same(await c.next(), { topic: 'signal/BTC-USD', data: { n: 5 } });
+  t.same(await c.next(), { topic: 'signal/BTC-USD', data: { n: 5 }, off: 5 });
   t.same(c.pending(), [], 'nothing else');
   t.equal(server.stats().published, 9);
   c.ws.close();
@@ -285,7 +294,7 @@ void t.test(
     server.publish('status', { end: 3 });
     t.same(
       await c.next(),
-      { topic: 'status', data: { end: 3 } },
+      { topic: 'status', data: { end: 3 }, off: 3 },
       'unsubscribed topics no longer arrive',
     );
     c.ws.close();
@@ -304,12 +313,13 @@ void t.test('a read=signal/* key is forbidden other topics', async (t) => {
   t.same(await c.subscribe(['signal/*', 'signal/X']), {
     type: 'subscribed',
     topics: ['signal/*', 'signal/X'],
+    epoch: server.epoch,
   });
   server.publish('prediction/X', {});
   server.publish('signal/X', { ok: 1 });
   t.same(
     await c.next(),
-    { topic: 'signal/X', data: { ok: 1 } },
+    { topic: 'signal/X', data: { ok: 1 }, off: 1 },
     'a rejected frame subscribed nothing',
   );
   c.ws.close();
@@ -418,9 +428,17 @@ void t.test(
     greedy.send({ op: 'subscribe', topics: ['*'] });
     await until(() => server.stats().slowDisconnects === 1, 'the greedy client to be cut');
     t.equal(server.stats().clients, 1);
-    t.same(await other.subscribe(['status']), { type: 'subscribed', topics: ['status'] });
+    t.same(await other.subscribe(['status']), {
+      type: 'subscribed',
+      topics: ['status'],
+      epoch: server.epoch,
+    });
     server.publish('status', { ok: true });
-    t.same(await other.next(), { topic: 'status', data: { ok: true } }, 'others unaffected');
+    t.same(
+      await other.next(),
+      { topic: 'status', data: { ok: true }, off: 1 },
+      'others unaffected',
+    );
     greedy.ws.terminate();
     other.ws.close();
   },
