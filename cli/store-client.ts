@@ -100,7 +100,7 @@ export type StoreFromWorker =
 const EMPTY_STATS: StoreWriterStats = {
   buffered: 0,
   inflight: 0,
-  inserted: { ticks: 0, predictions: 0, signals: 0, quality: 0, metrics: 0 },
+  inserted: { ticks: 0, predictions: 0, signals: 0, quality: 0, metrics: 0, audit: 0 },
   failures: 0,
   spilledFiles: 0,
   spilledRows: 0,
