@@ -91,7 +91,11 @@ export class AuditRateLimiter {
       else {
         const last = this.ended[this.ended.length - 1]!;
         if (last.source === OVERFLOW_SOURCE) last.suppressed += suppressed;
-        else this.ended[this.ended.length - 1] = { source: OVERFLOW_SOURCE, suppressed: last.suppressed + suppressed };
+        else
+          this.ended[this.ended.length - 1] = {
+            source: OVERFLOW_SOURCE,
+            suppressed: last.suppressed + suppressed,
+          };
       }
     }
     this.held = new Map();
