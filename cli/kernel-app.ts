@@ -243,6 +243,9 @@ export class KernelApp {
       log: log.child({ part: 'audit' }),
       store: (events) => this.store.writeAudit(events),
       registry: this.metrics.registry,
+      // One durable per database: kernels sharing a store share it (each event
+      // written once); a kernel with another database gets every event too.
+      durable: `qilin-audit-${config.clickhouseDb}`,
     });
   }
 
