@@ -352,7 +352,11 @@ export function formatBatchText(batch: StoreBatch): TableText[] {
     });
   }
   if (batch.audit.length > 0) {
-    out.push({ table: 'audit', rows: batch.audit.length, text: toNdjson(batch.audit.map(auditRow)) });
+    out.push({
+      table: 'audit',
+      rows: batch.audit.length,
+      text: toNdjson(batch.audit.map(auditRow)),
+    });
   }
   return out;
 }
