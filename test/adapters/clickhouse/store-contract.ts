@@ -317,6 +317,7 @@ export async function storeContract(t: Test, store: EventStore): Promise<void> {
   await t.test('the documented example queries run and give the worked answers', async (t) => {
     const qs = docQueries();
     t.same([...qs.keys()].sort(), [
+      'audit_by_action',
       'bars_1m',
       'bars_1m_fast',
       'quality_daily',
@@ -329,6 +330,12 @@ export async function storeContract(t: Test, store: EventStore): Promise<void> {
       'tick_count_grouped',
       'tick_duplicates',
     ]);
+
+    t.same(
+      await store.query(qs.get('audit_by_action')!),
+      [{ action: 'risk.kill', outcome: 'ok', events: 1, actors: 1 }],
+      'the audit summary',
+    );
 
     const bars = await store.query(qs.get('bars_1m')!);
     t.equal(bars.length, 2, 'two minutes');
