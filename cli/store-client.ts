@@ -25,6 +25,9 @@ import { storeKind } from './store-factory.js';
  *   structured clone per signal on the main thread; a full ring drops and
  *   counts (`stats().signalRowsDropped`), it never blocks.
  * - Metric snapshots (every few seconds) are posted as messages.
+ * - Audit events (`writeAudit`) are posted as messages too; the worker
+ *   answers once the writer's durable mark passes them (inserted or
+ *   spilled), which is when the audit consumer acknowledges them on NATS.
  * - With the embedded store the chdb addon is imported on this thread before
  *   the worker starts: a worker that is the only holder of that native
  *   library crashes the process when it exits. Importing only maps the
