@@ -140,6 +140,14 @@ export interface AuditConsumerOptions {
   ackWaitMs?: number;
   /** Events stored together at most (default 500). */
   batch?: number;
+  /**
+   * The server deletes the durable after this long without a kernel pulling,
+   * ms (default 2 days): a database no kernel serves any more leaves no
+   * consumer behind. A fleet down for longer gets a new durable that reads
+   * the stream from its start: events already stored are stored again, and
+   * read once under `audit FINAL`.
+   */
+  inactiveMs?: number;
 }
 
 /**
@@ -178,6 +186,7 @@ export class AuditConsumer {
           filter_subject: AUDIT_SUBJECTS,
           ack_wait: nanos(this.o.ackWaitMs ?? 30_000),
           max_ack_pending: 10_000,
+          inactive_threshold: nanos(this.o.inactiveMs ?? 2 * 86_400_000),
         });
       } catch (err2) {
         // Another kernel created it meanwhile.

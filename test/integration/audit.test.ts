@@ -13,9 +13,10 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -207,6 +208,53 @@ void t.test('audit log with a running kernel', async (t) => {
       const all = JSON.stringify(await app.store.query('SELECT * FROM audit'));
       t.notOk(all.includes(c.key), 'the key appears nowhere in the table');
       t.notOk(all.includes(c.key.slice(3)), 'not even without its prefix');
+    },
+  );
+
+  await t.test('qilin keys with NATS unreachable: refused, no change made', async (t) => {
+    const srv = createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const closed = (srv.address() as { port: number }).port;
+    await new Promise<void>((r) => srv.close(() => r()));
+    const redis = new Redis(urls.redisUrl);
+    const before = await redis.keys(`${PREFIX}*`);
+    const r = await qilin(
+      {
+        QILIN_NATS_URL: `nats://127.0.0.1:${closed}`,
+        QILIN_REDIS_URL: urls.redisUrl,
+        QILIN_API_KEY_PREFIX: PREFIX,
+        QILIN_STATE_DIR: mkdtempSync(join(tmpdir(), 'qilin-audit-cli-')),
+      },
+      'keys',
+      'create',
+      '--role',
+      'viewer',
+      '--label',
+      `unaudited ${run}`,
+    );
+    t.equal(r.code, 2);
+    t.match(r.err, /QLN_AUDIT_UNAVAILABLE: cannot reach NATS .* so it was not made/);
+    t.notOk(/qk_/.test(r.out), 'no key printed');
+    const after = await redis.keys(`${PREFIX}*`);
+    redis.disconnect();
+    t.same(after.sort(), before.sort(), 'Redis unchanged');
+  });
+
+  await t.test(
+    'a body on audit.> that is not an event: refused and counted, not stored',
+    async (t) => {
+      const junk = `not-an-event-${run}`;
+      await jetstream(nc).publish(
+        'audit.risk.kill',
+        JSON.stringify({ id: junk, action: 'risk.kill' }),
+      );
+      await until('counted', async () => {
+        const m = /qilin_audit_invalid_total (\d+)/.exec(
+          await (await fetch(`${base}/metrics`)).text(),
+        );
+        return m !== null && Number(m[1]) >= 1;
+      });
+      t.same(await rows(`id = '${junk}'`), [], 'not stored');
     },
   );
 
