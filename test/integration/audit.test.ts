@@ -34,11 +34,13 @@ import { until, within } from '../helpers/wait.js';
 const run = randomBytes(3).toString('hex');
 const READ_KEY = `audit-read-${run}`;
 const ADMIN_KEY = `audit-admin-${run}`;
+const VIEW_KEY = `audit-view-${run}`;
 const PREFIX = `qilin:test:audit${run}:apikey:`;
 /** Loopback addresses of this run's refused clients (unique enough across parallel tests). */
 const b = randomBytes(2);
 const BAD_FROM = `127.${b[0]! | 1}.${b[1]!}.7`;
 const FLOOD_FROM = `127.${b[0]! | 1}.${b[1]!}.9`;
+const WS_FROM = `127.${b[0]! | 1}.${b[1]!}.11`;
 
 /** HTTP status of a WebSocket upgrade with `key`, from `localAddress`. */
 function upgradeStatus(port: number, key: string, localAddress: string): Promise<number> {
@@ -91,7 +93,7 @@ void t.test('audit log with a running kernel', async (t) => {
   const urls = await ensureServices();
   const db = `qilin_audit_${run}`;
   const config = await testKernelConfig(urls, db, READ_KEY, {
-    apiKeys: `${READ_KEY}:read,${ADMIN_KEY}:admin`,
+    apiKeys: `${READ_KEY}:read,${ADMIN_KEY}:admin,${VIEW_KEY}:read=signal/*`,
     apiKeyPrefix: PREFIX,
   });
   const app = new KernelApp({ config, log: pino({ level: 'silent' }) });
@@ -306,6 +308,30 @@ void t.test('audit log with a running kernel', async (t) => {
     t.ok(
       legacy.some((e) => e.decision === 'kill'),
       '/audit still lists the risk decisions',
+    );
+  });
+
+  await t.test('a forbidden subscribe and a 4029 cut-off: permission.denied rows', async (t) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${app.port}/ws`, {
+      headers: { authorization: `Bearer ${VIEW_KEY}` },
+      localAddress: WS_FROM,
+    });
+    let closedWith = 0;
+    ws.on('close', (code) => (closedWith = code));
+    await within('open', new Promise((r) => ws.once('open', r)), 10_000);
+    ws.send(JSON.stringify({ op: 'subscribe', topics: ['status'] }));
+    for (let i = 0; i < 40; i++) ws.send(JSON.stringify({ op: 'subscribe', topics: ['signal/A'] }));
+    await until('closed 4029', () => closedWith !== 0);
+    t.equal(closedWith, 4029);
+    const where = `action = 'permission.denied' AND position(source, '${WS_FROM}') > 0`;
+    await until('two rows', async () => (await rows(where)).length === 2);
+    const got = await rows(where);
+    t.same(
+      got.map((r) => [r['target'], r['actor']]),
+      [
+        ['status', `key:${keyIdOf(VIEW_KEY)}`],
+        ['rate_limited', `key:${keyIdOf(VIEW_KEY)}`],
+      ],
     );
   });
 
