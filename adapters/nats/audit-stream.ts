@@ -210,7 +210,9 @@ export class AuditConsumer {
     const ev = decodeAuditEvent(m.data);
     if (typeof ev === 'string') {
       this.counters.bad++;
-      m.term('invalid audit event');
+      // No reason text: `+TERM <reason>` needs nats-server 2.10; Debian's 2.9
+      // would take it for an unknown ack and redeliver the message forever.
+      m.term();
       this.o.log.warn({ subject: m.subject, detail: ev }, 'invalid audit event refused');
       this.o.onBad?.(m.subject, ev);
       return;
