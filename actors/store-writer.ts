@@ -17,6 +17,7 @@ import type {
   StoreBatch,
   TickRow,
 } from '../kernel/event-store.js';
+import type { AuditEvent } from '../kernel/audit-event.js';
 import { ErrorCodes, invalidArgument } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
 import type { PredictionMessage, QualityMessage } from '../kernel/messages.js';
@@ -136,6 +137,7 @@ const KEYS: ReadonlyArray<keyof StoreBatch> = [
   'signals',
   'quality',
   'metrics',
+  'audit',
 ];
 const SPILL_NAME = /^(\d+)-(\d+)\.ndjson$/;
 
@@ -146,12 +148,17 @@ function positiveInt(name: string, v: number | undefined, dflt: number): number 
 }
 
 function emptyBatch(): StoreBatch {
-  return { ticks: [], predictions: [], signals: [], quality: [], metrics: [] };
+  return { ticks: [], predictions: [], signals: [], quality: [], metrics: [], audit: [] };
 }
 
 function sizeOf(b: StoreBatch): number {
   return (
-    b.ticks.length + b.predictions.length + b.signals.length + b.quality.length + b.metrics.length
+    b.ticks.length +
+    b.predictions.length +
+    b.signals.length +
+    b.quality.length +
+    b.metrics.length +
+    b.audit.length
   );
 }
 
@@ -232,6 +239,7 @@ export class StoreWriter {
     signals: 0,
     quality: 0,
     metrics: 0,
+    audit: 0,
   };
   private failures = 0;
   /** Spill files that ended in a torn record (each counted once). */
@@ -322,6 +330,14 @@ export class StoreWriter {
   addQuality(msg: QualityMessage): void {
     this.buffer.quality.push(msg);
     this.added1();
+  }
+
+  /** Audit events: buffered, inserted and spilled exactly as ticks are (see `durableMark`). */
+  addAudit(events: readonly AuditEvent[]): void {
+    for (const e of events) {
+      this.buffer.audit.push(e);
+      this.added1();
+    }
   }
 
   addMetrics(rows: readonly MetricRow[]): void {

@@ -40,6 +40,8 @@ import { WorkerPool, poolChannels } from '../kernel/worker-pool.js';
 import { dashboardRoutes } from './dashboard.js';
 import { KernelMetrics, NO_WS_SESSIONS } from './kernel-metrics.js';
 import { StoreClient } from './store-client.js';
+// ── audit log (issue 11 item 4) ──
+import { KernelAudit } from './kernel-audit.js';
 
 /**
  * The live kernel, wired: the composition root of `qilin start` and `qilin
@@ -98,6 +100,8 @@ export class KernelApp {
   readonly store: StoreClient;
   readonly rejects = new RejectSamples();
   readonly episodes: Episodes;
+  /** Audit log wiring: events out on audit.<action>, the AUDIT stream into the store (docs/security.md). */
+  readonly audit: KernelAudit;
   private readonly opts: KernelAppOptions;
   private readonly log: Logger;
   private readonly strategy: string;
@@ -238,6 +242,15 @@ export class KernelApp {
       feedDropped: () => 0,
       mainLoopLagMs: () => this.mainLagMs,
     });
+    // ── audit log ──
+    this.audit = new KernelAudit({
+      log: log.child({ part: 'audit' }),
+      store: (events) => this.store.writeAudit(events),
+      registry: this.metrics.registry,
+      // One durable per database: kernels sharing a store share it (each event
+      // written once); a kernel with another database gets every event too.
+      durable: `qilin-audit-${config.clickhouseDb}`,
+    });
   }
 
   /** HTTP/WebSocket port actually bound. */
@@ -275,7 +288,13 @@ export class KernelApp {
       '/health/ready': () => this.health('ready'),
       '/health/startup': () => this.health('startup'),
       '/rejects': requireAdmin(apiKeys, () => json(200, this.rejects.list())),
-      '/audit': requireAdmin(apiKeys, () => json(200, this.risk.audit().slice(-200))),
+      // Default: the risk actor's decisions and kill / resume (unchanged);
+      // `?view=events`: the recent audit events (docs/security.md "Audit").
+      '/audit': requireAdmin(apiKeys, (req) =>
+        req.query.get('view') === 'events'
+          ? json(200, this.audit.audit.recent().slice(-200))
+          : json(200, this.risk.audit().slice(-200)),
+      ),
     };
     // With an operations port, metrics and health move there, off the public port.
     const { publicRoutes, opsRoutes } = splitOpsRoutes(routes, config.opsPort !== undefined);
@@ -299,6 +318,7 @@ export class KernelApp {
       log: log.child({ part: 'ws' }),
       // The dashboard page, its files and the API documents (cli/dashboard.ts).
       routes: { ...publicRoutes, ...dashboardRoutes(apiKeys) },
+      onSecurityEvent: this.audit.onSecurityEvent,
     });
     this.boundPort = await this.ws.start();
     await this.killSwitch.connect();
@@ -320,6 +340,7 @@ export class KernelApp {
       },
     });
     await this.store.start();
+    await this.audit.start(this.nc);
     this.sink = new NatsSignalSink({
       nc: this.nc,
       log: log.child({ part: 'signals' }),
@@ -366,8 +387,12 @@ export class KernelApp {
           log.warn({ err, fill }, 'fill refused by the risk actor');
         }
       },
-      onRiskControl: (op, msg) => pipeline.riskControl(op, msg.by, msg.reason),
+      onRiskControl: (op, msg) =>
+        this.auditedRiskControl(op, msg.by, msg.reason, msg.from ?? `nats:ctl.risk.${op}`, () =>
+          pipeline.riskControl(op, msg.by, msg.reason),
+        ),
       onBadControl: (subject, detail) => {
+        this.audit.badControl(subject, detail);
         this.metrics.controlRejected.inc();
         log.warn({ subject, detail }, 'bad control message');
       },
@@ -429,7 +454,31 @@ export class KernelApp {
         `kernel is ${this.state}; risk control unavailable`,
       );
     }
-    return this.pipeline.riskControl(op, by, reason);
+    const pipeline = this.pipeline;
+    return this.auditedRiskControl(op, by, reason, `local:${hostname()}`, () =>
+      pipeline.riskControl(op, by, reason),
+    );
+  }
+
+  /** Run a kill / resume and make its audit event (ok, or error when it threw). */
+  private auditedRiskControl<T>(
+    op: 'kill' | 'resume',
+    by: string,
+    reason: string,
+    source: string,
+    apply: () => T,
+  ): T {
+    let reply: T;
+    try {
+      reply = apply();
+    } catch (err) {
+      this.audit.riskControl(op, by, reason, source, 'error', {
+        error: (err as { code?: unknown }).code ?? 'QLN_INTERNAL',
+      });
+      throw err;
+    }
+    this.audit.riskControl(op, by, reason, source, 'ok');
+    return reply;
   }
 
   /** Graceful stop: workers hand over what they hold, the store flushes. Safe twice. */
@@ -459,6 +508,7 @@ export class KernelApp {
     await this.control?.close();
     this.pipeline?.close();
     await this.sink?.close();
+    await this.audit.close();
     await this.store.close();
     if (this.mainState !== undefined) {
       await this.savingMain;

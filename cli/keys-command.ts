@@ -1,4 +1,8 @@
+import { hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { AuditClient } from '../adapters/nats/audit-client.js';
+import { makeAuditEvent, type AuditAction } from '../kernel/audit-event.js';
 import { RedisApiKeys, keyState, type NewApiKey } from '../adapters/redis/redis-api-keys.js';
 import { API_KEY_ROLES, type ApiKeyRecord, type ApiKeyRole } from '../adapters/ws/api-keys.js';
 import type { QilinConfig } from '../config/config.js';
@@ -42,6 +46,68 @@ export function registerKeysCommand(
       'API keys of the WebSocket and HTTP API (stored hashed in Redis; docs/security.md)',
     );
 
+  /**
+   * A key change, audited (docs/security.md "Audit"): the audit stream is
+   * checked first (unreachable: QLN_AUDIT_UNAVAILABLE, no change made), then
+   * the change, then its event on `audit.<action>` (ok, or error with why).
+   */
+  const audited = async <T>(
+    action: AuditAction,
+    target: string,
+    reason: string,
+    fn: (store: RedisApiKeys) => Promise<T>,
+    describe: (r: T) => { target: string; detail: Record<string, unknown> },
+  ): Promise<T> => {
+    const { config, log } = context();
+    const client = await AuditClient.open({
+      natsUrl: config.natsUrl,
+      log,
+      outboxDir: join(config.stateDir, 'audit-outbox'),
+      name: 'qilin-keys-cli',
+    });
+    const who = {
+      actor: `cli:${userInfo().username}@${hostname()}`,
+      source: `cli:${hostname()}`,
+    };
+    try {
+      let r: T;
+      try {
+        r = await withStore(fn);
+      } catch (err) {
+        await client.emit(
+          makeAuditEvent({
+            action,
+            ...who,
+            target,
+            outcome: 'error',
+            reason: `${reason === '' ? '' : `${reason}: `}${(err as Error).message}`,
+            detail: { code: (err as { code?: unknown }).code ?? 'unknown' },
+          }),
+        );
+        throw err;
+      }
+      const d = describe(r);
+      const sent = await client.emit(
+        makeAuditEvent({
+          action,
+          ...who,
+          target: d.target,
+          outcome: 'ok',
+          reason,
+          detail: d.detail,
+        }),
+      );
+      if (sent === 'queued') {
+        process.stderr.write(
+          `qilin: warning: the audit event of this change is queued in ${join(config.stateDir, 'audit-outbox')} (NATS did not acknowledge it); the next qilin keys command sends it\n`,
+        );
+      }
+      return r;
+    } finally {
+      await client.close();
+    }
+  };
+
   const withStore = async <T>(fn: (store: RedisApiKeys) => Promise<T>): Promise<T> => {
     const { config, log } = context();
     const store = new RedisApiKeys({ url: config.redisUrl, prefix: config.apiKeyPrefix, log });
@@ -64,6 +130,7 @@ export function registerKeysCommand(
     .option('--account <account>', 'the account of a trader key (its fills)')
     .option('--label <text>', 'what the key is for (shown by list)', '')
     .option('--expires <duration>', 'expire after this long: 30d, 12h, 10m')
+    .option('--reason <text>', 'why (recorded in the audit log)', '')
     .option('--json', 'print JSON')
     .action(
       async (o: {
@@ -72,6 +139,7 @@ export function registerKeysCommand(
         account?: string;
         label: string;
         expires?: string;
+        reason: string;
         json?: boolean;
       }) => {
         if (!(API_KEY_ROLES as readonly string[]).includes(o.role)) {
@@ -89,7 +157,13 @@ export function registerKeysCommand(
             ? {}
             : { expires: Date.now() + parseDuration('--expires', o.expires) }),
         };
-        const { key, record } = await withStore((s) => s.create(spec));
+        const { key, record } = await audited(
+          'key.create',
+          'key:new',
+          o.reason,
+          (s) => s.create(spec),
+          ({ record: r }) => ({ target: `key:${r.id}`, detail: auditDetail(r) }),
+        );
         printCreated(key, record, o.json === true);
       },
     );
@@ -124,8 +198,15 @@ export function registerKeysCommand(
   keys
     .command('revoke <id>')
     .description('revoke a key now: running kernels close its WebSockets (4001) within a second')
-    .action(async (id: string) => {
-      const r = await withStore((s) => s.revoke(id));
+    .option('--reason <text>', 'why (recorded in the audit log)', '')
+    .action(async (id: string, o: { reason: string }) => {
+      const r = await audited(
+        'key.revoke',
+        `key:${id}`,
+        o.reason,
+        (s) => s.revoke(id),
+        (rec) => ({ target: `key:${rec.id}`, detail: auditDetail(rec) }),
+      );
       process.stdout.write(`revoked ${r.id} (${r.role}${r.label === '' ? '' : `, ${r.label}`})\n`);
     });
 
@@ -133,10 +214,20 @@ export function registerKeysCommand(
     .command('rotate <id>')
     .description('a new key with the same grants; the old one keeps working for the grace period')
     .option('--grace <duration>', 'how long the old key keeps working: 10m, 1h, 0s', '10m')
+    .option('--reason <text>', 'why (recorded in the audit log)', '')
     .option('--json', 'print JSON')
-    .action(async (id: string, o: { grace: string; json?: boolean }) => {
+    .action(async (id: string, o: { grace: string; reason: string; json?: boolean }) => {
       const graceMs = parseDuration('--grace', o.grace);
-      const { key, record, old } = await withStore((s) => s.rotate(id, graceMs));
+      const { key, record, old } = await audited(
+        'key.rotate',
+        `key:${id}`,
+        o.reason,
+        (s) => s.rotate(id, graceMs),
+        ({ record: r, old: prev }) => ({
+          target: `key:${prev.id}`,
+          detail: { ...auditDetail(r), old: prev.id, graceMs },
+        }),
+      );
       printCreated(key, record, o.json === true, old);
     });
 }
@@ -160,6 +251,18 @@ function printCreated(key: string, r: ApiKeyRecord, json: boolean, old?: ApiKeyR
   }
   lines.push('Store the key now: it is shown only this once (only its SHA-256 is kept).');
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** What the audit log keeps of a key: its id and grants, never the key or its digest. */
+function auditDetail(r: ApiKeyRecord): Record<string, unknown> {
+  return {
+    keyId: r.id,
+    role: r.role,
+    label: r.label,
+    patterns: r.patterns,
+    ...(r.account === undefined ? {} : { account: r.account }),
+    ...(r.expires === undefined ? {} : { expires: r.expires }),
+  };
 }
 
 /** A record without its digest (the digest is not secret, but no one needs it). */

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { loadConfig, type QilinConfig } from '../config/config.js';
 import { QilinError } from '../kernel/errors.js';
 import { createLogger, type Logger } from '../kernel/logger.js';
+import { registerAuditCommand } from './audit-command.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerKeysCommand } from './keys-command.js';
@@ -57,6 +58,7 @@ registerStoreCommand(program, context);
 registerQualityCommand(program, context);
 registerRiskCommand(program, context);
 registerKeysCommand(program, context);
+registerAuditCommand(program, context);
 registerBenchCommand(program, context);
 
 try {

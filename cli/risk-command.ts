@@ -1,4 +1,4 @@
-import { userInfo } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
 import type { QilinConfig } from '../config/config.js';
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
@@ -24,7 +24,11 @@ export function registerRiskCommand(
         const { config, log } = context();
         const nc = await connectNats({ servers: config.natsUrl, name: 'qilin-risk-cli', log });
         try {
-          const body = JSON.stringify({ by: o.by, reason: o.reason });
+          const body = JSON.stringify({
+            by: o.by,
+            reason: o.reason,
+            from: `cli:${userInfo().username}@${hostname()}`,
+          });
           const reply = await nc
             .request(`ctl.risk.${op}`, body, { timeout: Number(o.timeout) })
             .catch((cause: unknown) => {

@@ -2,6 +2,7 @@ import type { OutputDecoderOptions } from '../actors/output-decoder.js';
 import type { StoreWriterOptions, StoreWriterStats } from '../actors/store-writer.js';
 import type { QilinConfig } from '../config/config.js';
 import { ErrorCodes, QilinError, invalidArgument, type ErrorCode } from '../kernel/errors.js';
+import type { AuditEvent } from '../kernel/audit-event.js';
 import type { MetricRow } from '../kernel/event-store.js';
 import { FrameRing } from '../kernel/frame-ring.js';
 import type { OutputEvent } from '../kernel/output-record.js';
@@ -24,6 +25,9 @@ import { storeKind } from './store-factory.js';
  *   structured clone per signal on the main thread; a full ring drops and
  *   counts (`stats().signalRowsDropped`), it never blocks.
  * - Metric snapshots (every few seconds) are posted as messages.
+ * - Audit events (`writeAudit`) are posted as messages too; the worker
+ *   answers once the writer's durable mark passes them (inserted or
+ *   spilled), which is when the audit consumer acknowledges them on NATS.
  * - With the embedded store the chdb addon is imported on this thread before
  *   the worker starts: a worker that is the only holder of that native
  *   library crashes the process when it exits. Importing only maps the
@@ -86,6 +90,8 @@ export interface StoreWorkerInit {
 /** Main thread → store worker. */
 export type StoreToWorker =
   | { type: 'rows'; metrics: MetricRow[] }
+  /** Audit events; the worker answers `audit-durable` once they are inserted or spilled. */
+  | { type: 'audit'; id: number; events: AuditEvent[] }
   | { type: 'flush'; id: number }
   | { type: 'query'; id: number; sql: string }
   | { type: 'stop' };
@@ -94,13 +100,14 @@ export type StoreToWorker =
 export type StoreFromWorker =
   | { type: 'stats'; stats: StoreWriterStats; feedBytes: number }
   | { type: 'flushed'; id: number }
+  | { type: 'audit-durable'; id: number }
   | { type: 'result'; id: number; rows: Array<Record<string, unknown>> }
   | { type: 'result'; id: number; error: { code: string; message: string } };
 
 const EMPTY_STATS: StoreWriterStats = {
   buffered: 0,
   inflight: 0,
-  inserted: { ticks: 0, predictions: 0, signals: 0, quality: 0, metrics: 0 },
+  inserted: { ticks: 0, predictions: 0, signals: 0, quality: 0, metrics: 0, audit: 0 },
   failures: 0,
   spilledFiles: 0,
   spilledRows: 0,
@@ -206,6 +213,27 @@ export class StoreClient {
     this.signalRing.flush(true); // the store worker polls; see STORE_POLL_MS
   };
 
+  /**
+   * Store audit events the way ticks are stored (batched, spilled to disk
+   * while the store is down); resolves once every one is inserted or in an
+   * fsync'd spill file (the writer's durable mark), which is when the
+   * JetStream audit consumer may acknowledge them. Rejects
+   * (QLN_STORE_FAILED) when the store worker is not running or dies.
+   */
+  writeAudit(events: readonly AuditEvent[]): Promise<void> {
+    if (this.state !== 'running' || !this.thread.alive) {
+      return Promise.reject(
+        new QilinError(
+          ErrorCodes.STORE_FAILED,
+          `store client is ${this.state}; audit events not stored`,
+        ),
+      );
+    }
+    return this.request({ type: 'audit', id: ++this.seq, events: [...events] }).then(
+      () => undefined,
+    );
+  }
+
   writeMetrics(rows: readonly MetricRow[]): void {
     for (const r of rows) this.rows.metrics.push(r);
     this.rowsPending += rows.length;
@@ -285,6 +313,7 @@ export class StoreClient {
         this.lastFeedBytes = msg.feedBytes;
         return;
       case 'flushed':
+      case 'audit-durable':
         this.waiters.get(msg.id)?.resolve([]);
         this.waiters.delete(msg.id);
         return;

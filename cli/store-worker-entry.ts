@@ -159,10 +159,16 @@ function checkpoint(feed: Feed): void {
   feed.cpTail++;
 }
 
-/** Publish, per feed, the ticks whose rows the writer holds durably. */
+/** Audit batches waiting for the durable mark: request id, writer row count after them. */
+const auditWaiting: Array<{ id: number; mark: number }> = [];
+
+/** Publish, per feed, the ticks whose rows the writer holds durably; answer audit batches that are. */
 function publishDurable(): void {
   if (writer === undefined) return;
   const durable = writer.durableMark();
+  while (auditWaiting.length > 0 && auditWaiting[0]!.mark <= durable) {
+    post({ type: 'audit-durable', id: auditWaiting.shift()!.id });
+  }
   for (const f of feeds) {
     let mark = -1;
     while (f.cpHead < f.cpTail) {
@@ -268,6 +274,11 @@ async function onMessage(msg: StoreToWorker): Promise<void> {
   switch (msg.type) {
     case 'rows':
       writer!.addMetrics(msg.metrics);
+      return;
+    case 'audit':
+      // Answered by publishDurable (every drain, ≤ STORE_POLL_MS) once inserted or spilled.
+      writer!.addAudit(msg.events);
+      auditWaiting.push({ id: msg.id, mark: writer!.rowsAdded });
       return;
     case 'flush':
       for (const f of feeds) drain(f, Number.MAX_SAFE_INTEGER);

@@ -72,6 +72,11 @@ export const ErrorCodes = {
   WS_LIMIT: 'QLN_WS_LIMIT',
   /** The API key store (Redis) was used with a bad key id or record, or is unreachable. */
   API_KEY_STORE: 'QLN_API_KEY_STORE',
+  // ── audit log (issue 11 item 4) ──
+  /** An audit event is malformed (names the field), or looks like it holds a secret. */
+  AUDIT_INVALID: 'QLN_AUDIT_INVALID',
+  /** An audit event could not be recorded (JetStream `AUDIT` not reachable or not acknowledging). */
+  AUDIT_UNAVAILABLE: 'QLN_AUDIT_UNAVAILABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

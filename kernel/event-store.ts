@@ -1,3 +1,4 @@
+import type { AuditEvent } from './audit-event.js';
 import type {
   PredictionMessage,
   QualityMessage,
@@ -48,6 +49,8 @@ export interface StoreBatch {
   signals: SignalRow[];
   quality: QualityMessage[];
   metrics: MetricRow[];
+  /** Audit events (kernel/audit-event.ts): the same path as ticks, spill included. */
+  audit: AuditEvent[];
 }
 
 /**

@@ -185,6 +185,8 @@ export interface FillMessage {
 export interface RiskControlMessage {
   by: string;
   reason: string;
+  /** Optional: where the request comes from (a host, a tool), recorded in the audit log. */
+  from?: string;
 }
 
 export interface RiskControlReply {

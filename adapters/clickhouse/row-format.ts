@@ -1,3 +1,4 @@
+import type { AuditEvent } from '../../kernel/audit-event.js';
 import type { MetricRow, SignalRow, StoreBatch, TickRow } from '../../kernel/event-store.js';
 import type { PredictionMessage, QualityMessage } from '../../kernel/messages.js';
 
@@ -24,7 +25,14 @@ import type { PredictionMessage, QualityMessage } from '../../kernel/messages.js
  */
 
 /** Table names in the database, in the order a batch is inserted. */
-export const TABLES = ['ticks', 'predictions', 'signals', 'quality_events', 'metrics'] as const;
+export const TABLES = [
+  'ticks',
+  'predictions',
+  'signals',
+  'quality_events',
+  'metrics',
+  'audit',
+] as const;
 export type TableName = (typeof TABLES)[number];
 
 /** StoreBatch key → table name. */
@@ -34,6 +42,7 @@ export const BATCH_TABLE: Readonly<Record<keyof StoreBatch, TableName>> = {
   signals: 'signals',
   quality: 'quality_events',
   metrics: 'metrics',
+  audit: 'audit',
 };
 
 /** One JSONEachRow object (column → value). */
@@ -193,6 +202,23 @@ export function metricRow(m: MetricRow): JsonRow {
   };
 }
 
+/** `audit` row (migration 5); the event's fields are the columns. */
+export function auditRow(a: AuditEvent): JsonRow {
+  return {
+    id: a.id,
+    ts_us: int(a.ts_us),
+    ts: secondsOf(a.ts_us),
+    date: dateOf(a.ts_us),
+    actor: a.actor,
+    action: a.action,
+    target: a.target,
+    outcome: a.outcome,
+    reason: a.reason,
+    source: a.source,
+    detail: a.detail,
+  };
+}
+
 /** The non-empty tables of a batch as JSONEachRow objects, in TABLES order. */
 export function formatBatch(batch: StoreBatch): TableRows[] {
   const out: TableRows[] = [];
@@ -203,6 +229,7 @@ export function formatBatch(batch: StoreBatch): TableRows[] {
   if (batch.quality.length > 0)
     out.push({ table: 'quality_events', rows: batch.quality.map(qualityRow) });
   if (batch.metrics.length > 0) out.push({ table: 'metrics', rows: batch.metrics.map(metricRow) });
+  if (batch.audit.length > 0) out.push({ table: 'audit', rows: batch.audit.map(auditRow) });
   return out;
 }
 
@@ -220,13 +247,14 @@ export function batchSize(batch: StoreBatch): number {
     batch.predictions.length +
     batch.signals.length +
     batch.quality.length +
-    batch.metrics.length
+    batch.metrics.length +
+    batch.audit.length
   );
 }
 
 /** A new empty batch. */
 export function emptyBatch(): StoreBatch {
-  return { ticks: [], predictions: [], signals: [], quality: [], metrics: [] };
+  return { ticks: [], predictions: [], signals: [], quality: [], metrics: [], audit: [] };
 }
 
 /**
@@ -321,6 +349,13 @@ export function formatBatchText(batch: StoreBatch): TableText[] {
       table: 'metrics',
       rows: batch.metrics.length,
       text: toNdjson(batch.metrics.map(metricRow)),
+    });
+  }
+  if (batch.audit.length > 0) {
+    out.push({
+      table: 'audit',
+      rows: batch.audit.length,
+      text: toNdjson(batch.audit.map(auditRow)),
     });
   }
   return out;

@@ -317,6 +317,29 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.quality_daily_mv TO {db}.quality_daily_agg AS ${QUALITY_SELECT('{db}.quality_events')}`,
     ],
   },
+  {
+    version: 5,
+    description:
+      'audit: who did what, why, when and from where (kernel/audit-event.ts; docs/security.md)',
+    statements: [
+      // ReplacingMergeTree keyed by (ts_us, id): an event written twice (a
+      // JetStream redelivery, a replayed spill file) reads once under FINAL.
+      // Ordered by time, the order `qilin audit` reads it in.
+      `CREATE TABLE IF NOT EXISTS {db}.audit (
+  id String,
+  ts_us Int64,
+  ts DateTime,
+  date Date,
+  actor String,
+  action String,
+  target String,
+  outcome String,
+  reason String,
+  source String,
+  detail String
+) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(date) ORDER BY (ts_us, id)`,
+    ],
+  },
 ];
 
 /** How a store runs schema statements (both stores provide it). */
@@ -449,6 +472,7 @@ export const TTL_TABLES = [
   'signals',
   'quality_events',
   'metrics',
+  'audit',
   'bars_1m_agg',
   'quality_daily_agg',
 ] as const;

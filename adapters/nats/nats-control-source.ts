@@ -209,5 +209,10 @@ export function parseControl(data: Uint8Array): RiskControlMessage | string {
       return `field ${name} = ${showValue(v)} is not a non-empty string of at most ${MAX_CONTROL_TEXT} characters`;
     }
   }
-  return { by: by as string, reason: reason as string };
+  const from = o['from'];
+  if (from === undefined) return { by: by as string, reason: reason as string };
+  if (typeof from !== 'string' || from.trim() === '' || from.length > MAX_CONTROL_TEXT) {
+    return `field from = ${showValue(from)} is not a non-empty string of at most ${MAX_CONTROL_TEXT} characters`;
+  }
+  return { by: by as string, reason: reason as string, from };
 }

@@ -93,6 +93,26 @@ export interface UwsServerOptions {
   historyBytes?: number;
   /** Interval of the `heartbeat` frames a client asks for with `{"op":"heartbeat"}`, ms. Default 1000. */
   heartbeatMs?: number;
+  /**
+   * Audit hook (docs/security.md "Audit"): called at every refusal: 401 at
+   * upgrade, 401 / 403 of an HTTP route, a `forbidden` subscribe, a 4029
+   * limit cut-off. Runs on the server's thread: keep it cheap (the kernel
+   * rate-limits and queues). Never given the key.
+   */
+  onSecurityEvent?: (ev: SecurityEvent) => void;
+}
+
+/** A refusal the server reports to `onSecurityEvent` (the key itself never). */
+export interface SecurityEvent {
+  kind: 'auth.failure' | 'permission.denied';
+  /** The client's remote address. */
+  remote: string;
+  /** The key's scope when the key was valid (permission.denied); undefined otherwise. */
+  scope: Scope | undefined;
+  /** What was refused: `/ws`, an HTTP path, a topic pattern, a limit (`too_many_topics`). */
+  target: string;
+  /** Why, in words (what the client was told). */
+  reason: string;
 }
 
 /** Counters of {@link UwsServer.stats}. */
@@ -273,6 +293,7 @@ export class UwsServer {
   private readonly host: string;
   private readonly port: number;
   private readonly apiKeys: ApiKeyTable;
+  private readonly onSecurityEvent: ((ev: SecurityEvent) => void) | undefined;
   private readonly log: Logger;
   private readonly maxPayloadBytes: number;
   private readonly limit: number;
@@ -334,6 +355,7 @@ export class UwsServer {
     }
     this.apiKeys = o.apiKeys;
     this.log = o.log;
+    this.onSecurityEvent = o.onSecurityEvent;
     this.maxPayloadBytes = intOption(
       'maxPayloadBytes',
       o.maxPayloadBytes,
@@ -730,6 +752,7 @@ export class UwsServer {
             : 'unknown API key';
       // Never log the key, not even a part of it.
       this.log.warn({ remote, reason, code: ErrorCodes.AUTH_REQUIRED }, 'ws auth failure');
+      this.security({ kind: 'auth.failure', remote, scope: undefined, target: '/ws', reason });
       res.cork(() => {
         res
           .writeStatus(statusLine(401))
@@ -930,6 +953,13 @@ export class UwsServer {
       }
       // Unsubscribing from something you may not read is harmless; only subscribe is checked.
       if (op === 'subscribe' && !c.scope.canRead(p)) {
+        this.security({
+          kind: 'permission.denied',
+          remote: c.remote,
+          scope: c.scope,
+          target: p.text,
+          reason: 'forbidden: this API key may not read it',
+        });
         this.badFrame(
           ws,
           c,
@@ -1254,6 +1284,13 @@ export class UwsServer {
     if (c.closeReason !== undefined || c.closed) return;
     this.counters.limitDisconnects++;
     c.closeReason = 'limit';
+    this.security({
+      kind: 'permission.denied',
+      remote: c.remote,
+      scope: c.scope,
+      target: code,
+      reason: `closed 4029: ${message}`,
+    });
     ws.send(JSON.stringify({ type: 'error', code, message }), false);
     this.log.warn(
       {
@@ -1266,6 +1303,16 @@ export class UwsServer {
       'ws client over a limit: closed (4029)',
     );
     ws.end(CLOSE_LIMIT, code);
+  }
+
+  /** The audit hook; a hook that throws is logged, never let into uWS. */
+  private security(ev: SecurityEvent): void {
+    if (this.onSecurityEvent === undefined) return;
+    try {
+      this.onSecurityEvent(ev);
+    } catch (err) {
+      this.log.error({ err, kind: ev.kind }, 'onSecurityEvent threw');
+    }
   }
 
   // ── backpressure ──────────────────────────────────────────────────────
@@ -1323,10 +1370,21 @@ export class UwsServer {
       if (aborted) return;
       if (r.status === 401 || r.status === 403) {
         // Refused by a route's key check (requireAdmin): worth a line, never the key.
+        const remote = Buffer.from(res.getRemoteAddressAsText()).toString('utf8');
+        this.security({
+          kind: r.status === 401 ? 'auth.failure' : 'permission.denied',
+          remote,
+          scope:
+            r.status === 403
+              ? this.apiKeys.authorize(/^Bearer\s+(\S+)\s*$/i.exec(info.authorization)?.[1])
+              : undefined,
+          target: path,
+          reason: r.status === 401 ? 'HTTP 401: no valid API key' : 'HTTP 403: not an admin key',
+        });
         this.log.warn(
           {
             path,
-            remote: Buffer.from(res.getRemoteAddressAsText()).toString('utf8'),
+            remote,
             status: r.status,
             code: r.status === 401 ? ErrorCodes.AUTH_REQUIRED : ErrorCodes.AUTH_FORBIDDEN,
           },

@@ -14,6 +14,7 @@ import { within } from '../helpers/wait.js';
 
 const run = randomBytes(3).toString('hex');
 const PREFIX = `qilin:test:keyscli${run}:`;
+let natsUrl: string | undefined;
 
 interface Run {
   code: number | null;
@@ -30,6 +31,8 @@ function qilin(redisUrl: string, ...args: string[]): Promise<Run> {
         env: {
           ...process.env,
           QILIN_REDIS_URL: redisUrl,
+          // Key changes are audited on NATS (audit.key.*): the test stack's.
+          ...(natsUrl === undefined ? {} : { QILIN_NATS_URL: natsUrl }),
           QILIN_API_KEY_PREFIX: PREFIX,
           QILIN_LOG_LEVEL: 'warn',
         },
@@ -56,6 +59,7 @@ void t.test('parseDuration', (t) => {
 
 void t.test('qilin keys create | list | rotate | revoke', async (t) => {
   const urls = await ensureServices();
+  natsUrl = urls.natsUrl;
   t.teardown(async () => {
     const r = new Redis(urls.redisUrl);
     const found = await r.keys(`${PREFIX}*`);

@@ -115,7 +115,7 @@ void t.test('storeStatus and `qilin store status` on the local ClickHouse', asyn
     database,
     storeError: null,
     migrationVersion: null,
-    migrationLatest: 4,
+    migrationLatest: 5,
     tables: [],
   });
 
@@ -126,6 +126,7 @@ void t.test('storeStatus and `qilin store status` on the local ClickHouse', asyn
     signals: [],
     quality: [],
     metrics: [],
+    audit: [],
   });
   mkdirSync(join(stateDir, 'spill', 'store', 'rejected'), { recursive: true });
   writeFileSync(join(stateDir, 'spill', 'store', '1-0.ndjson'), '{"table":"ticks","rows":[]}\n');
@@ -140,10 +141,10 @@ void t.test('storeStatus and `qilin store status` on the local ClickHouse', asyn
   t.equal(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout) as StoreStatus;
   t.match(s.serverVersion, /^\d+\.\d+/);
-  t.equal(s.migrationVersion, 4);
+  t.equal(s.migrationVersion, 5);
   const rows = new Map(s.tables.map((x) => [x.name, x.rows]));
   t.equal(rows.get('ticks'), 3, 'three ticks');
-  t.equal(rows.get('schema_migrations'), 4);
+  t.equal(rows.get('schema_migrations'), 5);
   t.equal(rows.get('bars_1m_agg'), 1, 'one partial bar row (one insert, one minute)');
   t.equal(s.ttl.supported, ttlSupported(s.serverVersion!));
   t.same(s.ttl.applied, [], 'no TTL configured');
@@ -158,7 +159,7 @@ void t.test('storeStatus and `qilin store status` on the local ClickHouse', asyn
     timeout: 60_000,
   });
   t.equal(text.status, 0, text.stderr);
-  t.match(text.stdout, /schema +migration 4 \(this build: 4\)/);
+  t.match(text.stdout, /schema +migration 5 \(this build: 5\)/);
   t.match(text.stdout, /ticks +ReplacingMergeTree +3 rows/);
   t.match(text.stdout, /1 files, 0\.00 MB waiting for replay; rejected\/ 1 files/);
   t.match(text.stdout, /no kernel answers/);

@@ -31,7 +31,7 @@ void t.test('ChdbStore: storeTtlDays become TTL clauses (chdb supports them)', a
   t.match(ttl.get('ticks'), /^date \+ toIntervalDay\(30\)$/, 'ticks: 30 days');
   t.match(ttl.get('metrics'), /^date \+ toIntervalDay\(7\)$/, 'metrics: 7 days');
   t.equal(ttl.get('signals'), '', 'signals: none');
-  t.equal(s.migrationVersion, 4);
+  t.equal(s.migrationVersion, 5);
 });
 
 void t.test('ChdbStore (embedded ClickHouse)', async (t) => {

@@ -78,6 +78,7 @@ void t.test('formatBatchText: batches far bigger than its scratch buffer, any te
     predictions: fc.array(prediction, { minLength: 200, maxLength: 800 }),
     signals: fc.constant([]),
     quality: fc.constant([]),
+    audit: fc.constant([]),
     metrics: fc.constant([]),
   }) as fc.Arbitrary<StoreBatch>;
   fc.assert(
@@ -101,6 +102,7 @@ void t.test('formatBatchText: the same tables, rows and text as formatBatch + to
     predictions: fc.array(prediction, { maxLength: 5 }),
     signals: fc.constant([]),
     quality: fc.constant([]),
+    audit: fc.constant([]),
     metrics: fc.array(fc.record({ tsUs: eventTs, name: text, labels: text, value: anyNum }), {
       maxLength: 3,
     }),

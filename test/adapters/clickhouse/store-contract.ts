@@ -163,6 +163,19 @@ export function fixtureBatch(): StoreBatch {
       },
     ],
     metrics: [{ tsUs: T0, name: 'qilin_ticks_total', labels: 'venue=sim', value: 6 }],
+    audit: [
+      {
+        id: 'a-fixture-1',
+        ts_us: T0 + 40 * S,
+        actor: 'nats:ops',
+        action: 'risk.kill',
+        target: 'risk',
+        outcome: 'ok',
+        reason: 'fixture',
+        source: 'nats:ctl.risk.kill',
+        detail: '{}',
+      },
+    ],
   };
 }
 
@@ -181,8 +194,9 @@ export async function storeContract(t: Test, store: EventStore): Promise<void> {
         { version: 2, n: 1 },
         { version: 3, n: 1 },
         { version: 4, n: 1 },
+        { version: 5, n: 1 },
       ],
-      'versions 1 to 4 recorded once each',
+      'versions 1 to 5 recorded once each',
     );
     t.same(
       await store.query(
@@ -194,6 +208,7 @@ export async function storeContract(t: Test, store: EventStore): Promise<void> {
     const tables = await store.query('SHOW TABLES');
     const names = tables.map((r) => r['name']).sort();
     t.same(names, [
+      'audit',
       'bars_1m_agg',
       'bars_1m_mv',
       'metrics',
@@ -302,6 +317,7 @@ export async function storeContract(t: Test, store: EventStore): Promise<void> {
   await t.test('the documented example queries run and give the worked answers', async (t) => {
     const qs = docQueries();
     t.same([...qs.keys()].sort(), [
+      'audit_by_action',
       'bars_1m',
       'bars_1m_fast',
       'quality_daily',
@@ -314,6 +330,12 @@ export async function storeContract(t: Test, store: EventStore): Promise<void> {
       'tick_count_grouped',
       'tick_duplicates',
     ]);
+
+    t.same(
+      await store.query(qs.get('audit_by_action')!),
+      [{ action: 'risk.kill', outcome: 'ok', events: 1, actors: 1 }],
+      'the audit summary',
+    );
 
     const bars = await store.query(qs.get('bars_1m')!);
     t.equal(bars.length, 2, 'two minutes');
@@ -386,6 +408,7 @@ export async function storeContract(t: Test, store: EventStore): Promise<void> {
       signals: [],
       quality: [],
       metrics: [],
+      audit: [],
     });
     const dups = await store.query(qs.get('tick_duplicates')!);
     t.ok(
@@ -434,7 +457,8 @@ export type MigratableStore = EventStore & {
  */
 export async function upgradeContract(t: Test, store: MigratableStore): Promise<void> {
   await store.migrate(MIGRATIONS.filter((m) => m.version <= 2));
-  const batch = fixtureBatch();
+  // Audit rows have a table from version 5 on: not part of this older schema.
+  const batch = { ...fixtureBatch(), audit: [] };
   await store.insert(batch);
   await store.insert({ ...emptyRows(), ticks: [batch.ticks[2]!] });
   const ticks = 'SELECT count() AS n FROM ticks';
@@ -459,7 +483,7 @@ export async function upgradeContract(t: Test, store: MigratableStore): Promise<
   t.same(await store.query('SELECT count() AS n FROM signals'), [{ n: batch.signals.length }]);
   t.same(
     await store.query('SELECT version FROM schema_migrations GROUP BY version ORDER BY version'),
-    [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }],
+    [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }],
   );
   // Migration 4 backfilled the views' tables from `ticks FINAL`: the copy once.
   const qs = docQueries();
@@ -494,5 +518,5 @@ function withoutVwap(r: Record<string, unknown>): Record<string, unknown> {
 }
 
 function emptyRows(): StoreBatch {
-  return { ticks: [], predictions: [], signals: [], quality: [], metrics: [] };
+  return { ticks: [], predictions: [], signals: [], quality: [], metrics: [], audit: [] };
 }
