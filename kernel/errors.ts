@@ -72,6 +72,11 @@ export const ErrorCodes = {
   WS_LIMIT: 'QLN_WS_LIMIT',
   /** The API key store (Redis) was used with a bad key id or record, or is unreachable. */
   API_KEY_STORE: 'QLN_API_KEY_STORE',
+  /**
+   * A NATS credential (nkey seed file) is missing, unreadable, readable by
+   * everyone or not a user seed; the message names the file, never its content.
+   */
+  NATS_CREDENTIALS: 'QLN_NATS_CREDENTIALS',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
