@@ -94,7 +94,11 @@ export function natsRolePermissions(role: string): NatsPermissions | undefined {
         allowResponses: true,
       };
     case 'operator':
-      return { publish: ['ctl.>', 'audit.>'], subscribe: ['_INBOX.>', 'audit.>'], allowResponses: true };
+      return {
+        publish: ['ctl.>', 'audit.>'],
+        subscribe: ['_INBOX.>', 'audit.>'],
+        allowResponses: true,
+      };
     default: {
       const account = role.slice('executor-'.length);
       return {
@@ -164,7 +168,13 @@ async function ensureAuthDir(authDir: string): Promise<void> {
 export async function ensureSeed(authDir: string, role: string): Promise<boolean> {
   const file = seedPath(authDir, role);
   await ensureAuthDir(authDir);
-  if (await stat(file).then(() => true, () => false)) return false;
+  if (
+    await stat(file).then(
+      () => true,
+      () => false,
+    )
+  )
+    return false;
   const tmp = join(authDir, `.${role}.${randomBytes(6).toString('hex')}.tmp`);
   const seed = createUser().getSeed();
   const fh = await open(tmp, 'wx', 0o600);

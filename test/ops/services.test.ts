@@ -6,14 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@clickhouse/client';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { ErrorCodes, QilinError } from '../../kernel/errors.js';
 import { createLogger } from '../../kernel/logger.js';
 import { findPortOwners } from '../../ops/services/port-owner.js';
 import { freeServicePorts, testServices } from '../../ops/test-services.js';
+import { connectAs } from '../helpers/services.js';
 import {
   exportLines,
+  natsAuthDir,
   servicesDown,
   servicesStatus,
   servicesUp,
@@ -76,7 +77,8 @@ void t.test('services up, answer, idempotent, down', async (t) => {
   );
 
   await t.test('NATS round trip with JetStream', async (t) => {
-    const nc = await connect({ servers: up['nats']!.url });
+    const urls = { natsUrl: up['nats']!.url, redisUrl: '', clickhouseUrl: '' };
+    const nc = await connectAs('admin', {}, { ...urls, natsAuthDir: natsAuthDir(root) });
     try {
       const sub = nc.subscribe('qilin.test.ping', { max: 1 });
       const got = (async () => {
