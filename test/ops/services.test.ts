@@ -40,6 +40,16 @@ void t.test('exportLines prints eval-able URLs', (t) => {
     'export QILIN_REDIS_URL=redis://127.0.0.1:3',
     'export QILIN_CLICKHOUSE_URL=http://127.0.0.1:4',
   ]);
+  const ports = { nats: 1, natsMonitor: 2, redis: 3, clickhouseHttp: 4, clickhouseTcp: 5 };
+  t.equal(
+    exportLines(ports, '/srv/qilin/.qilin/nats-auth').split('\n')[3],
+    'export QILIN_NATS_AUTH_DIR=/srv/qilin/.qilin/nats-auth',
+  );
+  t.equal(
+    exportLines(ports, "/tmp/a b's").split('\n')[3],
+    `export QILIN_NATS_AUTH_DIR='/tmp/a b'\\''s'`,
+    'quoted for the shell',
+  );
   t.end();
 });
 
