@@ -66,7 +66,11 @@ const nc = await connect({
   name: durable,
   ...(seedFile === undefined
     ? {}
-    : { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(seedFile, 'utf8').trim())) }),
+    : {
+        authenticator: nkeyAuthenticator(
+          new TextEncoder().encode(readFileSync(seedFile, 'utf8').trim()),
+        ),
+      }),
 });
 
 // A durable consumer resumes where it stopped after a restart; "new" on first

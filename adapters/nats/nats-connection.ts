@@ -77,10 +77,7 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
       { cause, details: { servers, name: opts.name, seedFile: opts.seedFile } },
     );
   }
-  log.info(
-    { server: nc.getServer(), seedFile: opts.seedFile ?? null },
-    'nats connected',
-  );
+  log.info({ server: nc.getServer(), seedFile: opts.seedFile ?? null }, 'nats connected');
   void watchStatus(nc, log, opts.onStatus);
   void nc.closed().then((err) => {
     if (err) log.error({ err }, 'nats connection closed with an error');
