@@ -6,7 +6,7 @@ import {
 } from '@nats-io/transport-node';
 import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/logger.js';
-import { readNatsSeed } from './nats-credentials.js';
+import { readNatsSeed, readNatsSeedSync } from './nats-credentials.js';
 
 /**
  * Error code for "the bus could not be reached". The catalogue has no NATS
@@ -55,7 +55,20 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
   }
   if (opts.name === '') invalidArgument('name', opts.name, 'a non-empty client name');
   const log = opts.log.child({ nats: opts.name });
-  const seed = opts.seedFile === undefined ? undefined : await readNatsSeed(opts.seedFile);
+  const seedFile = opts.seedFile;
+  // Checked now (a bad file fails the start); then read again on every
+  // reconnect, so a rotated seed (file replaced, server reloaded, which
+  // disconnects the old user) is taken without a restart. A file gone bad
+  // meanwhile keeps the last good seed, logged.
+  let seed = seedFile === undefined ? undefined : await readNatsSeed(seedFile);
+  const currentSeed = (): Uint8Array => {
+    try {
+      seed = readNatsSeedSync(seedFile!);
+    } catch (err) {
+      log.error({ err }, 'nats seed file unusable; reconnecting with the last good seed');
+    }
+    return seed!;
+  };
   let nc: NatsConnection;
   try {
     nc = await connect({
@@ -66,7 +79,7 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
       maxReconnectAttempts: -1,
       reconnectTimeWait: opts.reconnectTimeWaitMs ?? 1000,
       waitOnFirstConnect: opts.waitOnFirstConnect ?? false,
-      ...(seed === undefined ? {} : { authenticator: nkeyAuthenticator(seed) }),
+      ...(seed === undefined ? {} : { authenticator: nkeyAuthenticator(currentSeed) }),
     });
   } catch (cause) {
     const auth =

@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFileSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { fromSeed } from '@nats-io/nkeys';
 import { ErrorCodes, QilinError } from '../../kernel/errors.js';
@@ -42,10 +42,23 @@ function credentialError(file: string, why: string, cause?: unknown): QilinError
  * that others cannot read (mode & 0o004 clear) and hold a user seed (`SU…`).
  * Errors (QLN_NATS_CREDENTIALS) name the file, never its content.
  */
-export async function readNatsSeed(file: string): Promise<Uint8Array> {
-  let st;
+export function readNatsSeed(file: string): Promise<Uint8Array> {
   try {
-    st = await stat(file);
+    return Promise.resolve(readNatsSeedSync(file));
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+}
+
+/**
+ * {@link readNatsSeed}, synchronously: what the client's authenticator calls
+ * on every (re)connect, so a rotated seed (replaced file + server reload) is
+ * picked up without a restart.
+ */
+export function readNatsSeedSync(file: string): Uint8Array {
+  let st: Stats;
+  try {
+    st = statSync(file);
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
     throw credentialError(
@@ -65,7 +78,7 @@ export async function readNatsSeed(file: string): Promise<Uint8Array> {
   }
   let raw: Buffer;
   try {
-    raw = await readFile(file);
+    raw = readFileSync(file);
   } catch (cause) {
     throw credentialError(
       file,

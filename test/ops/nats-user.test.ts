@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { drainNats } from '../../adapters/nats/nats-connection.js';
+import { connectNats, drainNats } from '../../adapters/nats/nats-connection.js';
 import { createLogger } from '../../kernel/logger.js';
 import { freeServicePorts } from '../../ops/test-services.js';
 import {
@@ -103,6 +103,35 @@ void t.test('nats-user add reloads a running server', async (t) => {
   await admin.flush();
   t.equal(acme, 1, 'its own account');
   t.equal(demo, 0, 'not another account');
+
+  // Rotation: replace a seed, reload. The server drops the old user's
+  // connection; connectNats reads the seed file again and reconnects.
+  const opSeed = join(natsAuthDir(root), 'operator.nk');
+  const oldSeed = await readFile(opSeed, 'utf8');
+  let reconnects = 0;
+  const op = await connectNats({
+    servers: urls.natsUrl,
+    name: 'nats-user-rotation',
+    log,
+    seedFile: opSeed,
+    reconnectTimeWaitMs: 100,
+    onStatus: (s) => {
+      if (s.type === 'reconnect') reconnects++;
+    },
+  });
+  t.teardown(() => drainNats(op));
+  await rm(opSeed);
+  const rotated = await addNatsUser(opts, 'operator');
+  t.same([rotated.created, rotated.reloaded], [true, true], 'new seed, server reloaded');
+  t.not(await readFile(opSeed, 'utf8'), oldSeed, 'a different seed');
+  await until('the operator client reconnected with the new seed', () => reconnects > 0, 15_000);
+  let ctl = 0;
+  admin.subscribe('ctl.rotation.test', { callback: () => void ctl++ });
+  await admin.flush();
+  op.publish('ctl.rotation.test', '{}');
+  await op.flush();
+  await until('ctl published after the rotation delivered', () => ctl === 1, 5000);
+  t.equal(ctl, 1, 'the rotated operator publishes again');
 
   const again = await addNatsUser(opts, 'executor-acme');
   t.same(again, { seedFile: added.seedFile, created: false, reloaded: false }, 'idempotent');
