@@ -8,7 +8,8 @@ import type { QilinConfig } from '../config/config.js';
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
 import { connectNats, drainNats } from '../adapters/nats/nats-connection.js';
-import { exportLines, servicesUp } from '../ops/services/service-manager.js';
+import { natsSeedFileFor } from '../adapters/nats/nats-credentials.js';
+import { exportLines, natsAuthDir, servicesUp } from '../ops/services/service-manager.js';
 import { MarketSimulator } from '../ops/sim/market-simulator.js';
 import { DemoView, percentiles } from './demo-view.js';
 import { KernelApp } from './kernel-app.js';
@@ -46,7 +47,8 @@ export function registerDemoCommand(
         services: boolean;
         nodes: string;
       }) => {
-        const { config: base, log } = context();
+        const { config: given, log } = context();
+        let base = given;
         const nodes = Number(o.nodes);
         if (nodes !== 1 && nodes !== 2) {
           throw new QilinError(
@@ -56,8 +58,14 @@ export function registerDemoCommand(
         }
         if (o.services) {
           process.stderr.write('demo: starting local NATS (JetStream), Redis and ClickHouse…\n');
-          await servicesUp(serviceOptions(base, log));
-          process.stderr.write(`${exportLines(servicePorts(base))}\n`);
+          const opts = serviceOptions(base, log);
+          await servicesUp(opts);
+          process.stderr.write(`${exportLines(servicePorts(base), natsAuthDir(opts.root))}\n`);
+          // The services just started require credentials: the kernel and the
+          // simulator take their roles' seeds unless the config names others.
+          if (base.natsSeedFile === undefined && base.natsAuthDir === undefined) {
+            base = { ...base, natsAuthDir: natsAuthDir(opts.root) };
+          }
         }
         const demoKey = `demo-${randomBytes(6).toString('hex')}`;
         const config: QilinConfig = {
@@ -87,7 +95,12 @@ export function registerDemoCommand(
           );
           view = new DemoView(`ws://127.0.0.1:${app.port}/ws`, demoKey);
           await view.start();
-          simNc = await connectNats({ servers: config.natsUrl, name: 'qilin-demo-sim', log });
+          simNc = await connectNats({
+            servers: config.natsUrl,
+            seedFile: natsSeedFileFor(config, 'publisher'),
+            name: 'qilin-demo-sim',
+            log,
+          });
           const simRun = sim.run(simNc, undefined, abort.signal);
           await runUntilSignal(Number(o.duration) * 1000);
           abort.abort();
@@ -169,6 +182,8 @@ function twoNodes(config: QilinConfig, services: boolean): { a: QilinConfig; b: 
     env: {
       ...process.env,
       QILIN_NATS_URL: config.natsUrl,
+      ...(config.natsAuthDir === undefined ? {} : { QILIN_NATS_AUTH_DIR: config.natsAuthDir }),
+      ...(config.natsSeedFile === undefined ? {} : { QILIN_NATS_SEED_FILE: config.natsSeedFile }),
       QILIN_REDIS_URL: config.redisUrl,
       QILIN_CLICKHOUSE_URL: clickhouseUrl,
       QILIN_CLICKHOUSE_DB: config.clickhouseDb,

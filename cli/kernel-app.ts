@@ -9,6 +9,7 @@ import { RiskActor } from '../actors/risk-actor.js';
 import type { OutputDecoderOptions } from '../actors/output-decoder.js';
 import { BASELINE_MODEL, predictionFeatures } from '../actors/symbol-actor-module.js';
 import { connectNats, drainNats } from '../adapters/nats/nats-connection.js';
+import { natsSeedFileFor } from '../adapters/nats/nats-credentials.js';
 import { NatsControlSource } from '../adapters/nats/nats-control-source.js';
 import type { NatsShardSourceOptions } from '../adapters/nats/nats-shard-source.js';
 import { NatsSignalSink } from '../adapters/nats/nats-signal-sink.js';
@@ -187,6 +188,7 @@ export class KernelApp {
     this.partitions = set;
     const source: NatsShardSourceOptions = (this.sourceOptions = {
       natsUrl: config.natsUrl,
+      seedFile: natsSeedFileFor(config, 'kernel'),
       subject: config.marketSubject,
       partitions: config.natsPartitions,
       kernelPartitions: set,
@@ -325,6 +327,7 @@ export class KernelApp {
     await this.restoreMainState();
     this.nc = await connectNats({
       servers: config.natsUrl,
+      seedFile: natsSeedFileFor(config, 'kernel'),
       name: 'qilin-kernel',
       log,
       onStatus: (s) => {

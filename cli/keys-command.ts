@@ -2,6 +2,7 @@ import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { AuditClient } from '../adapters/nats/audit-client.js';
+import { natsSeedFileFor } from '../adapters/nats/nats-credentials.js';
 import { makeAuditEvent, type AuditAction } from '../kernel/audit-event.js';
 import { RedisApiKeys, keyState, type NewApiKey } from '../adapters/redis/redis-api-keys.js';
 import { API_KEY_ROLES, type ApiKeyRecord, type ApiKeyRole } from '../adapters/ws/api-keys.js';
@@ -61,6 +62,7 @@ export function registerKeysCommand(
     const { config, log } = context();
     const client = await AuditClient.open({
       natsUrl: config.natsUrl,
+      seedFile: natsSeedFileFor(config, 'operator'),
       log,
       outboxDir: join(config.stateDir, 'audit-outbox'),
       name: 'qilin-keys-cli',

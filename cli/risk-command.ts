@@ -4,6 +4,7 @@ import type { QilinConfig } from '../config/config.js';
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
 import { connectNats, drainNats } from '../adapters/nats/nats-connection.js';
+import { natsSeedFileFor } from '../adapters/nats/nats-credentials.js';
 
 /** `qilin risk kill|resume`: the kill switch over NATS request/reply (ctl.risk.*). */
 export function registerRiskCommand(
@@ -22,7 +23,12 @@ export function registerRiskCommand(
       .option('--timeout <ms>', 'how long to wait for the kernel to answer', '3000')
       .action(async (o: { reason: string; by: string; timeout: string }) => {
         const { config, log } = context();
-        const nc = await connectNats({ servers: config.natsUrl, name: 'qilin-risk-cli', log });
+        const nc = await connectNats({
+          servers: config.natsUrl,
+          seedFile: natsSeedFileFor(config, 'operator'),
+          name: 'qilin-risk-cli',
+          log,
+        });
         try {
           const body = JSON.stringify({
             by: o.by,
@@ -34,7 +40,7 @@ export function registerRiskCommand(
             .catch((cause: unknown) => {
               throw new QilinError(
                 ErrorCodes.BUS_UNAVAILABLE,
-                `no kernel answered ctl.risk.${op} on ${config.natsUrl} within ${o.timeout} ms ` +
+                `no kernel answered ctl.risk.${op} within ${o.timeout} ms ` +
                   `(is \`qilin start\` running?): ${(cause as Error).message}`,
                 { cause },
               );

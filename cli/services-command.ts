@@ -2,8 +2,11 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { QilinConfig } from '../config/config.js';
 import type { Logger } from '../kernel/logger.js';
+import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import {
+  addNatsUser,
   exportLines,
+  natsAuthDir,
   servicesDown,
   servicesStatus,
   servicesUp,
@@ -56,9 +59,10 @@ export function registerServicesCommand(
     )
     .action(async () => {
       const { config, log } = context();
-      const rows = await servicesUp(serviceOptions(config, log));
+      const opts = serviceOptions(config, log);
+      const rows = await servicesUp(opts);
       printStatus(rows);
-      process.stdout.write(`${exportLines(servicePorts(config))}\n`);
+      process.stdout.write(`${exportLines(servicePorts(config), natsAuthDir(opts.root))}\n`);
     });
   services
     .command('down')
@@ -66,6 +70,33 @@ export function registerServicesCommand(
     .action(async () => {
       const { config, log } = context();
       printStatus(await servicesDown(serviceOptions(config, log)));
+    });
+  const natsUser = services
+    .command('nats-user')
+    .description('NATS users per role (nkey seeds in <stateDir>/nats-auth; docs/security.md)');
+  natsUser
+    .command('add <role>')
+    .description(
+      'create the seed of a role (admin, kernel, operator, publisher, executor-<account>) if missing, regenerate nats.conf, reload a running server',
+    )
+    .option('--account <acct>', 'executor account: same as the role executor-<acct>')
+    .action(async (role: string, o: { account?: string }) => {
+      const { config, log } = context();
+      let name = role;
+      if (o.account !== undefined) {
+        if (role !== 'executor') {
+          throw new QilinError(
+            ErrorCodes.CLI_USAGE,
+            `--account goes with the role executor (got ${JSON.stringify(role)})`,
+          );
+        }
+        name = `executor-${o.account}`;
+      }
+      const r = await addNatsUser(serviceOptions(config, log), name);
+      process.stderr.write(
+        `nats-user ${name}: seed ${r.seedFile} ${r.created ? 'created' : 'already there'}; ` +
+          `${r.reloaded ? 'nats-server reloaded' : 'nats.conf up to date (no running server reloaded)'}\n`,
+      );
     });
   services
     .command('status')

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { QilinConfig } from '../config/config.js';
 import type { Logger } from '../kernel/logger.js';
 import { connectNats, drainNats } from '../adapters/nats/nats-connection.js';
+import { natsSeedFileFor } from '../adapters/nats/nats-credentials.js';
 import { MarketSimulator } from '../ops/sim/market-simulator.js';
 
 /** `qilin sim`: publish a synthetic market to NATS. */
@@ -45,7 +46,12 @@ export function registerSimCommand(
           gapRate: Number(o.gapRate),
           binary: o.binary === true,
         });
-        const nc = await connectNats({ servers: config.natsUrl, name: 'qilin-sim', log });
+        const nc = await connectNats({
+          servers: config.natsUrl,
+          seedFile: natsSeedFileFor(config, 'publisher'),
+          name: 'qilin-sim',
+          log,
+        });
         const abort = new AbortController();
         const stop = (): void => abort.abort();
         process.once('SIGINT', stop);

@@ -81,6 +81,18 @@ function jsonObject<T>(resolve: (raw: unknown) => T, key: string) {
 export const ConfigSchema = z.object({
   /** NATS server URL(s) for market data in and signals out. */
   natsUrl: url(['nats', 'tls', 'ws', 'wss']).default('nats://127.0.0.1:14222'),
+  // --- NATS credentials (docs/security.md "NATS roles") ---
+  /**
+   * NATS nkey seed file this process connects with, whatever its role
+   * (wins over natsAuthDir). Unset with natsAuthDir unset: no credentials.
+   */
+  natsSeedFile: z.string({ error: 'a path to an nkey seed file' }).min(1).optional(),
+  /**
+   * Folder of per-role nkey seed files (`<dir>/<role>.nk`, as written by
+   * `qilin services up`); each component takes the file of its role.
+   */
+  natsAuthDir: z.string({ error: 'a folder of <role>.nk seed files' }).min(1).optional(),
+  // --- end NATS credentials ---
   /** NATS subject filter for market data (a partition may narrow it, e.g. md.nyse.>). */
   marketSubject: z
     .string({ error: 'a NATS subject starting with md. (wildcards * and > allowed)' })

@@ -12,10 +12,15 @@
  *            fill.<account> ─► kernel RiskActor positions
  * ```
  * Usage: `node dist/examples/executor.js [--account main] [--strategy momentum] [--durable NAME]`
- * Env: QILIN_NATS_URL (default nats://127.0.0.1:14222), QILIN_ACCOUNT (default main).
+ * Env: QILIN_NATS_URL (default nats://127.0.0.1:14222), QILIN_ACCOUNT (default main),
+ * and the credentials: QILIN_NATS_SEED_FILE, or QILIN_NATS_AUTH_DIR with the seed of
+ * this account's executor user in `<dir>/executor-<account>.nk` (`qilin services
+ * nats-user add executor --account <account>`); neither: no credentials.
  *
  * Only the public npm packages are imported: this file is what a user copies.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   AckPolicy,
@@ -25,7 +30,7 @@ import {
   jetstream,
   jetstreamManager,
 } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 
 /** The fields of a Qilin signal this executor reads (docs/protocol.md has them all). */
 interface Signal {
@@ -50,9 +55,22 @@ const account = args.account ?? process.env['QILIN_ACCOUNT'] ?? 'main';
 const filter = args.strategy === undefined ? 'sig.>' : `sig.${args.strategy}.>`;
 const durable = args.durable ?? `executor-${account}`;
 
+// The executor user may subscribe sig.>, consume QILIN_SIGNALS and publish
+// only fill.<account> (docs/security.md "NATS roles").
+const authDir = process.env['QILIN_NATS_AUTH_DIR'];
+const seedFile =
+  process.env['QILIN_NATS_SEED_FILE'] ||
+  (authDir ? join(authDir, `executor-${account}.nk`) : undefined);
 const nc = await connect({
   servers: process.env['QILIN_NATS_URL'] ?? 'nats://127.0.0.1:14222',
   name: durable,
+  ...(seedFile === undefined
+    ? {}
+    : {
+        authenticator: nkeyAuthenticator(
+          new TextEncoder().encode(readFileSync(seedFile, 'utf8').trim()),
+        ),
+      }),
 });
 
 // A durable consumer resumes where it stopped after a restart; "new" on first

@@ -77,6 +77,11 @@ export const ErrorCodes = {
   AUDIT_INVALID: 'QLN_AUDIT_INVALID',
   /** An audit event could not be recorded (JetStream `AUDIT` not reachable or not acknowledging). */
   AUDIT_UNAVAILABLE: 'QLN_AUDIT_UNAVAILABLE',
+  /**
+   * A NATS credential (nkey seed file) is missing, unreadable, readable by
+   * everyone or not a user seed; the message names the file, never its content.
+   */
+  NATS_CREDENTIALS: 'QLN_NATS_CREDENTIALS',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

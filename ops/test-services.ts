@@ -18,6 +18,7 @@ import { findPortOwners } from './services/port-owner.js';
 import {
   SERVICE_PORT_ENV,
   exportLines,
+  natsAuthDir,
   servicesStatus,
   servicesUp,
   type ServicePorts,
@@ -100,10 +101,11 @@ async function main(): Promise<void> {
   const config = loadConfig({ env: process.env });
   const log = pino({ level: 'warn' }, pino.destination(2));
   const base = serviceOptions({ ...config, stateDir: resolve(config.stateDir) }, log);
-  const { ports } = await testServices({ ...base, ports: servicePorts(config) }, (line) =>
+  const { ports, root } = await testServices({ ...base, ports: servicePorts(config) }, (line) =>
     process.stderr.write(`${line}\n`),
   );
-  process.stdout.write(`${exportLines(ports)}\n`);
+  // The per-role NATS seeds of the stack the tests use (the server requires them).
+  process.stdout.write(`${exportLines(ports, natsAuthDir(root))}\n`);
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -17,6 +17,8 @@ import { ensureAuditStream, publishAuditEvent, type AuditStreamOptions } from '.
 /** Options of {@link AuditClient.open}. */
 export interface AuditClientOptions {
   natsUrl: string;
+  /** nkey seed file of the connection (`natsSeedFileFor(config, 'operator')`); none: no credentials. */
+  seedFile?: string | undefined;
   log: Logger;
   /** Folder of events made but not yet acknowledged by the stream (`<stateDir>/audit-outbox`). */
   outboxDir: string;
@@ -55,6 +57,7 @@ export class AuditClient {
         name: opts.name ?? 'qilin-audit-cli',
         log: opts.log,
         timeoutMs: opts.timeoutMs ?? 5000,
+        seedFile: opts.seedFile,
       });
     } catch (cause) {
       throw new QilinError(

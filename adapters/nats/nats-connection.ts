@@ -1,6 +1,12 @@
-import { connect, type NatsConnection, type Status } from '@nats-io/transport-node';
+import {
+  connect,
+  nkeyAuthenticator,
+  type NatsConnection,
+  type Status,
+} from '@nats-io/transport-node';
 import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/logger.js';
+import { readNatsSeed, readNatsSeedSync } from './nats-credentials.js';
 
 /**
  * Error code for "the bus could not be reached". The catalogue has no NATS
@@ -25,6 +31,13 @@ export interface NatsConnectOptions {
    * fails fast; once connected, reconnects never stop).
    */
   waitOnFirstConnect?: boolean;
+  /**
+   * nkey seed file to authenticate with (adapters/nats/nats-credentials.ts
+   * `natsSeedFileFor` picks it by role); unset: no credentials. Read once
+   * here; a missing, world-readable or invalid file throws
+   * QLN_NATS_CREDENTIALS naming the file. The seed is never logged.
+   */
+  seedFile?: string | undefined;
   /** Every status the client reports (disconnect, reconnect, slow consumer, …), after logging. */
   onStatus?: (status: Status) => void;
 }
@@ -42,6 +55,20 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
   }
   if (opts.name === '') invalidArgument('name', opts.name, 'a non-empty client name');
   const log = opts.log.child({ nats: opts.name });
+  const seedFile = opts.seedFile;
+  // Checked now (a bad file fails the start); then read again on every
+  // reconnect, so a rotated seed (file replaced, server reloaded, which
+  // disconnects the old user) is taken without a restart. A file gone bad
+  // meanwhile keeps the last good seed, logged.
+  let seed = seedFile === undefined ? undefined : await readNatsSeed(seedFile);
+  const currentSeed = (): Uint8Array => {
+    try {
+      seed = readNatsSeedSync(seedFile!);
+    } catch (err) {
+      log.error({ err }, 'nats seed file unusable; reconnecting with the last good seed');
+    }
+    return seed!;
+  };
   let nc: NatsConnection;
   try {
     nc = await connect({
@@ -52,15 +79,18 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
       maxReconnectAttempts: -1,
       reconnectTimeWait: opts.reconnectTimeWaitMs ?? 1000,
       waitOnFirstConnect: opts.waitOnFirstConnect ?? false,
+      ...(seed === undefined ? {} : { authenticator: nkeyAuthenticator(currentSeed) }),
     });
   } catch (cause) {
+    const auth =
+      opts.seedFile === undefined ? 'without credentials' : `with seed file ${opts.seedFile}`;
     throw new QilinError(
       BUS_CONNECT_CODE,
-      `cannot connect to NATS at ${JSON.stringify(servers)}: ${(cause as Error).message}`,
-      { cause, details: { servers, name: opts.name } },
+      `cannot connect to NATS at ${JSON.stringify(servers)} (${auth}): ${(cause as Error).message}`,
+      { cause, details: { servers, name: opts.name, seedFile: opts.seedFile } },
     );
   }
-  log.info({ server: nc.getServer() }, 'nats connected');
+  log.info({ server: nc.getServer(), seedFile: opts.seedFile ?? null }, 'nats connected');
   void watchStatus(nc, log, opts.onStatus);
   void nc.closed().then((err) => {
     if (err) log.error({ err }, 'nats connection closed with an error');

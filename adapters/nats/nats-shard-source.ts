@@ -27,6 +27,8 @@ import { NatsMarketSource, type NatsMarketJetStreamOptions } from './nats-market
 /** What the composition root hands each worker (structured-clone-able). */
 export interface NatsShardSourceOptions {
   natsUrl: string;
+  /** nkey seed file of the kernel role (a path: the worker reads it itself); unset: no credentials. */
+  seedFile?: string | undefined;
   /** Market filter (config marketSubject), e.g. `md.>` or `md.nyse.>`. */
   subject: string;
   /** Partitions in the server's mapping (config natsPartitions); 0: none. */
@@ -170,6 +172,7 @@ export async function createMarketSource(ctx: SourceContext): Promise<MarketSour
   }
   const nc = await connectNats({
     servers: o.natsUrl,
+    seedFile: o.seedFile,
     name: `qilin-kernel-shard-${ctx.shard}`,
     log: ctx.log,
     onStatus: (s) => {

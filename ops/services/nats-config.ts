@@ -1,6 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidArgument } from '../../kernel/errors.js';
+import { authorizationLines, type NatsUser } from './nats-auth.js';
 
 /**
  * The NATS server config Qilin runs against: JetStream on, and the subject
@@ -39,6 +40,11 @@ export interface NatsConfigOptions {
   pidFile?: string;
   /** Further nats.conf lines (tests and benches: limits such as `max_pending`). */
   extra?: string[];
+  /**
+   * nkey users with their role's permissions (ops/services/nats-auth.ts);
+   * unset or empty: no authorization (anyone may connect and use any subject).
+   */
+  users?: readonly NatsUser[];
 }
 
 /** Largest partition count accepted (one subscription per partition per kernel). */
@@ -76,6 +82,7 @@ export function natsConfigText(o: NatsConfigOptions): string {
     ...(o.pidFile === undefined ? [] : [`pid_file: ${q(o.pidFile)}`]),
     '# Market data partitioned by symbol for the kernel workers.',
     `mappings = { ${q(m.from)}: ${q(m.to)} }`,
+    ...(o.users === undefined || o.users.length === 0 ? [] : authorizationLines(o.users)),
     ...(o.extra ?? []),
     '',
   ];

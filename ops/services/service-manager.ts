@@ -16,6 +16,7 @@ import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js'
 import { installPackages } from './apt-install.js';
 import { writeClickhouseConfig } from './clickhouse-config.js';
 import { checkPartitions, writeNatsConfig } from './nats-config.js';
+import { DEFAULT_NATS_ROLES, checkNatsRole, ensureNatsUsers, ensureSeed } from './nats-auth.js';
 import { tailFile } from './log-tail.js';
 import { findPortOwners, type PortOwner } from './port-owner.js';
 import { probeHttp, probeRedis, type Probe } from './probes.js';
@@ -68,6 +69,19 @@ export interface ServicesOptions {
    * the kernel's `natsPartitions`). Default 16.
    */
   natsPartitions?: number;
+  /**
+   * NATS users per role (ops/services/nats-auth.ts): seeds in
+   * `<root>/nats-auth/<role>.nk`, created when missing, and an
+   * `authorization` block in nats.conf. Default true; false: no NATS auth.
+   */
+  natsAuth?: boolean;
+  /** Roles whose seeds are created when missing (default DEFAULT_NATS_ROLES); existing seed files stay users too. */
+  natsRoles?: readonly string[];
+}
+
+/** Folder of the per-role NATS seed files of a service root. */
+export function natsAuthDir(root: string): string {
+  return join(root, 'nats-auth');
 }
 
 /** Default number of market partitions (config `natsPartitions`). */
@@ -126,6 +140,10 @@ const SERVICES: readonly ServiceSpec[] = [
     async prepare(paths, p, opts) {
       // A config file (not flags): the partition mapping can only be set there,
       // and a file can be reloaded (SIGHUP) when it changes.
+      const users =
+        opts.natsAuth === false
+          ? []
+          : await ensureNatsUsers(natsAuthDir(opts.root), opts.natsRoles ?? DEFAULT_NATS_ROLES);
       const { path, changed } = await writeNatsConfig({
         confDir: paths.confDir,
         storeDir: paths.dataDir,
@@ -134,6 +152,7 @@ const SERVICES: readonly ServiceSpec[] = [
         partitions: opts.natsPartitions ?? DEFAULT_NATS_PARTITIONS,
         logFile: paths.logFile,
         pidFile: paths.pidFile,
+        users,
       });
       return { args: ['-c', path], changed };
     },
@@ -199,12 +218,22 @@ function pathsOf(root: string, name: ServiceName): ServicePaths {
   };
 }
 
-/** `export QILIN_NATS_URL=nats://127.0.0.1:14222` etc., one per line, for `eval`. */
-export function exportLines(ports: ServicePorts): string {
+/** A word for a POSIX shell: as is when plain, otherwise single-quoted. */
+function shellWord(s: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * `export QILIN_NATS_URL=nats://127.0.0.1:14222` etc., one per line, for
+ * `eval`; with `authDir`, also `export QILIN_NATS_AUTH_DIR=…` (the folder of
+ * the per-role seed files, never a seed).
+ */
+export function exportLines(ports: ServicePorts, authDir?: string): string {
   return [
     `export QILIN_NATS_URL=nats://127.0.0.1:${ports.nats}`,
     `export QILIN_REDIS_URL=redis://127.0.0.1:${ports.redis}`,
     `export QILIN_CLICKHOUSE_URL=http://127.0.0.1:${ports.clickhouseHttp}`,
+    ...(authDir === undefined ? [] : [`export QILIN_NATS_AUTH_DIR=${shellWord(authDir)}`]),
   ].join('\n');
 }
 
@@ -510,6 +539,44 @@ async function stopPid(service: ServiceName, pid: number, log: Logger): Promise<
     await waitGone(pid, KILL_TIMEOUT_MS);
   }
   log.info({ service, pid }, 'stopped');
+}
+
+/**
+ * Regenerate nats.conf (the users of `<root>/nats-auth`) and, when it
+ * changed and our nats-server runs, make it reload the file (SIGHUP: users
+ * and permissions change without dropping connections).
+ */
+export async function reloadNats(
+  opts: ServicesOptions,
+): Promise<{ changed: boolean; reloaded: boolean; pid?: number }> {
+  const spec = SERVICES.find((s) => s.name === 'nats')!;
+  const paths = pathsOf(opts.root, 'nats');
+  await prepareRoot(opts.root);
+  const { changed } = await spec.prepare(paths, opts.ports, opts);
+  const obs = await observe(spec, opts.root);
+  if (!changed || obs.pid === undefined) return { changed, reloaded: false };
+  signal(obs.pid, 'SIGHUP');
+  opts.log.info({ service: 'nats', pid: obs.pid }, 'config changed; reload (SIGHUP)');
+  return { changed, reloaded: true, pid: obs.pid };
+}
+
+/**
+ * `qilin services nats-user add`: create `<root>/nats-auth/<role>.nk` when
+ * missing, regenerate nats.conf and reload a running server. Returns the
+ * seed file's path (the seed is never printed).
+ */
+export async function addNatsUser(
+  opts: ServicesOptions,
+  role: string,
+): Promise<{ seedFile: string; created: boolean; reloaded: boolean }> {
+  checkNatsRole(role);
+  if (opts.natsAuth === false) {
+    invalidArgument('natsAuth', false, 'true (NATS users need the authorization block)');
+  }
+  const dir = natsAuthDir(opts.root);
+  const created = await ensureSeed(dir, role);
+  const { reloaded } = await reloadNats(opts);
+  return { seedFile: join(dir, `${role}.nk`), created, reloaded };
 }
 
 /** Stop the services started from our pid files (SIGTERM, then SIGKILL after a deadline). */

@@ -6,7 +6,6 @@
  * Screenshots go to test-artifacts/ for review.
  */
 import { randomBytes } from 'node:crypto';
-import { connect } from '@nats-io/transport-node';
 import type { Page } from 'playwright-core';
 import { pino } from 'pino';
 import t from 'tap';
@@ -14,7 +13,7 @@ import { KernelApp } from '../../cli/kernel-app.js';
 import { launchBrowser, pageProblems, screenshot } from '../helpers/browser.js';
 import { dropDatabase } from '../helpers/drop-database.js';
 import { MarketFeed } from '../helpers/market-feed.js';
-import { ensureServices } from '../helpers/services.js';
+import { ensureServices, connectAs } from '../helpers/services.js';
 import { SIGNAL_EVERY_TRADE, testKernelConfig } from '../helpers/test-kernel.js';
 import { until, within } from '../helpers/wait.js';
 
@@ -54,7 +53,7 @@ void t.test('live dashboard in headless Chromium', async (t) => {
   let app = new KernelApp({ config, log, strategy, account });
   await app.start();
   const base = `http://127.0.0.1:${app.port}`;
-  const nc = await connect({ servers: urls.natsUrl, name: 'dashboard-test' });
+  const nc = await connectAs('admin', { name: 'dashboard-test' });
   const feed = new MarketFeed(nc, `v${run}`);
   const browser = await launchBrowser();
   t.teardown(async () => {

@@ -17,14 +17,14 @@ import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import t from 'tap';
 import WebSocket from 'ws';
 import { KernelApp } from '../../cli/kernel-app.js';
 import { dropDatabase } from '../helpers/drop-database.js';
 import { MarketFeed } from '../helpers/market-feed.js';
-import { ensureServices } from '../helpers/services.js';
+import { connectAs, ensureServices, natsSeedFile } from '../helpers/services.js';
 import { SIGNAL_EVERY_TRADE, testKernelConfig } from '../helpers/test-kernel.js';
 import { until, within } from '../helpers/wait.js';
 
@@ -140,9 +140,14 @@ void t.test('examples: executor and ws-subscriber against a live kernel', async 
     account,
   });
   await app.start(); // creates QILIN_SIGNALS if it is missing, keeps it as it is otherwise
-  const nc = await connect({ servers: urls.natsUrl, name: 'examples-test' });
+  const nc = await connectAs('admin', { name: 'examples-test' });
+  // This run's account has no executor user on the shared server: the
+  // executor takes the admin seed (the executor role's own limits are
+  // tested in test/integration/nats-auth.test.ts).
+  const seedFile = await natsSeedFile('admin');
   const executor = startExample('executor', ['--account', account, '--strategy', strategy], {
     QILIN_NATS_URL: urls.natsUrl,
+    ...(seedFile === undefined ? {} : { QILIN_NATS_SEED_FILE: seedFile }),
   });
   t.teardown(async () => {
     if (executor.child.exitCode === null && executor.child.signalCode === null) {

@@ -37,6 +37,7 @@ export function startKernelProcess(o: KernelProcessOptions): KernelProcess {
   }
   Object.assign(env, {
     QILIN_NATS_URL: o.urls.natsUrl,
+    ...(o.urls.natsAuthDir === undefined ? {} : { QILIN_NATS_AUTH_DIR: o.urls.natsAuthDir }),
     QILIN_REDIS_URL: o.urls.redisUrl,
     QILIN_CLICKHOUSE_URL: o.urls.clickhouseUrl,
     QILIN_CLICKHOUSE_DB: o.db,

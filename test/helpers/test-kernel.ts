@@ -23,6 +23,7 @@ export async function testKernelConfig(
     overrides,
     env: {
       QILIN_NATS_URL: urls.natsUrl,
+      ...(urls.natsAuthDir === undefined ? {} : { QILIN_NATS_AUTH_DIR: urls.natsAuthDir }),
       QILIN_REDIS_URL: urls.redisUrl,
       QILIN_CLICKHOUSE_URL: urls.clickhouseUrl,
       QILIN_CLICKHOUSE_DB: database,

@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, type Msg } from '@nats-io/transport-node';
+import { type Msg } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import t from 'tap';
 import WebSocket from 'ws';
@@ -21,7 +21,7 @@ import { KernelApp } from '../../cli/kernel-app.js';
 import { apiSchemas, field, isObject, resolveLocal } from '../helpers/api-schemas.js';
 import { dropDatabase } from '../helpers/drop-database.js';
 import { MarketFeed } from '../helpers/market-feed.js';
-import { ensureServices, repoRoot } from '../helpers/services.js';
+import { ensureServices, repoRoot, connectAs } from '../helpers/services.js';
 import { SIGNAL_EVERY_TRADE, testKernelConfig } from '../helpers/test-kernel.js';
 import { until, within } from '../helpers/wait.js';
 
@@ -163,7 +163,7 @@ void t.test('API documents against a running kernel', async (t) => {
   });
   await app.start();
   const base = `http://127.0.0.1:${app.port}`;
-  const nc = await connect({ servers: urls.natsUrl, name: 'api-conformance-test' });
+  const nc = await connectAs('admin', { name: 'api-conformance-test' });
   const clients: Client[] = [];
   t.teardown(async () => {
     for (const c of clients) c.close();

@@ -17,7 +17,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import t from 'tap';
@@ -27,7 +27,7 @@ import { keyIdOf } from '../../adapters/ws/api-keys.js';
 import { KernelApp } from '../../cli/kernel-app.js';
 import { decodeAuditEvent, type AuditEvent } from '../../kernel/audit-event.js';
 import { dropDatabase } from '../helpers/drop-database.js';
-import { ensureServices, repoRoot } from '../helpers/services.js';
+import { connectAs, ensureServices, repoRoot } from '../helpers/services.js';
 import { testKernelConfig } from '../helpers/test-kernel.js';
 import { until, within } from '../helpers/wait.js';
 
@@ -99,7 +99,7 @@ void t.test('audit log with a running kernel', async (t) => {
   const app = new KernelApp({ config, log: pino({ level: 'silent' }) });
   await app.start();
   const base = `http://127.0.0.1:${app.port}`;
-  const nc: NatsConnection = await connect({ servers: urls.natsUrl });
+  const nc: NatsConnection = await connectAs('admin', {}, urls);
   const since = Date.now() * 1000;
   t.teardown(async () => {
     await app.close();

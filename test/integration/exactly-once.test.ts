@@ -13,7 +13,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import { createClient } from '@clickhouse/client';
 import t from 'tap';
 import { countRows } from '../helpers/clickhouse-count.js';
@@ -24,7 +23,7 @@ import {
   stopKernelProcess,
   type KernelProcess,
 } from '../helpers/kernel-process.js';
-import { ensureServices, type ServiceUrls } from '../helpers/services.js';
+import { ensureServices, type ServiceUrls, connectAs } from '../helpers/services.js';
 import { freePort } from '../helpers/test-kernel.js';
 import { until } from '../helpers/wait.js';
 
@@ -67,7 +66,7 @@ void t.test(
     const urls = await ensureServices();
     const stateDir = mkdtempSync(join(tmpdir(), `${db}-`));
     const logFile = join(stateDir, 'kernel.log');
-    const nc = await connect({ servers: urls.natsUrl, name: 'exactly-once-test' });
+    const nc = await connectAs('admin', { name: 'exactly-once-test' });
     const ch = createClient({ url: urls.clickhouseUrl, database: db });
     let kernel: KernelProcess | undefined;
     t.teardown(async () => {

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import { KernelApp } from '../../cli/kernel-app.js';
@@ -24,6 +24,7 @@ import type { QilinConfig } from '../../config/config.js';
 import { createLogger } from '../../kernel/logger.js';
 import { freeServicePorts } from '../../ops/test-services.js';
 import {
+  natsAuthDir,
   servicesDown,
   servicesUp,
   type ServiceName,
@@ -31,7 +32,7 @@ import {
 } from '../../ops/services/service-manager.js';
 import { countRows } from '../helpers/clickhouse-count.js';
 import { MarketFeed } from '../helpers/market-feed.js';
-import type { ServiceUrls } from '../helpers/services.js';
+import { connectAs, type ServiceUrls } from '../helpers/services.js';
 import { SIGNAL_EVERY_TRADE, testKernelConfig } from '../helpers/test-kernel.js';
 import { until } from '../helpers/wait.js';
 
@@ -80,6 +81,7 @@ class Stack {
       natsUrl: `nats://127.0.0.1:${p.nats}`,
       redisUrl: `redis://127.0.0.1:${p.redis}`,
       clickhouseUrl: `http://127.0.0.1:${p.clickhouseHttp}`,
+      natsAuthDir: natsAuthDir(this.opts.root),
     };
   }
 
@@ -151,12 +153,11 @@ async function harness(
     episodeHoldMs: EPISODE_HOLD_MS,
     ...kernel,
   });
-  const nc = await connect({
-    servers: urls.natsUrl,
-    name: `faults-test-${name}`,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
-  });
+  const nc = await connectAs(
+    'admin',
+    { name: `faults-test-${name}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 },
+    urls,
+  );
   const ch = createClient({ url: urls.clickhouseUrl, database: db });
   const stream = kernel.jetstream?.stream;
   t.teardown(async () => {

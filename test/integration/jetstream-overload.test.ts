@@ -7,13 +7,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import { createClient } from '@clickhouse/client';
 import { pino } from 'pino';
 import t from 'tap';
 import { KernelApp } from '../../cli/kernel-app.js';
 import { dropDatabase } from '../helpers/drop-database.js';
-import { ensureServices } from '../helpers/services.js';
+import { ensureServices, connectAs } from '../helpers/services.js';
 import { testKernelConfig } from '../helpers/test-kernel.js';
 import { until } from '../helpers/wait.js';
 
@@ -39,7 +38,7 @@ void t.test(
       account: `jsov${run}`,
       jetstream: { stream, durable: `k${run}` },
     });
-    const nc = await connect({ servers: urls.natsUrl, name: 'jetstream-overload-test' });
+    const nc = await connectAs('admin', { name: 'jetstream-overload-test' });
     const ch = createClient({ url: urls.clickhouseUrl, database: db });
     t.teardown(async () => {
       await app.close();

@@ -6,14 +6,13 @@
  * any new tick. Real NATS, Redis and ClickHouse; kernels in process.
  */
 import { randomBytes } from 'node:crypto';
-import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import t from 'tap';
 import WebSocket from 'ws';
 import { KernelApp } from '../../cli/kernel-app.js';
 import { dropDatabase } from '../helpers/drop-database.js';
-import { ensureServices } from '../helpers/services.js';
+import { ensureServices, connectAs } from '../helpers/services.js';
 import { SIGNAL_EVERY_TRADE, testKernelConfig } from '../helpers/test-kernel.js';
 import { until, within } from '../helpers/wait.js';
 
@@ -41,7 +40,7 @@ void t.test('positions and last values survive a restart', async (t) => {
     await app.start();
     return app;
   };
-  const nc = await connect({ servers: urls.natsUrl, name: 'main-state-test' });
+  const nc = await connectAs('admin', { name: 'main-state-test' });
   const redis = new Redis(urls.redisUrl, { lazyConnect: true });
   await redis.connect();
   let app = await start();

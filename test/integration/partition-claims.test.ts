@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import t from 'tap';
@@ -18,7 +18,7 @@ import type { QilinConfig } from '../../config/config.js';
 import type { SignalMessage } from '../../kernel/messages.js';
 import { dropDatabase } from '../helpers/drop-database.js';
 import { MarketFeed } from '../helpers/market-feed.js';
-import { ensureServices } from '../helpers/services.js';
+import { ensureServices, connectAs } from '../helpers/services.js';
 import { SIGNAL_EVERY_TRADE, testKernelConfig } from '../helpers/test-kernel.js';
 import { until } from '../helpers/wait.js';
 
@@ -50,7 +50,7 @@ function signalsBy(nc: NatsConnection, strategies: string[]): Map<string, Set<st
 void t.test('kernels divide the partitions and claim them', async (t) => {
   const urls = await ensureServices();
   const redis = new Redis(urls.redisUrl, { maxRetriesPerRequest: 2 });
-  const nc = await connect({ servers: urls.natsUrl, name: 'partition-claims-test' });
+  const nc = await connectAs('admin', { name: 'partition-claims-test' });
   const apps: KernelApp[] = [];
   const dbs: string[] = [];
   const silent = pino({ level: 'silent' });

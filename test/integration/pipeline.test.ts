@@ -6,14 +6,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import t from 'tap';
 import WebSocket from 'ws';
 import { KernelApp } from '../../cli/kernel-app.js';
 import type { RiskRejection, SignalMessage } from '../../kernel/messages.js';
 import { dropDatabase } from '../helpers/drop-database.js';
-import { ensureServices } from '../helpers/services.js';
+import { ensureServices, connectAs } from '../helpers/services.js';
 import { SIGNAL_EVERY_TRADE, testKernelConfig } from '../helpers/test-kernel.js';
 import { until } from '../helpers/wait.js';
 
@@ -115,11 +115,11 @@ void t.test('live pipeline', async (t) => {
     statusIntervalMs: 200,
   });
   await app.start();
-  const nc = await connect({ servers: urls.natsUrl, name: 'e2e-test' });
+  const nc = await connectAs('admin', { name: 'e2e-test' });
   t.teardown(async () => {
     await nc.drain();
     await app.close();
-    const admin = await connect({ servers: urls.natsUrl });
+    const admin = await connectAs('admin');
     const jsm = await jetstreamManager(admin);
     await jsm.streams
       .info('QILIN_SIGNALS')
@@ -408,7 +408,7 @@ void t.test('live pipeline', async (t) => {
     'executor outage trips the breaker (breaker_open), recovery closes it',
     async (t) => {
       const B = `BRK${run}`;
-      const admin = await connect({ servers: urls.natsUrl });
+      const admin = await connectAs('admin');
       const jsm = await jetstreamManager(admin);
       const info = await jsm.streams.info('QILIN_SIGNALS');
       await jsm.streams.delete('QILIN_SIGNALS');

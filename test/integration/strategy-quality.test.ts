@@ -6,14 +6,14 @@
  * low-quality window are suppressed with reason low_quality.
  */
 import { randomBytes } from 'node:crypto';
-import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import t from 'tap';
 import { KernelApp } from '../../cli/kernel-app.js';
 import type { QualityMessage, RiskRejection, SignalMessage } from '../../kernel/messages.js';
 import { dropDatabase } from '../helpers/drop-database.js';
 import { MarketFeed } from '../helpers/market-feed.js';
-import { ensureServices } from '../helpers/services.js';
+import { ensureServices, connectAs } from '../helpers/services.js';
 import { testKernelConfig } from '../helpers/test-kernel.js';
 import { until } from '../helpers/wait.js';
 
@@ -50,7 +50,7 @@ void t.test('strategies and data quality, live', async (t) => {
   });
   const app = new KernelApp({ config, log: pino({ level: 'silent' }), strategy, account });
   await app.start();
-  const nc = await connect({ servers: urls.natsUrl, name: 'strategy-quality-test' });
+  const nc = await connectAs('admin', { name: 'strategy-quality-test' });
   t.teardown(async () => {
     await nc.drain();
     await app.close();

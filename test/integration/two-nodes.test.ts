@@ -16,7 +16,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import { createClient } from '@clickhouse/client';
 import t from 'tap';
 import WebSocket from 'ws';
@@ -29,7 +28,7 @@ import {
   stopKernelProcess,
   type KernelProcess,
 } from '../helpers/kernel-process.js';
-import { ensureServices, type ServiceUrls } from '../helpers/services.js';
+import { ensureServices, type ServiceUrls, connectAs } from '../helpers/services.js';
 import { freePort } from '../helpers/test-kernel.js';
 import { until, within } from '../helpers/wait.js';
 
@@ -82,7 +81,7 @@ function node(
 void t.test('two nodes share a market; one dies and the other takes its partitions', async (t) => {
   const urls = await ensureServices();
   const stateDir = mkdtempSync(join(tmpdir(), `${db}-`));
-  const nc = await connect({ servers: urls.natsUrl, name: 'two-nodes-test' });
+  const nc = await connectAs('admin', { name: 'two-nodes-test' });
   const ch = createClient({ url: urls.clickhouseUrl, database: db });
   const nodes: KernelProcess[] = [];
   t.teardown(async () => {

@@ -15,7 +15,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import { createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import t from 'tap';
@@ -32,7 +31,7 @@ import {
   stopKernelProcess,
   type KernelProcess,
 } from '../helpers/kernel-process.js';
-import { ensureServices, type ServiceUrls } from '../helpers/services.js';
+import { ensureServices, type ServiceUrls, connectAs } from '../helpers/services.js';
 import { freePort } from '../helpers/test-kernel.js';
 import { until } from '../helpers/wait.js';
 
@@ -106,7 +105,7 @@ void t.test(
       }),
     );
     const [straight, killed] = sides as [Side, Side];
-    const nc = await connect({ servers: urls.natsUrl, name: 'warm-restart-test' });
+    const nc = await connectAs('admin', { name: 'warm-restart-test' });
     const redis = new Redis(urls.redisUrl, { lazyConnect: true });
     await redis.connect();
     const ch = createClient({ url: urls.clickhouseUrl, database: killed.db });

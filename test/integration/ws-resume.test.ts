@@ -12,14 +12,13 @@
  * frames (offsets and signal ids) the watcher got.
  */
 import { randomBytes } from 'node:crypto';
-import { connect } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import t from 'tap';
 import WebSocket from 'ws';
 import { KernelApp } from '../../cli/kernel-app.js';
 import { dropDatabase } from '../helpers/drop-database.js';
 import { MarketFeed } from '../helpers/market-feed.js';
-import { ensureServices } from '../helpers/services.js';
+import { connectAs, ensureServices } from '../helpers/services.js';
 import { SIGNAL_EVERY_TRADE, testKernelConfig } from '../helpers/test-kernel.js';
 import { until, within } from '../helpers/wait.js';
 
@@ -95,7 +94,7 @@ void t.test(
       account: `wsracct${run}`,
     });
     await app.start();
-    const nc = await connect({ servers: urls.natsUrl, name: 'ws-resume-test' });
+    const nc = await connectAs('admin', { name: 'ws-resume-test' }, urls);
     t.teardown(async () => {
       await nc.drain();
       await app.close();

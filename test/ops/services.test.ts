@@ -6,14 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@clickhouse/client';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { ErrorCodes, QilinError } from '../../kernel/errors.js';
 import { createLogger } from '../../kernel/logger.js';
 import { findPortOwners } from '../../ops/services/port-owner.js';
 import { freeServicePorts, testServices } from '../../ops/test-services.js';
+import { connectAs } from '../helpers/services.js';
 import {
   exportLines,
+  natsAuthDir,
   servicesDown,
   servicesStatus,
   servicesUp,
@@ -39,6 +40,16 @@ void t.test('exportLines prints eval-able URLs', (t) => {
     'export QILIN_REDIS_URL=redis://127.0.0.1:3',
     'export QILIN_CLICKHOUSE_URL=http://127.0.0.1:4',
   ]);
+  const ports = { nats: 1, natsMonitor: 2, redis: 3, clickhouseHttp: 4, clickhouseTcp: 5 };
+  t.equal(
+    exportLines(ports, '/srv/qilin/.qilin/nats-auth').split('\n')[3],
+    'export QILIN_NATS_AUTH_DIR=/srv/qilin/.qilin/nats-auth',
+  );
+  t.equal(
+    exportLines(ports, "/tmp/a b's").split('\n')[3],
+    `export QILIN_NATS_AUTH_DIR='/tmp/a b'\\''s'`,
+    'quoted for the shell',
+  );
   t.end();
 });
 
@@ -76,7 +87,8 @@ void t.test('services up, answer, idempotent, down', async (t) => {
   );
 
   await t.test('NATS round trip with JetStream', async (t) => {
-    const nc = await connect({ servers: up['nats']!.url });
+    const urls = { natsUrl: up['nats']!.url, redisUrl: '', clickhouseUrl: '' };
+    const nc = await connectAs('admin', {}, { ...urls, natsAuthDir: natsAuthDir(root) });
     try {
       const sub = nc.subscribe('qilin.test.ping', { max: 1 });
       const got = (async () => {

@@ -5,7 +5,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import t from 'tap';
 import {
@@ -15,7 +14,7 @@ import {
   publishAuditEvent,
 } from '../../../adapters/nats/audit-stream.js';
 import { makeAuditEvent, type AuditEvent } from '../../../kernel/audit-event.js';
-import { ensureServices } from '../../helpers/services.js';
+import { connectAs } from '../../helpers/services.js';
 import { until } from '../../helpers/wait.js';
 
 const log = pino({ level: 'silent' });
@@ -24,8 +23,7 @@ const run = randomBytes(3).toString('hex');
 void t.test(
   'a shared durable: each event stored once; a failed store is redelivered',
   async (t) => {
-    const { natsUrl } = await ensureServices();
-    const nc = await connect({ servers: natsUrl });
+    const nc = await connectAs('admin');
     const durable = `qilin-audit-test-${run}`;
     const actor = `stream-test-${run}`;
     t.teardown(async () => {

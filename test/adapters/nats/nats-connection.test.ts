@@ -1,13 +1,18 @@
 import t from 'tap';
 import { connectNats, drainNats } from '../../../adapters/nats/nats-connection.js';
 import { createLogger } from '../../../kernel/logger.js';
-import { ensureServices } from '../../helpers/services.js';
+import { ensureServices, natsSeedFile } from '../../helpers/services.js';
 
 const log = createLogger('nats-connection-test', process.env['QILIN_LOG_LEVEL'] ?? 'warn');
 
 void t.test('connects with a name and drains cleanly, twice', async (t) => {
   const { natsUrl } = await ensureServices();
-  const nc = await connectNats({ servers: natsUrl, name: 'test-connection', log });
+  const nc = await connectNats({
+    servers: natsUrl,
+    seedFile: await natsSeedFile('admin'),
+    name: 'test-connection',
+    log,
+  });
   t.equal(nc.isClosed(), false);
   t.ok(nc.info?.server_id, 'talking to a server');
   await drainNats(nc);

@@ -9,13 +9,18 @@ import type {
   RiskControlReply,
 } from '../../../kernel/messages.js';
 import type { ControlHandlers } from '../../../kernel/signal-sink.js';
-import { ensureServices } from '../../helpers/services.js';
+import { ensureServices, natsSeedFile } from '../../helpers/services.js';
 
 const log = createLogger('nats-control-source-test', process.env['QILIN_LOG_LEVEL'] ?? 'warn');
 
 void t.test('fills and risk control over NATS', async (t) => {
   const { natsUrl } = await ensureServices();
-  const nc = await connectNats({ servers: natsUrl, name: 'test-control', log });
+  const nc = await connectNats({
+    servers: natsUrl,
+    seedFile: await natsSeedFile('admin'),
+    name: 'test-control',
+    log,
+  });
   t.teardown(() => drainNats(nc));
   // Private subjects so a kernel running on the shared dev server never answers.
   const id = randomUUID().slice(0, 8);

@@ -12,7 +12,7 @@ import { createLogger } from '../../../kernel/logger.js';
 import type { MarketEvent } from '../../../kernel/market-record.js';
 import type { MarketIngest, RejectReason } from '../../../kernel/market-source.js';
 import type { TickMessage } from '../../../kernel/messages.js';
-import { ensureServices } from '../../helpers/services.js';
+import { ensureServices, natsSeedFile } from '../../helpers/services.js';
 
 const log = createLogger('nats-market-source-test', process.env['QILIN_LOG_LEVEL'] ?? 'warn');
 const DEADLINE_MS = 15_000;
@@ -89,7 +89,7 @@ const tradeOf = (sym: string, seq: number): TickMessage => ({
 
 async function connectTest(name: string): Promise<NatsConnection> {
   const { natsUrl } = await ensureServices();
-  return connectNats({ servers: natsUrl, name, log });
+  return connectNats({ servers: natsUrl, seedFile: await natsSeedFile('admin'), name, log });
 }
 
 void t.test(

@@ -5,7 +5,7 @@ import { connectNats, drainNats } from '../../../adapters/nats/nats-connection.j
 import { NatsSignalSink } from '../../../adapters/nats/nats-signal-sink.js';
 import { createLogger } from '../../../kernel/logger.js';
 import type { RiskRejection, SignalMessage } from '../../../kernel/messages.js';
-import { ensureServices } from '../../helpers/services.js';
+import { ensureServices, natsSeedFile } from '../../helpers/services.js';
 
 const log = createLogger('nats-signal-sink-test', process.env['QILIN_LOG_LEVEL'] ?? 'warn');
 
@@ -30,7 +30,12 @@ function signal(strategy: string, id: string): SignalMessage {
 
 void t.test('signals reach JetStream as the exact JSON, deduplicated by id', async (t) => {
   const { natsUrl } = await ensureServices();
-  const nc = await connectNats({ servers: natsUrl, name: 'test-signal-sink', log });
+  const nc = await connectNats({
+    servers: natsUrl,
+    seedFile: await natsSeedFile('admin'),
+    name: 'test-signal-sink',
+    log,
+  });
   t.teardown(() => drainNats(nc));
   const sink = new NatsSignalSink({ nc, log });
   await sink.ensureStream();
@@ -64,7 +69,12 @@ void t.test('signals reach JetStream as the exact JSON, deduplicated by id', asy
 
 void t.test('publishSignal rejects with a QilinError when the bus fails', async (t) => {
   const { natsUrl } = await ensureServices();
-  const nc = await connectNats({ servers: natsUrl, name: 'test-signal-sink-fail', log });
+  const nc = await connectNats({
+    servers: natsUrl,
+    seedFile: await natsSeedFile('admin'),
+    name: 'test-signal-sink-fail',
+    log,
+  });
   const sink = new NatsSignalSink({ nc, log, ackTimeoutMs: 500 });
   await sink.ensureStream();
   await drainNats(nc);
@@ -85,7 +95,12 @@ void t.test('publishSignal rejects with a QilinError when the bus fails', async 
 
 void t.test('rejections go out on risk.rejected.<symbol>', async (t) => {
   const { natsUrl } = await ensureServices();
-  const nc = await connectNats({ servers: natsUrl, name: 'test-signal-sink-rej', log });
+  const nc = await connectNats({
+    servers: natsUrl,
+    seedFile: await natsSeedFile('admin'),
+    name: 'test-signal-sink-rej',
+    log,
+  });
   t.teardown(() => drainNats(nc));
   const sink = new NatsSignalSink({ nc, log });
   const sym = `R${randomUUID().slice(0, 8)}`;

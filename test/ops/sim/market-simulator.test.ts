@@ -7,7 +7,7 @@ import { TickJsonDecoder } from '../../../adapters/nats/tick-json-decoder.js';
 import { createLogger } from '../../../kernel/logger.js';
 import { MarketKind, newMarketEvent } from '../../../kernel/market-record.js';
 import { MarketSimulator, type SimMessage } from '../../../ops/sim/market-simulator.js';
-import { ensureServices } from '../../helpers/services.js';
+import { ensureServices, natsSeedFile } from '../../helpers/services.js';
 
 const log = createLogger('market-simulator-test', process.env['QILIN_LOG_LEVEL'] ?? 'warn');
 const TS = 1_732_300_000_000_000;
@@ -175,7 +175,12 @@ void t.test('options are validated', (t) => {
 
 void t.test('publishes to a real nats-server', async (t) => {
   const { natsUrl } = await ensureServices();
-  const nc = await connectNats({ servers: natsUrl, name: 'test-sim', log });
+  const nc = await connectNats({
+    servers: natsUrl,
+    seedFile: await natsSeedFile('admin'),
+    name: 'test-sim',
+    log,
+  });
   t.teardown(() => drainNats(nc));
   const venue = `sim${randomUUID().slice(0, 8)}`;
   let received = 0;
