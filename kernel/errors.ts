@@ -72,6 +72,14 @@ export const ErrorCodes = {
   WS_LIMIT: 'QLN_WS_LIMIT',
   /** The API key store (Redis) was used with a bad key id or record, or is unreachable. */
   API_KEY_STORE: 'QLN_API_KEY_STORE',
+  /**
+   * A model cannot be used: the file does not load, or its inputs or outputs
+   * do not match the features and outputs it is declared with (the message
+   * names what differs).
+   */
+  MODEL_INVALID: 'QLN_MODEL_INVALID',
+  /** Inference failed on a batch (the runtime threw); the rows of that batch get no prediction from it. */
+  MODEL_FAILED: 'QLN_MODEL_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
