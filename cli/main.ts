@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../kernel/logger.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerKeysCommand } from './keys-command.js';
+import { registerModelCommand } from './model-command.js';
 import { registerMigrateCommand } from './migrate-command.js';
 import { registerQualityCommand } from './quality-command.js';
 import { registerRiskCommand } from './risk-command.js';
@@ -57,6 +58,7 @@ registerStoreCommand(program, context);
 registerQualityCommand(program, context);
 registerRiskCommand(program, context);
 registerKeysCommand(program, context);
+registerModelCommand(program, context);
 registerBenchCommand(program, context);
 
 try {
