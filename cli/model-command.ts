@@ -195,6 +195,115 @@ export function registerModelCommand(
     });
 
   model
+    .command('train')
+    .description(
+      "train a logistic regression on a generated market through the kernel's FeatureSet, export ONNX, check onnxruntime against the TypeScript forward pass (1e-5), optionally push",
+    )
+    .requiredOption('--name <name>', 'model name')
+    .requiredOption('--version <version>', 'model version')
+    .option(
+      '--features <list>',
+      'comma-separated feature names (default: rsi14,zscore50,imbalance,relSpread)',
+    )
+    .option('--symbols <n>', 'symbols of the generated market', '8')
+    .option('--messages <n>', 'messages generated, all symbols together', '200000')
+    .option('--horizon <n>', "label: the symbol's mid higher this many of its messages later", '20')
+    .option('--epochs <n>', 'gradient descent epochs', '300')
+    .option('--learning-rate <x>', 'step size', '0.5')
+    .option('--l2 <x>', 'L2 penalty', '0.001')
+    .option('--seed <n>', 'market seed', '1')
+    .option('--out <dir>', 'where to write <name>-<version>.onnx and .json', '.')
+    .option('--push', 'push the result to the registry')
+    .option('--json', 'print JSON')
+    .action(
+      async (o: {
+        name: string;
+        version: string;
+        features?: string;
+        symbols: string;
+        messages: string;
+        horizon: string;
+        epochs: string;
+        learningRate: string;
+        l2: string;
+        seed: string;
+        out: string;
+        push?: boolean;
+        json?: boolean;
+      }) => {
+        const int = (flag: string, v: string, min: number): number => {
+          const n = Number(v);
+          if (!Number.isInteger(n) || n < min) {
+            throw new QilinError(
+              ErrorCodes.CLI_USAGE,
+              `invalid ${flag}: ${JSON.stringify(v)} (allowed: an integer ≥ ${min})`,
+            );
+          }
+          return n;
+        };
+        const num = (flag: string, v: string): number => {
+          const n = Number(v);
+          if (!Number.isFinite(n) || n < 0) {
+            throw new QilinError(
+              ErrorCodes.CLI_USAGE,
+              `invalid ${flag}: ${JSON.stringify(v)} (allowed: a number ≥ 0)`,
+            );
+          }
+          return n;
+        };
+        const { checkModelName } = await manifests();
+        checkModelName('name', o.name);
+        checkModelName('version', o.version);
+        const opts = {
+          symbols: int('--symbols', o.symbols, 1),
+          messages: int('--messages', o.messages, 100),
+          horizon: int('--horizon', o.horizon, 1),
+          epochs: int('--epochs', o.epochs, 1),
+          seed: int('--seed', o.seed, 0),
+          learningRate: num('--learning-rate', o.learningRate),
+          l2: num('--l2', o.l2),
+        };
+        const { trainModel } = await import('./model-train.js');
+        const result = await trainModel({
+          ...opts,
+          name: o.name,
+          version: o.version,
+          ...(o.features === undefined
+            ? {}
+            : { features: o.features.split(',').map((x) => x.trim()) }),
+          outDir: o.out,
+          progress: o.json !== true,
+        });
+        let pushed: string | undefined;
+        if (o.push === true) {
+          pushed = await (
+            await registry()
+          ).push(result.manifest, result.bytes, {
+            by: defaultBy(),
+            reason: `qilin model train (${opts.messages} messages, seed ${opts.seed})`,
+          });
+        }
+        const m = result.manifest.metrics;
+        out(
+          o.json === true,
+          { manifest: result.manifest, files: result.files, maxAbsDiff: result.maxAbsDiff, pushed },
+          [
+            `${o.name}@${o.version}: ${result.manifest.training.rows} rows (${result.manifest.features.join(', ')})`,
+            `  train      logloss ${m['trainLogloss']!.toFixed(4)}  auc ${m['trainAuc']!.toFixed(4)}  hit ${m['trainHitRate']!.toFixed(4)}`,
+            `  validation logloss ${m['validLogloss']!.toFixed(4)}  auc ${m['validAuc']!.toFixed(4)}  hit ${m['validHitRate']!.toFixed(4)}  (base rate ${m['validBaseRate']!.toFixed(4)})`,
+            `  onnxruntime vs TypeScript forward pass: max |diff| ${result.maxAbsDiff.toExponential(2)} over ${result.checkedRows} rows (limit 1e-5)`,
+            `  wrote ${result.files.model} and ${result.files.manifest}`,
+            ...(pushed === undefined
+              ? []
+              : [
+                  `  registry: ${pushed === 'stored' ? 'pushed' : 'already there'} (qilin model promote ${o.name} ${o.version})`,
+                ]),
+          ].join('\n'),
+        );
+      },
+    );
+
+  model
     .command('inspect [model]')
     .description(
       'a stored version (name@version, or name: the live one) with its manifest and history, or an ONNX file (--file)',
