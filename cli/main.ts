@@ -6,6 +6,7 @@ import { registerAuditCommand } from './audit-command.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerKeysCommand } from './keys-command.js';
+import { registerModelCommand } from './model-command.js';
 import { registerMigrateCommand } from './migrate-command.js';
 import { registerQualityCommand } from './quality-command.js';
 import { registerRiskCommand } from './risk-command.js';
@@ -59,6 +60,7 @@ registerQualityCommand(program, context);
 registerRiskCommand(program, context);
 registerKeysCommand(program, context);
 registerAuditCommand(program, context);
+registerModelCommand(program, context);
 registerBenchCommand(program, context);
 
 try {

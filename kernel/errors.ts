@@ -82,6 +82,14 @@ export const ErrorCodes = {
    * everyone or not a user seed; the message names the file, never its content.
    */
   NATS_CREDENTIALS: 'QLN_NATS_CREDENTIALS',
+  /**
+   * A model cannot be used: the file does not load, or its inputs or outputs
+   * do not match the features and outputs it is declared with (the message
+   * names what differs).
+   */
+  MODEL_INVALID: 'QLN_MODEL_INVALID',
+  /** Inference failed on a batch (the runtime threw); the rows of that batch get no prediction from it. */
+  MODEL_FAILED: 'QLN_MODEL_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
