@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { QilinConfig } from '../config/config.js';
 import { AUDIT_ACTIONS } from '../kernel/audit-event.js';
-import { ErrorCodes, QilinError } from '../kernel/errors.js';
+import { ErrorCodes, QilinError, hasCode } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
 import { runSql } from './store-factory.js';
 
@@ -120,7 +120,23 @@ detail {"suppressed":N} stands for N more. docs/security.md "Audit".`,
           ...(o.actor === undefined ? {} : { actor: o.actor }),
         });
         const { config } = context();
-        const rows = await runSql(config, sql);
+        let rows: Array<Record<string, unknown>>;
+        try {
+          rows = await runSql(config, sql);
+        } catch (err) {
+          // A store no kernel has migrated since the audit table came (schema 5).
+          if (
+            hasCode(err, ErrorCodes.STORE_FAILED) &&
+            /audit doesn't exist|UNKNOWN_TABLE/i.test((err as Error).message)
+          ) {
+            throw new QilinError(
+              ErrorCodes.STORE_FAILED,
+              `the store ${config.clickhouseDb} has no audit table yet: run \`qilin migrate\` (a kernel also does at start)`,
+              { cause: err },
+            );
+          }
+          throw err;
+        }
         if (o.json === true) {
           for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
         } else printTable(rows);
