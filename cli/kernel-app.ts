@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { findPortOwners } from '../ops/services/port-owner.js';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { PermissionViolationError, type NatsConnection } from '@nats-io/transport-node';
 import { OutputPipeline, type BreakerOptions } from '../actors/output-pipeline.js';
 import { RiskActor } from '../actors/risk-actor.js';
 import type { OutputDecoderOptions } from '../actors/output-decoder.js';
@@ -339,6 +339,9 @@ export class KernelApp {
           );
         } else if (s.type === 'reconnect') {
           this.outage('nats', false);
+        } else if (s.type === 'error' && s.error instanceof PermissionViolationError) {
+          // The server refused this kernel's own NATS user (a role misconfigured): audited.
+          this.audit.natsPermission(s.error.operation, s.error.subject, this.nc?.getServer() ?? '');
         }
       },
     });

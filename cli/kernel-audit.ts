@@ -152,6 +152,25 @@ export class KernelAudit {
     });
   }
 
+  /**
+   * The NATS server refused the kernel's own user a publish or subscription
+   * (its role lacks the subject): rate-limited like the other refusals.
+   */
+  natsPermission(
+    operation: 'publish' | 'subscription',
+    subject: string,
+    server: string,
+  ): AuditEvent | undefined {
+    return this.audit.refusal({
+      action: 'permission.denied',
+      actor: 'nats:kernel',
+      target: `nats:${subject}`,
+      outcome: 'refused',
+      reason: `the kernel's NATS user may not ${operation === 'publish' ? 'publish to' : 'subscribe to'} ${subject}`,
+      source: server === '' ? 'nats' : `nats:${server}`,
+    });
+  }
+
   /** A control request refused before it was applied (bad body): rate-limited like a refusal. */
   badControl(subject: string, detail: string): void {
     if (subject !== 'ctl.risk.kill' && subject !== 'ctl.risk.resume') return;
