@@ -2,16 +2,15 @@
  * `qilin audit`: the query it builds (filters validated or escaped), and the
  * command end to end against a real ClickHouse database of its own.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { ClickHouseStore } from '../../adapters/clickhouse/clickhouse-store.js';
 import { auditQuery, parseSince } from '../../cli/audit-command.js';
 import { makeAuditEvent } from '../../kernel/audit-event.js';
 import { emptyBatch } from '../../adapters/clickhouse/row-format.js';
+import { runQilin } from '../helpers/cli.js';
 import { dropDatabase } from '../helpers/drop-database.js';
-import { ensureServices, repoRoot } from '../helpers/services.js';
-import { within } from '../helpers/wait.js';
+import { ensureServices } from '../helpers/services.js';
 
 void t.test('parseSince', (t) => {
   const now = Date.parse('2026-12-06T12:00:00Z');
@@ -63,26 +62,10 @@ void t.test('qilin audit against ClickHouse: filters, JSON and table output', as
   ];
   await store.insert({ ...emptyBatch(), audit: [...evs, evs[0]!] });
   const qilin = (...args: string[]) =>
-    within(
-      'qilin audit',
-      new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-        const p = spawn(process.execPath, ['bin/qilin.js', 'audit', ...args], {
-          cwd: repoRoot,
-          env: {
-            ...process.env,
-            QILIN_CLICKHOUSE_URL: urls.clickhouseUrl,
-            QILIN_CLICKHOUSE_DB: database,
-            QILIN_LOG_LEVEL: 'warn',
-          },
-        });
-        let out = '';
-        let err = '';
-        p.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
-        p.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
-        p.on('close', (code) => resolve({ code, out, err }));
-      }),
-      60_000,
-    );
+    runQilin(['audit', ...args], {
+      QILIN_CLICKHOUSE_URL: urls.clickhouseUrl,
+      QILIN_CLICKHOUSE_DB: database,
+    });
   const json = await qilin('--since', '1h', '--json');
   t.equal(json.code, 0, json.err);
   const lines = json.out

@@ -4,48 +4,24 @@
  * Redis), rotate sets the grace, revoke marks it, and bad input fails with a
  * catalogue code.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import t from 'tap';
 import { parseDuration } from '../../cli/keys-command.js';
-import { ensureServices, repoRoot } from '../helpers/services.js';
-import { within } from '../helpers/wait.js';
+import { type CliRun, runQilin } from '../helpers/cli.js';
+import { ensureServices } from '../helpers/services.js';
 
 const run = randomBytes(3).toString('hex');
 const PREFIX = `qilin:test:keyscli${run}:`;
 let natsUrl: string | undefined;
 
-interface Run {
-  code: number | null;
-  out: string;
-  err: string;
-}
-
-function qilin(redisUrl: string, ...args: string[]): Promise<Run> {
-  return within(
-    `qilin ${args.join(' ')}`,
-    new Promise<Run>((resolve, reject) => {
-      const p = spawn(process.execPath, ['bin/qilin.js', 'keys', ...args], {
-        cwd: repoRoot,
-        env: {
-          ...process.env,
-          QILIN_REDIS_URL: redisUrl,
-          // Key changes are audited on NATS (audit.key.*): the test stack's.
-          ...(natsUrl === undefined ? {} : { QILIN_NATS_URL: natsUrl }),
-          QILIN_API_KEY_PREFIX: PREFIX,
-          QILIN_LOG_LEVEL: 'warn',
-        },
-      });
-      let out = '';
-      let err = '';
-      p.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
-      p.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
-      p.on('error', reject);
-      p.on('close', (code) => resolve({ code, out, err }));
-    }),
-    60_000,
-  );
+function qilin(redisUrl: string, ...args: string[]): Promise<CliRun> {
+  return runQilin(['keys', ...args], {
+    QILIN_REDIS_URL: redisUrl,
+    // Key changes are audited on NATS (audit.key.*): the test stack's.
+    ...(natsUrl === undefined ? {} : { QILIN_NATS_URL: natsUrl }),
+    QILIN_API_KEY_PREFIX: PREFIX,
+  });
 }
 
 void t.test('parseDuration', (t) => {

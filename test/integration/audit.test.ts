@@ -10,7 +10,6 @@
  * what is unique to this run: the operator name, the key ids, and the
  * loopback address the refused clients connect from (127.x.y.z).
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -26,8 +25,9 @@ import { AUDIT_STREAM } from '../../adapters/nats/audit-stream.js';
 import { keyIdOf } from '../../adapters/ws/api-keys.js';
 import { KernelApp } from '../../cli/kernel-app.js';
 import { decodeAuditEvent, type AuditEvent } from '../../kernel/audit-event.js';
+import { runQilin } from '../helpers/cli.js';
 import { dropDatabase } from '../helpers/drop-database.js';
-import { connectAs, ensureServices, repoRoot } from '../helpers/services.js';
+import { connectAs, ensureServices } from '../helpers/services.js';
 import { testKernelConfig } from '../helpers/test-kernel.js';
 import { until, within } from '../helpers/wait.js';
 
@@ -64,30 +64,8 @@ function upgradeStatus(port: number, key: string, localAddress: string): Promise
   );
 }
 
-interface Run {
-  code: number | null;
-  out: string;
-  err: string;
-}
-
-function qilin(env: Record<string, string>, ...args: string[]): Promise<Run> {
-  return within(
-    `qilin ${args.join(' ')}`,
-    new Promise<Run>((resolve, reject) => {
-      const p = spawn(process.execPath, ['bin/qilin.js', ...args], {
-        cwd: repoRoot,
-        env: { ...process.env, ...env, QILIN_LOG_LEVEL: 'warn' },
-      });
-      let out = '';
-      let err = '';
-      p.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
-      p.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
-      p.on('error', reject);
-      p.on('close', (code) => resolve({ code, out, err }));
-    }),
-    60_000,
-  );
-}
+/** `qilin …` with the test's services in `env` (test/helpers/cli.ts). */
+const qilin = (env: Record<string, string>, ...args: string[]) => runQilin(args, env);
 
 void t.test('audit log with a running kernel', async (t) => {
   const urls = await ensureServices();
