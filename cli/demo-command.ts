@@ -66,6 +66,15 @@ export function registerDemoCommand(
           if (base.natsSeedFile === undefined && base.natsAuthDir === undefined) {
             base = { ...base, natsAuthDir: natsAuthDir(opts.root) };
           }
+          // And the kernel talks to the services just started, on the ports
+          // they were started on (QILIN_NATS_PORT, QILIN_REDIS_PORT), not to
+          // whatever natsUrl / redisUrl default to.
+          const ports = servicePorts(base);
+          base = {
+            ...base,
+            natsUrl: `nats://127.0.0.1:${ports.nats}`,
+            redisUrl: `redis://127.0.0.1:${ports.redis}`,
+          };
         }
         const demoKey = `demo-${randomBytes(6).toString('hex')}`;
         const config: QilinConfig = {
