@@ -20,7 +20,8 @@ import { dropDatabase } from '../helpers/drop-database.js';
 import { MarketFeed } from '../helpers/market-feed.js';
 import { connectAs, ensureServices } from '../helpers/services.js';
 import { SIGNAL_EVERY_TRADE, testKernelConfig } from '../helpers/test-kernel.js';
-import { until, within } from '../helpers/wait.js';
+import { until } from '../helpers/wait.js';
+import { opened } from '../helpers/ws.js';
 
 const run = randomBytes(3).toString('hex');
 const READ_KEY = `wsr-read-${run}`;
@@ -50,14 +51,7 @@ class Conn {
       headers: { authorization: `Bearer ${READ_KEY}` },
     });
     const c = new Conn(ws);
-    await within(
-      'WebSocket open',
-      new Promise<void>((resolve, reject) => {
-        ws.once('open', () => resolve());
-        ws.once('error', reject);
-      }),
-      10_000,
-    );
+    await opened(ws, 10_000);
     return c;
   }
 

@@ -23,6 +23,7 @@ import {
   requireAdmin,
 } from '../../../adapters/ws/uws-server.js';
 import { until, within } from '../../helpers/wait.js';
+import { opened } from '../../helpers/ws.js';
 
 const READ_KEY = 'fuzz-read-key-01';
 const ADMIN_KEY = 'fuzz-admin-key-1';
@@ -66,14 +67,7 @@ class Conn {
   static async open(port: number, key: string): Promise<Conn> {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?key=${key}`);
     const c = new Conn(ws);
-    await within(
-      'open',
-      new Promise<void>((resolve, reject) => {
-        ws.once('open', () => resolve());
-        ws.once('error', reject);
-      }),
-      5000,
-    );
+    await opened(ws, 5000);
     return c;
   }
 }

@@ -9,7 +9,8 @@ import t from 'tap';
 import WebSocket from 'ws';
 import { parseApiKeys } from '../../../adapters/ws/api-keys.js';
 import { UwsServer, type UwsServerOptions } from '../../../adapters/ws/uws-server.js';
-import { until, within } from '../../helpers/wait.js';
+import { until } from '../../helpers/wait.js';
+import { opened } from '../../helpers/ws.js';
 
 const READ_KEY = 'session-read-key-01';
 const SIGNAL_KEY = 'session-signal-key-1';
@@ -52,14 +53,7 @@ class Conn {
       headers: { Authorization: `Bearer ${key}` },
     });
     const c = new Conn(ws);
-    await within(
-      'WebSocket open',
-      new Promise<void>((resolve, reject) => {
-        ws.once('open', () => resolve());
-        ws.once('error', reject);
-      }),
-      10_000,
-    );
+    await opened(ws, 10_000);
     return c;
   }
 
