@@ -165,34 +165,24 @@ export function registerModelCommand(
       );
   }
 
-  model
-    .command('unshadow <name>')
-    .description('stop running a shadow version')
-    .option('--by <who>', 'who (default user@host)')
-    .option('--reason <text>', 'why', '')
-    .option('--json', 'print JSON')
-    .action(async (name: string, o: { by?: string; reason: string; json?: boolean }) => {
-      const s = await (
-        await registry()
-      ).shadow(name, undefined, {
-        by: o.by ?? defaultBy(),
-        reason: o.reason,
+  for (const [op, describe] of [
+    ['unshadow', 'stop running a shadow version'],
+    ['rollback', 'make the previously live version live again'],
+  ] as const) {
+    model
+      .command(`${op} <name>`)
+      .description(describe)
+      .option('--by <who>', 'who (default user@host)')
+      .option('--reason <text>', 'why', '')
+      .option('--json', 'print JSON')
+      .action(async (name: string, o: { by?: string; reason: string; json?: boolean }) => {
+        const r = await registry();
+        const who = { by: o.by ?? defaultBy(), reason: o.reason };
+        const s =
+          op === 'rollback' ? await r.rollback(name, who) : await r.shadow(name, undefined, who);
+        out(o.json === true, s, `${name}: ${stateLine(s)}`);
       });
-      out(o.json === true, s, `${name}: ${stateLine(s)}`);
-    });
-
-  model
-    .command('rollback <name>')
-    .description('make the previously live version live again')
-    .option('--by <who>', 'who (default user@host)')
-    .option('--reason <text>', 'why', '')
-    .option('--json', 'print JSON')
-    .action(async (name: string, o: { by?: string; reason: string; json?: boolean }) => {
-      const s = await (
-        await registry()
-      ).rollback(name, { by: o.by ?? defaultBy(), reason: o.reason });
-      out(o.json === true, s, `${name}: ${stateLine(s)}`);
-    });
+  }
 
   model
     .command('train')
