@@ -7,6 +7,7 @@ import type {
   SignalSide,
 } from '../kernel/messages.js';
 import type { OutputEvent } from '../kernel/output-record.js';
+import { ModelRefTable, type ModelRefEntry } from './model-refs.js';
 import {
   MAX_CONFIGURED_FEATURES,
   OutputLayout,
@@ -21,8 +22,13 @@ export interface OutputDecoderOptions {
   strategy: string;
   /** Account the signals are proposed for (fills come back on `fill.<account>`). */
   account: string;
-  /** The model the actor module runs. */
+  /** The actor module's built-in model (id 0 of `models`). */
   model: ModelRef;
+  /**
+   * Loaded model versions by id (actors/model-refs.ts), shared with whoever
+   * adds them; default a table holding only `model`.
+   */
+  models?: ModelRefTable;
   /**
    * Names of the configured prediction features, in payload order (after
    * the built-in ones, OutputLayout.prediction.FEATURES). Default none.
@@ -80,6 +86,7 @@ export function resolveOutputDecoderOptions(opts: OutputDecoderOptions): OutputD
     strategy: opts.strategy,
     account: opts.account,
     model: { name: opts.model.name, version: opts.model.version },
+    models: opts.models,
     features: [...features],
   };
 }
@@ -103,40 +110,51 @@ function newFeatures(configured: readonly string[]): Record<string, number> {
 export class OutputDecoder {
   private readonly strategy: string;
   private readonly account: string;
-  private readonly model: ModelRef;
+  private readonly models: ModelRefTable;
   private readonly features: readonly string[];
 
   constructor(opts: OutputDecoderOptions) {
     const o = resolveOutputDecoderOptions(opts);
     this.strategy = o.strategy;
     this.account = o.account;
-    this.model = o.model;
+    this.models = o.models ?? new ModelRefTable(o.model);
     this.features = o.features ?? [];
   }
 
   toPrediction(ev: OutputEvent, sym: string): PredictionMessage {
-    return this.fillPrediction(ev, sym, {
-      sym,
-      ts: 0,
-      model: { ...this.model },
-      score: 0,
-      features: newFeatures(this.features),
-      src: { seq: 0, ts: 0 },
-      lat: { recv: 0, feat: 0, infer: 0 },
-    });
+    const m = this.fillPrediction(ev, sym, this.newPrediction());
+    // Keys in the order the encoder writes them (interval after score).
+    const { features, src, lat } = m;
+    return {
+      sym: m.sym,
+      ts: m.ts,
+      model: { ...m.model },
+      score: m.score,
+      ...(m.interval === undefined ? {} : { interval: { ...m.interval } }),
+      features,
+      src,
+      lat,
+    };
   }
 
   /**
    * Overwrite `into` (made by toPrediction or newPrediction) with this
-   * event: the same message as toPrediction, no allocation. `model` is this
-   * decoder's own, shared: the caller must not change it.
+   * event: the same message as toPrediction, no allocation. `model` and
+   * `interval` are the decoder's own, shared: the caller must not change them.
    */
   fillPrediction(ev: OutputEvent, sym: string, into: PredictionMessage): PredictionMessage {
     const p = ev.payload;
     const L = OutputLayout.prediction;
+    const m = this.entry(p[L.MODEL]!);
     into.sym = sym;
     into.ts = ev.srcTs;
+    into.model = m.ref as ModelRef;
     into.score = p[L.SCORE]!;
+    if (m.interval) {
+      const iv = (into.interval ??= { lower: 0, upper: 0 });
+      iv.lower = p[L.LOWER]!;
+      iv.upper = p[L.UPPER]!;
+    } else if (into.interval !== undefined) delete into.interval;
     const f = into.features;
     f.emaFast = p[L.EMA_FAST]!;
     f.emaSlow = p[L.EMA_SLOW]!;
@@ -161,7 +179,7 @@ export class OutputDecoder {
     return {
       sym: '',
       ts: 0,
-      model: this.model,
+      model: this.models.get(0).ref as ModelRef,
       score: 0,
       features: newFeatures(this.features),
       src: { seq: 0, ts: 0 },
@@ -185,12 +203,17 @@ export class OutputDecoder {
       refPx: p[L.REF_PX]!,
       qty: p[L.QTY]!,
       account: this.account,
-      model: { ...this.model },
+      model: { ...this.entry(p[L.MODEL]!).ref },
       prediction: { score: p[L.PRED_SCORE]! },
       quality: { score: p[L.QUALITY]! },
       src: { seq: ev.srcSeq, ts: ev.srcTs },
       lat: { recv: ev.recv, feat: ev.feat, infer: ev.infer },
     };
+  }
+
+  /** The model entry of a record's id (0, the built-in, for records of actors without models). */
+  private entry(id: number): ModelRefEntry {
+    return this.models.get(id);
   }
 
   toQuality(ev: OutputEvent, sym: string): QualityMessage {

@@ -2,6 +2,7 @@ import { invalidArgument } from '../kernel/errors.js';
 import { OutputKind, type OutputEvent } from '../kernel/output-record.js';
 import type { FrameInfo } from '../kernel/shard-frames.js';
 import { resolveOutputDecoderOptions, type OutputDecoderOptions } from './output-decoder.js';
+import { ModelRefTable, type ModelRefEntry } from './model-refs.js';
 import {
   OutputLayout,
   QUALITY_EVENT_KIND_NAMES,
@@ -40,6 +41,8 @@ export const STAGE_TIME_LIMIT_US = 1e18;
  * `-2.2250738585072014e-308` is 24 bytes. Used for `SymbolText.maxFrameBytes`.
  */
 const NUMBER_MAX_BYTES = 24;
+/** Longest JSON of a model ref (names and versions are ≤ 64 ASCII characters, manifest-checked). */
+const MODEL_TEXT_MAX_BYTES = 200;
 
 export { newFrameInfo, type FrameInfo } from '../kernel/shard-frames.js';
 
@@ -176,6 +179,10 @@ const K_PUB = utf8(',"pub":');
 const STAGE_SLOT = utf8('0'.padEnd(STAGE_TIME_SLOT_BYTES, ' '));
 /** Closes `lat`, `<message>` and the frame. */
 const K_END = utf8('}}}');
+/** A prediction interval, after the score: `,"interval":{"lower":x,"upper":y}`. */
+const K_INTERVAL_LOWER = utf8(',"interval":{"lower":');
+const K_INTERVAL_UPPER = utf8(',"upper":');
+const K_CLOSE = utf8('}');
 const NULL = utf8('null');
 const TAIL_MAX_BYTES =
   K_SRC_SEQ.length +
@@ -222,10 +229,14 @@ const SPACE = 0x20;
  */
 export class OutputEncoder {
   readonly options: Readonly<OutputEncoderOptions>;
-  /** `,"model":{"name":…,"version":…},"score":` */
-  private readonly predModel: Buffer;
-  /** `,"account":"<account>","model":{…},"prediction":{"score":` */
-  private readonly sigAccount: Buffer;
+  /** By model id: `,"model":{"name":…,"version":…},"score":` */
+  private readonly predModel: Buffer[] = [];
+  /** By model id: whether its predictions carry an interval. */
+  private readonly predInterval: boolean[] = [];
+  /** By model id: `,"account":"<account>","model":{…},"prediction":{"score":` */
+  private readonly sigAccount: Buffer[] = [];
+  /** Loaded model versions (actors/model-refs.ts): entries added later are encoded as they come. */
+  readonly models: ModelRefTable;
   /** `,"<name>":` of each configured feature (payload FEATURES + i). */
   private readonly featureKeys: readonly Buffer[];
   /** The event's scalar fields, copied so numbers are read from an array (see putNumber). */
@@ -235,10 +246,21 @@ export class OutputEncoder {
     const o = resolveOutputDecoderOptions(opts);
     this.options = o;
     this.featureKeys = (o.features ?? []).map((n) => utf8(`,${JSON.stringify(n)}:`));
-    const model = JSON.stringify(o.model);
-    this.predModel = utf8(`,"model":${model},"score":`);
-    this.sigAccount = utf8(
-      `,"account":${JSON.stringify(o.account)},"model":${model},"prediction":{"score":`,
+    this.models = o.models ?? new ModelRefTable(o.model);
+    for (const id of this.models.ids()) this.addModel(id, this.models.get(id));
+    this.models.onAdd = (id, e) => this.addModel(id, e);
+  }
+
+  /** Pre-encode the text of model `id` (at load, never per event). */
+  private addModel(id: number, e: ModelRefEntry): void {
+    const model = JSON.stringify(e.ref);
+    if (model.length > MODEL_TEXT_MAX_BYTES) {
+      invalidArgument('model', model, `a ref of at most ${MODEL_TEXT_MAX_BYTES} bytes of JSON`);
+    }
+    this.predModel[id] = utf8(`,"model":${model},"score":`);
+    this.predInterval[id] = e.interval;
+    this.sigAccount[id] = utf8(
+      `,"account":${JSON.stringify(this.options.account)},"model":${model},"prediction":{"score":`,
     );
   }
 
@@ -274,7 +296,12 @@ export class OutputEncoder {
     const sum = (bs: readonly Buffer[]): number => bs.reduce((n, b) => n + b.length, 0);
     const predMax =
       prediction.length +
-      this.predModel.length +
+      MODEL_TEXT_MAX_BYTES +
+      24 +
+      K_INTERVAL_LOWER.length +
+      K_INTERVAL_UPPER.length +
+      K_CLOSE.length +
+      2 * NUMBER_MAX_BYTES +
       sum(K_FEATURES) +
       sum(this.featureKeys) +
       (10 + this.featureKeys.length) * NUMBER_MAX_BYTES +
@@ -297,7 +324,8 @@ export class OutputEncoder {
       Math.max(SIDE_BUY.length, SIDE_SELL.length, SIDE_FLAT.length) +
       K_REF_PX.length +
       K_QTY.length +
-      this.sigAccount.length +
+      this.sigAccount[0]!.length +
+      MODEL_TEXT_MAX_BYTES +
       K_QUALITY_SCORE.length +
       7 * NUMBER_MAX_BYTES +
       TAIL_MAX_BYTES +
@@ -362,8 +390,18 @@ export class OutputEncoder {
     const h = this.load(ev);
     let o = put(buf, off, end, sym.prediction);
     o = putNumber(buf, o, end, h, H_TS);
-    o = put(buf, o, end, this.predModel);
-    o = putNumber(buf, o, end, p, OutputLayout.prediction.SCORE);
+    const L = OutputLayout.prediction;
+    let model = p[L.MODEL]!;
+    if (this.predModel[model] === undefined) model = 0;
+    o = put(buf, o, end, this.predModel[model]!);
+    o = putNumber(buf, o, end, p, L.SCORE);
+    if (this.predInterval[model] === true) {
+      o = put(buf, o, end, K_INTERVAL_LOWER);
+      o = putNumber(buf, o, end, p, L.LOWER);
+      o = put(buf, o, end, K_INTERVAL_UPPER);
+      o = putNumber(buf, o, end, p, L.UPPER);
+      o = put(buf, o, end, K_CLOSE);
+    }
     // `{` of the features object: after `,"features":`.
     const textStart = o + FEATURES_OBJECT_AT;
     for (let i = 0; i < K_FEATURES.length; i++) {
@@ -485,7 +523,7 @@ export class OutputEncoder {
     o = putNumber(buf, o, end, p, L.REF_PX);
     o = put(buf, o, end, K_QTY);
     o = putNumber(buf, o, end, p, L.QTY);
-    o = put(buf, o, end, this.sigAccount);
+    o = put(buf, o, end, this.sigAccount[p[L.MODEL]!] ?? this.sigAccount[0]!);
     o = putNumber(buf, o, end, p, L.PRED_SCORE);
     o = put(buf, o, end, K_QUALITY_SCORE);
     o = putNumber(buf, o, end, p, L.QUALITY);

@@ -12,16 +12,18 @@
  *   3     ret              qty                  crossed
  *   4     vol              predScore            outOfOrder
  *   5     spread           qualityScore         stale
- *   6     zscore           suppressed (0 none,  spikes
- *   7     mid                1 low_quality)     issueBits (QualityIssue)
+ *   6     zscore           suppressed (0/1)     spikes
+ *   7     mid              model id             issueBits (QualityIssue)
  *   8     qualityScore     ─                    badValues
- *   9..   configured       ─                    locked, outsideBand, timeGaps, skew, duplicates,
- *         features (≤ 48,                       resets, quarantined, nonfinite, session, kind,
- *         names from config)                    then for kind quarantine the tick (RAW_*)
+ *   9     model id         ─                    locked, outsideBand, timeGaps, skew, duplicates,
+ *  10     interval lower   ─                    resets, quarantined, nonfinite, session, kind,
+ *  11     interval upper   ─                    then for kind quarantine the tick (RAW_*)
+ *  12..   configured features (≤ 45, names from config)
  * ```
  * The model name and version and the feature names are not in the record:
- * one actor module runs one model and one feature configuration, so encoder
- * and decoder are configured with them.
+ * a record carries the model's id in the kernel's ModelRefTable
+ * (actors/model-refs.ts), and encoder and decoder are configured with the
+ * feature names.
  */
 export const OutputLayout = {
   prediction: {
@@ -34,8 +36,13 @@ export const OutputLayout = {
     ZSCORE: 6,
     MID: 7,
     QUALITY: 8,
+    /** Id of the model version that made the score (actors/model-refs.ts). */
+    MODEL: 9,
+    /** Prediction interval on the score's scale (NaN: the model has none). */
+    LOWER: 10,
+    UPPER: 11,
     /** First configured feature; feature i is at FEATURES + i. */
-    FEATURES: 9,
+    FEATURES: 12,
   },
   signal: {
     SIDE: 0,
@@ -45,6 +52,8 @@ export const OutputLayout = {
     PRED_SCORE: 4,
     QUALITY: 5,
     SUPPRESSED: 6,
+    /** Id of the model version whose score made the signal (actors/model-refs.ts). */
+    MODEL: 7,
   },
   quality: {
     SCORE: 0,
@@ -83,7 +92,7 @@ export const OutputLayout = {
 } as const;
 
 /** Configured prediction features at most (payload words after the built-in ones). */
-export const MAX_CONFIGURED_FEATURES = 48;
+export const MAX_CONFIGURED_FEATURES = 45;
 
 /** Why a QUALITY record was made (slot KIND); the names are the `kind` of the message and row. */
 export const QualityEventKind = { WINDOW: 1, CHANGE: 2, QUARANTINE: 3, RESET: 4 } as const;

@@ -9,6 +9,10 @@
  */
 import type { ActorFactory, OutputEncoder as FrameEncoder, ShardContext } from '../kernel/actor.js';
 import { OutputEncoder, type SymbolText } from './output-encoder.js';
+import { ModelBatch, ModelStep, type BatchModel } from './model-batch.js';
+import { ModelRefTable } from './model-refs.js';
+import { WorkerCounter } from '../kernel/worker-protocol.js';
+import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import { DecisionView } from '../kernel/decision-board.js';
 import { invalidArgument } from '../kernel/errors.js';
 import { isCheckList, QUALITY_CHECK_NAMES } from './quality-checker.js';
@@ -135,19 +139,149 @@ function splitOptions(raw: unknown): { actor: unknown; strategy: string; account
   return { actor, strategy: strategy ?? 'momentum', account: account ?? 'main' };
 }
 
+/**
+ * What the main thread sends a shard worker to change its model
+ * (WorkerPool.control): load a verified version (the kernel checked its
+ * sha256 and manifest) and make it live, or go back to the built-in model.
+ */
+export type ModelControl =
+  | {
+      op: 'model';
+      /** Id in the kernel's ModelRefTable (the store worker knows it already). */
+      id: number;
+      name: string;
+      version: string;
+      bytes: Uint8Array;
+      /** The manifest's features, in input order: names of this kernel's features. */
+      features: readonly string[];
+      /** The manifest's outputs: exactly one `score`, optional `lower` / `upper`. */
+      outputs: ReadonlyArray<{ name: string; role: string }>;
+      thresholds: { buy: number; sell: number };
+      /** Rows per run at most. Default 512. */
+      maxBatch?: number;
+      /** Breaker settings (ModelBatchOptions). */
+      budgetUs?: number;
+      resetMs?: number;
+      lastResort?: 'rule' | 'none';
+    }
+  | { op: 'model-off' };
+
+/**
+ * This worker's model state: one per shard worker (one shard per thread),
+ * shared by every factory the worker makes (warm-up, the snapshot probe,
+ * the live one) and by its encoder (which names the model of each record).
+ */
+interface ShardModels {
+  readonly batch: ModelBatch;
+  readonly refs: ModelRefTable;
+  readonly names: readonly string[];
+  readonly options: Readonly<SymbolActorOptions>;
+}
+
+let shardModels: ShardModels | undefined;
+
+function modelsFor(options: Readonly<SymbolActorOptions>, names: readonly string[]): ShardModels {
+  shardModels ??= {
+    batch: new ModelBatch({ threshold: options.threshold }),
+    refs: new ModelRefTable(BASELINE_MODEL),
+    names,
+    options,
+  };
+  return shardModels;
+}
+
 /** ActorModule entry point: validate `ctx.options` once per shard, then one actor per symbol. */
 export function createActorFactory(ctx: ShardContext): ActorFactory {
   const options = Object.freeze(resolveSymbolActorOptions(splitOptions(ctx.options).actor));
   const plan = featurePlan(options);
   const strategy = strategyFactory(options.rule, plan.names);
   const decisions = ctx.decisions === undefined ? undefined : new DecisionView(ctx.decisions);
+  const models = modelsFor(options, plan.names);
   return (symId) =>
     new SymbolActor(symId, options, {
       plan,
       strategy: strategy(),
       decisions,
       decisionSlot: ((symId - ctx.shard) / ctx.shards) | 0,
+      batch: models.batch,
     });
+}
+
+/**
+ * ActorModule entry point: apply a ModelControl. A version whose features
+ * this kernel does not compute, or whose outputs have no score, is refused
+ * with QLN_MODEL_INVALID naming what differs; a file onnxruntime cannot load
+ * likewise (adapters/onnx/onnx-scorer.ts). The swap happens between two
+ * batches (ModelBatch.setLive); the version it pushes out is released.
+ */
+export async function control(body: unknown): Promise<void> {
+  const m = shardModels;
+  if (m === undefined) invalidArgument('control', 'model', 'a worker whose actors were created');
+  const c = body as ModelControl;
+  if (c.op === 'model-off') {
+    await m!.batch.setLive(undefined)?.scorer.release();
+    return;
+  }
+  if (c.op !== 'model')
+    invalidArgument('control', (body as { op?: unknown }).op, 'model or model-off');
+  const label = `${c.name}@${c.version}`;
+  const missing = c.features.filter((f) => !m!.names.includes(f));
+  if (missing.length > 0) {
+    throw new QilinError(
+      ErrorCodes.MODEL_INVALID,
+      `${label} reads features this kernel does not compute: ${missing.join(', ')} (configured: ${m!.names.join(', ')})`,
+      { details: { model: label, missing } },
+    );
+  }
+  const col = (role: string): number => c.outputs.findIndex((o) => o.role === role);
+  const { OnnxScorer } = await import('../adapters/onnx/onnx-scorer.js');
+  const scorer = await OnnxScorer.create(c.bytes, {
+    features: c.features,
+    outputs: c.outputs.length,
+    maxBatch: c.maxBatch ?? 512,
+    label,
+  });
+  const model: BatchModel = {
+    id: c.id,
+    label,
+    scorer,
+    index: Int32Array.from(c.features, (f) => m!.names.indexOf(f)),
+    scoreCol: col('score'),
+    lowerCol: col('lower'),
+    upperCol: col('upper'),
+    buy: c.thresholds.buy,
+    sell: c.thresholds.sell,
+  };
+  m!.batch.flush();
+  m!.batch.configure({ budgetUs: c.budgetUs, resetMs: c.resetMs, lastResort: c.lastResort });
+  m!.refs.set(c.id, {
+    ref: { name: c.name, version: c.version, role: 'live' },
+    interval: model.lowerCol >= 0 && model.upperCol >= 0,
+  });
+  await m!.batch.setLive(model)?.scorer.release();
+}
+
+/** ActorModule entry point: score the drain's staged rows before the rings flush. */
+export function endOfDrain(): void {
+  shardModels?.batch.flush();
+}
+
+/** ActorModule entry point: the model counters into the worker's shared counters. */
+export function report(c: Float64Array): void {
+  const b = shardModels?.batch;
+  if (b === undefined) return;
+  const s = b.stats;
+  c[WorkerCounter.MODEL_BATCHES] = s.batches;
+  c[WorkerCounter.MODEL_ROWS] = s.rows;
+  c[WorkerCounter.MODEL_FAILED] = s.failedBatches;
+  c[WorkerCounter.MODEL_PREVIOUS_ROWS] = s.previousRows;
+  c[WorkerCounter.MODEL_RULE_ROWS] = s.ruleRows;
+  c[WorkerCounter.MODEL_NO_SIGNAL_ROWS] = s.noSignalRows + s.coldRows;
+  c[WorkerCounter.MODEL_STEP] = b.active ? b.currentStep : ModelStep.NONE;
+  c[WorkerCounter.MODEL_LIVE_ID] = b.liveId;
+  c[WorkerCounter.MODEL_RUN_MAX_US] = s.maxRunUs;
+  c[WorkerCounter.MODEL_BREAKER_OPENED] = s.opened;
+  s.maxRunUs = 0;
 }
 
 /**
@@ -156,10 +290,13 @@ export function createActorFactory(ctx: ShardContext): ActorFactory {
  */
 export function createOutputEncoder(ctx: ShardContext): FrameEncoder<SymbolText> {
   const { strategy, account, actor } = splitOptions(ctx.options);
+  const options = Object.freeze(resolveSymbolActorOptions(actor));
+  const models = modelsFor(options, featurePlan(options).names);
   return new OutputEncoder({
     strategy,
     account,
     model: BASELINE_MODEL,
+    models: models.refs,
     features: predictionFeatures(actor),
   });
 }
@@ -176,5 +313,5 @@ export function predictionFeatures(raw: unknown): string[] {
 /** Its actors are pure (no I/O): the worker warms them up on synthetic ticks (kernel/warm-up.ts). */
 export const warmUp = true;
 
-/** The model this module runs (the ONNX runtime is not wired yet). */
+/** The module's built-in model (the rule the fallback chain ends with; id 0 of the model table). */
 export const BASELINE_MODEL = { name: 'baseline', version: '1' } as const;

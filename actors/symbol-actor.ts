@@ -1,6 +1,6 @@
 import type { MarketActor, OutputSink } from '../kernel/actor.js';
 import { stampUs } from '../kernel/clock.js';
-import { MarketKind, type MarketEvent } from '../kernel/market-record.js';
+import { MarketKind, newMarketEvent, type MarketEvent } from '../kernel/market-record.js';
 import { OutputKind, newOutputEvent, type OutputEvent } from '../kernel/output-record.js';
 import {
   BaselineModel,
@@ -9,6 +9,7 @@ import {
   type Model,
 } from './baseline-model.js';
 import { DEFAULT_FEATURE_OPTIONS, Features, type FeatureOptions } from './features.js';
+import type { BatchMember, ModelBatch } from './model-batch.js';
 import type { DecisionView } from '../kernel/decision-board.js';
 import {
   MAX_CONFIGURED_FEATURES,
@@ -166,6 +167,11 @@ const NOT_STATE: ReadonlySet<string> = new Set([
   'symId',
   'out',
   'index',
+  'batch',
+  'pending',
+  'pendingSink',
+  'pendingFeat',
+  'pendingBits',
 ]);
 
 /**
@@ -181,6 +187,12 @@ export interface SymbolActorParts {
   /** The shard's DecisionBoard view and this symbol's local index in it. */
   decisions?: DecisionView;
   decisionSlot?: number;
+  /**
+   * The shard's model batch (actors/model-batch.ts): while a model is
+   * loaded, trades are scored in batches at the end of a drain instead of by
+   * `model` (which stays the rule the fallback chain uses).
+   */
+  batch?: ModelBatch;
 }
 
 /**
@@ -203,7 +215,7 @@ export interface SymbolActorParts {
  * Everything is preallocated; `onMarket` allocates nothing. All "per time"
  * limits run on exchange time so replay behaves like live.
  */
-export class SymbolActor implements MarketActor {
+export class SymbolActor implements MarketActor, BatchMember {
   readonly symId: number;
   readonly options: Readonly<SymbolActorOptions>;
   readonly trades: RollingWindow<TradeColumn>;
@@ -231,6 +243,13 @@ export class SymbolActor implements MarketActor {
   /** Without a DecisionBoard (unit tests): the last unsuppressed proposal counts as approved. */
   private selfApproved = 0;
   private lastPredictionTs = -Infinity;
+  private readonly batch: ModelBatch | undefined;
+  /** The trade waiting for its batch's score (a copy: the source reuses its event). */
+  private readonly pending: MarketEvent;
+  /** Where the waiting trade's outputs go; undefined: none waiting. */
+  private pendingSink: OutputSink | undefined;
+  private pendingFeat = 0;
+  private pendingBits = 0;
 
   /** `options` must be complete (use resolveSymbolActorOptions). */
   constructor(symId: number, options: Readonly<SymbolActorOptions>, parts: SymbolActorParts = {}) {
@@ -257,6 +276,8 @@ export class SymbolActor implements MarketActor {
     this.decisions = parts.decisions;
     this.slot = parts.decisionSlot ?? 0;
     this.out.symId = symId;
+    this.batch = parts.batch;
+    this.pending = newMarketEvent();
   }
 
   /** Windows, bars, indicators, quality, model, strategy and gate state (kernel/actor-state.ts). */
@@ -277,6 +298,9 @@ export class SymbolActor implements MarketActor {
   }
 
   onMarket(ev: MarketEvent, sink: OutputSink): void {
+    // A trade still waiting for its score is finished first: the actor's
+    // state is then exactly what it was when the trade was staged.
+    if (this.pendingSink !== undefined) this.batch!.flush();
     if (ev.kind === MarketKind.TRADE) this.onTrade(ev, sink);
     else this.onQuote(ev, sink);
   }
@@ -294,7 +318,7 @@ export class SymbolActor implements MarketActor {
       f.vol,
       f.trades >= this.options.warmup,
     );
-    let nonfinite = 0;
+    let after = bits;
     if (q.quarantine(bits)) {
       this.onQuarantine(ev, sink);
     } else {
@@ -306,34 +330,94 @@ export class SymbolActor implements MarketActor {
       c.qty[s] = ev.qty;
       c.side[s] = ev.side;
       f.onTrade(ev.px);
-      nonfinite = this.updateFeatures(ev);
+      const nonfinite = this.updateFeatures(ev);
+      if (nonfinite !== 0) after = q.countNonFinite(nonfinite);
       const feat = stampUs();
+      const b = this.batch;
+      if (b !== undefined && b.active) {
+        const p = this.pending;
+        p.kind = ev.kind;
+        p.symId = ev.symId;
+        p.seq = ev.seq;
+        p.ts = ev.ts;
+        p.recv = ev.recv;
+        p.px = ev.px;
+        p.qty = ev.qty;
+        p.side = ev.side;
+        this.pendingSink = sink;
+        this.pendingFeat = feat;
+        this.pendingBits = after;
+        // Completed by the batch (now or at the end of the drain): complete().
+        if (b.stage(this)) return;
+        this.pendingSink = undefined;
+      }
       const score = this.model.predict(f);
-      const infer = stampUs();
-      const qs = q.recentScore;
-      const st = this.strategy;
-      const target = st.target(score, ev.px, this.featureValues);
-      const d = this.decisions;
-      const gate = this.gate;
-      const signal = gate.decide(
-        target,
-        st.strength,
-        ev.ts,
-        f.trades,
-        qs,
-        d === undefined ? this.selfApproved : d.approved(this.slot),
-        d === undefined ? 0 : d.epoch,
-      );
-      if (ev.ts - this.lastPredictionTs >= this.options.predictionIntervalUs) {
-        this.lastPredictionTs = ev.ts;
-        this.emitPrediction(ev, feat, infer, score, qs, sink);
-      }
-      if (signal) {
-        if (gate.suppressed === 0) this.selfApproved = gate.side;
-        this.emitSignal(ev, feat, infer, score, qs, sink);
-      }
+      this.decide(ev, feat, score, Number.NaN, Number.NaN, 0, sink);
     }
-    this.afterCheck(ev, nonfinite === 0 ? bits : q.countNonFinite(nonfinite), sink);
+    this.afterCheck(ev, after, sink);
+  }
+
+  /** Phase 2 of a trade: strategy, gate, prediction and signal on its score. */
+  private decide(
+    ev: MarketEvent,
+    feat: number,
+    score: number,
+    lower: number,
+    upper: number,
+    model: number,
+    sink: OutputSink,
+  ): void {
+    if (score !== score) return; // no score (warming up, or the model chain gives none)
+    const f = this.features;
+    const infer = stampUs();
+    const qs = this.quality.recentScore;
+    const st = this.strategy;
+    const target = st.target(score, ev.px, this.featureValues);
+    const d = this.decisions;
+    const gate = this.gate;
+    const signal = gate.decide(
+      target,
+      st.strength,
+      ev.ts,
+      f.trades,
+      qs,
+      d === undefined ? this.selfApproved : d.approved(this.slot),
+      d === undefined ? 0 : d.epoch,
+    );
+    if (ev.ts - this.lastPredictionTs >= this.options.predictionIntervalUs) {
+      this.lastPredictionTs = ev.ts;
+      this.emitPrediction(ev, feat, infer, score, lower, upper, model, qs, sink);
+    }
+    if (signal) {
+      if (gate.suppressed === 0) this.selfApproved = gate.side;
+      this.emitSignal(ev, feat, infer, score, model, qs, sink);
+    }
+  }
+
+  // ─────────────────────────────── BatchMember ───────────────────────────────
+
+  fillRow(dst: Float32Array, at: number, index: Int32Array): boolean {
+    const v = this.featureValues;
+    let ok = true;
+    for (let j = 0; j < index.length; j++) {
+      const x = v[index[j]!]!;
+      if (x - x !== 0) ok = false;
+      dst[at + j] = x;
+    }
+    return ok;
+  }
+
+  complete(score: number, lower: number, upper: number, model: number): void {
+    const sink = this.pendingSink;
+    if (sink === undefined) return;
+    this.pendingSink = undefined;
+    const ev = this.pending;
+    this.decide(ev, this.pendingFeat, score, lower, upper, model, sink);
+    this.afterCheck(ev, this.pendingBits, sink);
+  }
+
+  ruleScore(): number {
+    return this.model.predict(this.features);
   }
 
   /**
@@ -425,6 +509,9 @@ export class SymbolActor implements MarketActor {
     feat: number,
     infer: number,
     score: number,
+    lower: number,
+    upper: number,
+    model: number,
     qualityScore: number,
     sink: OutputSink,
   ): void {
@@ -433,6 +520,9 @@ export class SymbolActor implements MarketActor {
     const L = OutputLayout.prediction;
     const f = this.features;
     p[L.SCORE] = score;
+    p[L.MODEL] = model;
+    p[L.LOWER] = lower;
+    p[L.UPPER] = upper;
     p[L.EMA_FAST] = f.emaFast;
     p[L.EMA_SLOW] = f.emaSlow;
     p[L.RET] = f.ret;
@@ -450,6 +540,7 @@ export class SymbolActor implements MarketActor {
     feat: number,
     infer: number,
     score: number,
+    model: number,
     qualityScore: number,
     sink: OutputSink,
   ): void {
@@ -465,6 +556,7 @@ export class SymbolActor implements MarketActor {
     p[L.PRED_SCORE] = score;
     p[L.QUALITY] = qualityScore;
     p[L.SUPPRESSED] = g.suppressed;
+    p[L.MODEL] = model;
     sink.emit(o);
   }
 

@@ -78,4 +78,14 @@ export interface ActorModule {
    * per-tick code before the first real tick. Absent: no warm-up.
    */
   readonly warmUp?: boolean;
+  /**
+   * A control message from the main thread (WorkerPool.control), e.g. load a
+   * model version. Runs between drains; resolves when applied, rejects with
+   * a QilinError when refused. Also replayed, in order, to a restarted worker.
+   */
+  control?(body: unknown): Promise<void>;
+  /** End of a drain (ShardHost.flush): finish deferred work (batched inference) before the rings flush. */
+  endOfDrain?(): void;
+  /** Copy the module's counters into the worker's shared counters (about once a second). */
+  report?(counters: Float64Array): void;
 }

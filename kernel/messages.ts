@@ -26,6 +26,8 @@ export type SignalSide = (typeof SIGNAL_SIDES)[number];
 export interface ModelRef {
   name: string;
   version: string;
+  /** `live` (it trades) or `shadow` (compared, never trades); absent for the built-in baseline. */
+  role?: 'live' | 'shadow';
 }
 
 /** A trade or top-of-book quote as it arrives on `md.<venue>.<symbol>`. */
@@ -57,6 +59,11 @@ export interface PredictionMessage {
   model: ModelRef;
   /** Model output in [-1, 1]: expected direction and conviction. */
   score: number;
+  /**
+   * The model's prediction interval on the same scale as `score`, when the
+   * model outputs one (manifest outputs with roles `lower` and `upper`).
+   */
+  interval?: { lower: number; upper: number };
   /** Feature values the model saw. */
   features: Record<string, number>;
   /**

@@ -60,6 +60,8 @@ export interface ShardHostOptions {
   outFullWaitMs: number;
   /** Most symbols this shard takes; past it ticks are refused `symbol_table_full`. */
   maxSymbols?: number;
+  /** End of a drain, before the rings flush (ActorModule.endOfDrain: batched inference). */
+  endOfDrain?: () => void;
   /** An actor threw (the record is skipped, the actor kept). */
   onActorError?: (symId: number, err: unknown) => void;
   /** A refused message (rate-limited sample; the counter has them all). */
@@ -224,6 +226,8 @@ export class ShardHost implements MarketIngest, OutputSink {
       this.actorError(ev.symId, err);
     }
     this.c[WorkerCounter.REPLAYED]!++;
+    // Deferred work (a batched score) completes at the end of the drain here too.
+    this.scheduleFlush();
     return true;
   }
 
@@ -297,6 +301,14 @@ export class ShardHost implements MarketIngest, OutputSink {
    * store worker polls it (STORE_POLL_MS).
    */
   readonly flush = (): void => {
+    // Outputs the drain's deferred work emits go out with this flush.
+    if (this.o.endOfDrain !== undefined) {
+      try {
+        this.o.endOfDrain();
+      } catch (err) {
+        this.actorError(-1, err);
+      }
+    }
     this.flushQueued = false;
     this.unflushed = 0;
     this.o.out.flush();

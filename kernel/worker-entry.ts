@@ -131,6 +131,7 @@ async function main(): Promise<void> {
     factory: await mod.createActorFactory(ctx),
     encoder: await mod.createOutputEncoder(ctx),
     outFullWaitMs: init.outFullWaitMs,
+    endOfDrain: mod.endOfDrain?.bind(mod),
     onActorError: (symId, err) => post({ type: 'actor-error', symId, ...describe(err) }),
     onRejectSample: (reason, subject, detail, raw) =>
       post({
@@ -166,6 +167,18 @@ async function main(): Promise<void> {
     );
   }
   host.redelivers = sources.some((s) => s.redelivers === true);
+  // Control applied before this worker started (a model loaded, …), in order, before any tick.
+  for (const body of init.control ?? []) {
+    try {
+      await mod.control?.(body);
+    } catch (err) {
+      log.error({ err }, 'replayed control message refused');
+    }
+  }
+  if (mod.report !== undefined) {
+    const timer = setInterval(() => mod.report!(counters), 1000);
+    timer.unref();
+  }
   const keeper = await startStateKeeper(host, mod, ctx);
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {
@@ -191,7 +204,16 @@ async function main(): Promise<void> {
   // in Atomics.waitAsync (which holds no event-loop reference).
   port!.on('message', (msg: ToWorker) => {
     if (msg.type === 'stop') stopping ??= stop();
-    else if (msg.type === 'take' && stopping === undefined) {
+    else if (msg.type === 'control') {
+      const apply = mod.control?.(msg.body) ?? Promise.resolve();
+      apply.then(
+        () => {
+          mod.report?.(counters);
+          post({ type: 'control-done', id: msg.id });
+        },
+        (err: unknown) => post({ type: 'control-done', id: msg.id, error: describe(err) }),
+      );
+    } else if (msg.type === 'take' && stopping === undefined) {
       const taker = sources.find((s) => s.take !== undefined);
       if (taker === undefined) {
         log.warn({ partitions: msg.partitions }, 'asked to take partitions: no partitioned source');

@@ -183,6 +183,13 @@ export class WorkerPool {
   private flushQueued = false;
   /** Partitions adopted from dead kernels (takePartitions), kept for worker restarts. */
   private readonly adopted: number[] = [];
+  /** Control messages by key, the last of each, replayed to a restarted worker (control). */
+  private readonly controls = new Map<string, unknown>();
+  private controlSeq = 0;
+  private readonly controlWaiters = new Map<
+    string,
+    (error: { code: string; message: string } | undefined) => void
+  >();
 
   constructor(options: WorkerPoolOptions) {
     if (!Number.isInteger(options.workers) || options.workers < 1 || options.workers > 64) {
@@ -387,6 +394,7 @@ export class WorkerPool {
       sourceModule: this.o.sourceModule,
       sourceOptions: this.o.sourceOptions,
       snapshots: this.o.snapshots,
+      control: [...this.controls.values()],
       outFullWaitMs: this.o.outFullWaitMs ?? 250,
       logLevel: this.o.logLevel ?? 'info',
     };
@@ -399,6 +407,12 @@ export class WorkerPool {
     });
     thread.onMessage = (msg) => this.onWorkerMessage(shard, msg);
     thread.onExit = (code, err, wasReady) => {
+      // Control messages it never answered: refused (it gets them again if it restarts).
+      for (const [key, w] of this.controlWaiters) {
+        if (!key.startsWith(`${shard.index}:`)) continue;
+        this.controlWaiters.delete(key);
+        w({ code: 'QLN_WORKER_DIED', message: `shard ${shard.index} exited (code ${code})` });
+      }
       if (this.state === 'running' && (wasReady || restart)) this.onWorkerDeath(shard, code, err);
     };
     shard.thread = thread;
@@ -424,6 +438,36 @@ export class WorkerPool {
     }
   }
 
+  /**
+   * Send `body` to every worker's actor module (ActorModule.control) and
+   * wait until each applied it. Kept under `key` (the last body per key) and
+   * replayed to a worker that restarts. Resolves with each shard's refusal
+   * (empty when every worker applied it); a worker that is down gets it when
+   * it restarts.
+   */
+  async control(
+    key: string,
+    body: unknown,
+  ): Promise<Array<{ shard: number; code: string; message: string }>> {
+    this.controls.set(key, body);
+    const refused: Array<{ shard: number; code: string; message: string }> = [];
+    await Promise.all(
+      this.shards.map(async (s) => {
+        const t = s.thread;
+        if (t === undefined || !t.alive) return;
+        await s.ready;
+        const id = ++this.controlSeq;
+        const done = new Promise<{ code: string; message: string } | undefined>((resolve) =>
+          this.controlWaiters.set(`${s.index}:${id}`, resolve),
+        );
+        t.post({ type: 'control', id, body });
+        const err = await done;
+        if (err !== undefined) refused.push({ shard: s.index, ...err });
+      }),
+    );
+    return refused;
+  }
+
   /** Partitions adopted from other kernels (takePartitions). */
   get adoptedPartitions(): readonly number[] {
     return this.adopted;
@@ -432,6 +476,13 @@ export class WorkerPool {
   private onWorkerMessage(shard: Shard, msg: FromWorker): void {
     if (msg.type === 'wake') {
       this.sleeper.wake();
+      return;
+    }
+    if (msg.type === 'control-done') {
+      const key = `${shard.index}:${msg.id}`;
+      const w = this.controlWaiters.get(key);
+      this.controlWaiters.delete(key);
+      w?.(msg.error);
       return;
     }
     if (msg.type === 'actor-error') {

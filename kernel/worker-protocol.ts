@@ -34,6 +34,8 @@ export interface WorkerInit {
   logLevel: string;
   /** Warm restart: where and how often the worker snapshots its actors; unset: never. */
   snapshots?: WorkerSnapshotOptions | undefined;
+  /** Control messages applied before this worker started (WorkerPool.control), replayed in order. */
+  control?: unknown[];
 }
 
 /** Snapshot settings handed to each shard worker (docs/adr/0006-warm-restart.md). */
@@ -104,13 +106,36 @@ export const WorkerCounter = {
   SNAPSHOT_REFUSED: 52,
   /** Longest synchronous encode of a unit in the last round, ms: how long the worker stopped taking ticks (gauge). */
   SNAPSHOT_BLOCK_MS: 53,
+  // Models (actors/model-batch.ts), written by the actor module's report().
+  /** Model runs (batches). */
+  MODEL_BATCHES: 54,
+  /** Rows scored by a model (live or previous version). */
+  MODEL_ROWS: 55,
+  /** Batches that failed: an error, a non-finite score, or over the latency budget. */
+  MODEL_FAILED: 56,
+  /** Rows scored by the previous version (the live one's breaker open). */
+  MODEL_PREVIOUS_ROWS: 57,
+  /** Rows scored by the rule on features (a failed batch, or nothing else to fall back to). */
+  MODEL_RULE_ROWS: 58,
+  /** Rows given no score (lastResort none, or warming up). */
+  MODEL_NO_SIGNAL_ROWS: 59,
+  /** Step of the fallback chain (ModelStep: 0 none, 1 live, 2 previous, 3 rule, 4 no signal; gauge). */
+  MODEL_STEP: 60,
+  /** Id of the live model version (0: none; gauge). */
+  MODEL_LIVE_ID: 61,
+  /** Longest model run in the last second, µs (gauge). */
+  MODEL_RUN_MAX_US: 62,
+  /** Breaker openings. */
+  MODEL_BREAKER_OPENED: 63,
 } as const;
 export const WORKER_COUNTER_WORDS = 64;
 
 export type ToWorker =
   | { type: 'stop' }
   /** Take these market partitions too (failover: adopted from a dead kernel). */
-  | { type: 'take'; partitions: number[] };
+  | { type: 'take'; partitions: number[] }
+  /** A control message for the actor module (ActorModule.control), answered by `control-done`. */
+  | { type: 'control'; id: number; body: unknown };
 
 export type FromWorker =
   | { type: 'ready' }
@@ -120,4 +145,5 @@ export type FromWorker =
   | { type: 'source-event'; event: SourceEvent }
   | { type: 'reject'; reason: RejectReason; subject: string; detail: string; raw: string }
   | { type: 'fatal'; code: string; message: string }
-  | { type: 'stopped' };
+  | { type: 'stopped' }
+  | { type: 'control-done'; id: number; error?: { code: string; message: string } };

@@ -1,5 +1,12 @@
 import ort from 'onnxruntime-node';
 import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js';
+import {
+  NATIVE_FLOAT32,
+  SESSION_OPTIONS,
+  nativeBinding,
+  type NativeSession,
+  type NativeValueMetadata,
+} from './native-session.js';
 
 /** Options of {@link OnnxScorer.create}. */
 export interface OnnxScorerOptions {
@@ -19,18 +26,20 @@ export const MAX_BATCH = 65_536;
 /**
  * One onnxruntime (CPU) session with its input and output memory allocated
  * once: the caller writes feature rows straight into `input` (row r at
- * `r × features`), calls `run(n)`, and reads `n × outputs` scores from
+ * `r × features`), calls `runSync(n)`, and reads `n × outputs` scores from
  * `output`. No per-row allocation; per batch size a pair of tensor views is
  * made on first use and kept, so a steady state allocates only what the
- * runtime itself does per run (its promise and result object).
+ * runtime itself does per run (its result object). `runSync` uses the
+ * native binding's synchronous run (native-session.ts): the kernel scores a
+ * drain's rows at its end, in the same task.
  *
  * Threads: one intra-op and one inter-op thread, sequential execution: the
  * kernel runs one session per worker thread and gets its parallelism from
  * the workers, not from a thread pool per session competing for the same
  * cores.
  *
- * Runs must not overlap (one batch at a time per scorer): `run` throws
- * QLN_INVALID_ARGUMENT when called while a run is in flight.
+ * One run at a time per scorer (runs are synchronous; `run` is the same
+ * run behind a promise, for callers that want one).
  */
 export class OnnxScorer {
   /** `maxBatch × features` floats; fill rows before `run`. */
@@ -44,11 +53,11 @@ export class OnnxScorer {
   private readonly outputName: string;
   private readonly feeds: Array<Record<string, ort.Tensor> | undefined>;
   private readonly fetches: Array<Record<string, ort.Tensor> | undefined>;
-  private running = false;
   private released = false;
+  private static readonly RUN_OPTIONS: ort.InferenceSession.RunOptions = {};
 
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: NativeSession,
     private readonly label: string,
     features: number,
     outputs: number,
@@ -57,8 +66,8 @@ export class OnnxScorer {
     this.features = features;
     this.outputs = outputs;
     this.maxBatch = maxBatch;
-    this.inputName = session.inputNames[0]!;
-    this.outputName = session.outputNames[0]!;
+    this.inputName = session.inputMetadata[0]!.name;
+    this.outputName = session.outputMetadata[0]!.name;
     this.input = new Float32Array(maxBatch * features);
     this.output = new Float32Array(maxBatch * outputs);
     this.feeds = new Array<Record<string, ort.Tensor> | undefined>(maxBatch + 1).fill(undefined);
@@ -81,15 +90,12 @@ export class OnnxScorer {
     if (!Number.isInteger(opts.outputs) || opts.outputs < 1) {
       invalidArgument('outputs', opts.outputs, 'an integer ≥ 1');
     }
-    let session: ort.InferenceSession;
+    const { binding } = nativeBinding();
+    const session = new binding.InferenceSession();
     try {
-      session = await ort.InferenceSession.create(model, {
-        intraOpNumThreads: 1,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-      });
+      await session.loadModel(model.buffer, model.byteOffset, model.byteLength, SESSION_OPTIONS);
     } catch (cause) {
+      // A session that failed to load holds nothing (dispose would throw "not initialized").
       throw new QilinError(
         ErrorCodes.MODEL_INVALID,
         `${label}: onnxruntime cannot load the model (${model.byteLength} bytes): ${(cause as Error).message}`,
@@ -99,42 +105,49 @@ export class OnnxScorer {
     try {
       checkShapes(session, label, opts.features.length, opts.outputs);
     } catch (err) {
-      await session.release();
+      session.dispose();
       throw err;
     }
     return new OnnxScorer(session, label, opts.features.length, opts.outputs, maxBatch);
   }
 
   /**
-   * Score the first `n` rows of `input` into `output`. Rejects with
-   * QLN_MODEL_FAILED when the runtime throws (the model is still usable).
+   * Score the first `n` rows of `input` into `output`, synchronously.
+   * Throws QLN_MODEL_FAILED when the runtime throws (the model is still usable).
    */
-  async run(n: number): Promise<Float32Array> {
+  runSync(n: number): Float32Array {
     if (this.released) invalidArgument('run', this.label, 'a scorer that was not released');
     if (!Number.isInteger(n) || n < 1 || n > this.maxBatch) {
       invalidArgument('n', n, `an integer from 1 to ${this.maxBatch}`);
     }
-    if (this.running) invalidArgument('run', this.label, 'one run at a time per scorer');
-    this.running = true;
     try {
-      await this.session.run(this.feedsOf(n), this.fetchesOf(n));
+      this.session.run(this.feedsOf(n), this.fetchesOf(n), OnnxScorer.RUN_OPTIONS);
     } catch (cause) {
       throw new QilinError(
         ErrorCodes.MODEL_FAILED,
         `${this.label}: inference failed on a batch of ${n}: ${(cause as Error).message}`,
         { cause, details: { model: this.label, rows: n } },
       );
-    } finally {
-      this.running = false;
     }
     return this.output;
   }
 
+  /** `runSync` behind a promise (rejects instead of throwing). */
+  run(n: number): Promise<Float32Array> {
+    try {
+      return Promise.resolve(this.runSync(n));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
   /** Free the native session; safe twice. */
-  async release(): Promise<void> {
-    if (this.released) return;
-    this.released = true;
-    await this.session.release();
+  release(): Promise<void> {
+    if (!this.released) {
+      this.released = true;
+      this.session.dispose();
+    }
+    return Promise.resolve();
   }
 
   private feedsOf(n: number): Record<string, ort.Tensor> {
@@ -159,7 +172,7 @@ export class OnnxScorer {
 }
 
 function checkShapes(
-  session: ort.InferenceSession,
+  session: NativeSession,
   label: string,
   features: number,
   outputs: number,
@@ -171,18 +184,17 @@ function checkShapes(
   };
   const inputs = session.inputMetadata;
   if (inputs.length !== 1) {
+    const names = inputs.map((m) => m.name);
     refuse(
-      `expects ${inputs.length} inputs (${session.inputNames.join(', ')}); Qilin feeds one: [batch, ${features}] float32`,
-      {
-        inputs: session.inputNames,
-      },
+      `expects ${inputs.length} inputs (${names.join(', ')}); Qilin feeds one: [batch, ${features}] float32`,
+      { inputs: names },
     );
   }
   const inMeta = inputs[0]!;
-  if (!inMeta.isTensor || inMeta.type !== 'float32') {
+  if (!inMeta.isTensor || inMeta.type !== NATIVE_FLOAT32) {
     refuse(`input ${inMeta.name} is not a float32 tensor`, { input: inMeta.name });
   }
-  const inShape = inMeta.isTensor ? inMeta.shape : [];
+  const inShape = shapeOf(inMeta);
   const inWidth = inShape[1];
   if (inShape.length !== 2 || (typeof inWidth === 'number' && inWidth !== features)) {
     refuse(
@@ -192,10 +204,10 @@ function checkShapes(
   }
   const outMeta = session.outputMetadata[0];
   if (outMeta === undefined) refuse('has no output', {});
-  if (!outMeta!.isTensor || outMeta!.type !== 'float32') {
+  if (!outMeta!.isTensor || outMeta!.type !== NATIVE_FLOAT32) {
     refuse(`output ${outMeta!.name} is not a float32 tensor`, { output: outMeta!.name });
   }
-  const outShape = outMeta!.isTensor ? outMeta!.shape : [];
+  const outShape = shapeOf(outMeta!);
   const outWidth = outShape[1];
   if (outShape.length !== 2 || (typeof outWidth === 'number' && outWidth !== outputs)) {
     refuse(
@@ -203,4 +215,10 @@ function checkShapes(
       { output: outMeta!.name, shape: outShape, outputs },
     );
   }
+}
+
+/** A shape as the public API reports it: a symbolic dimension by its name, others as numbers. */
+function shapeOf(m: NativeValueMetadata): Array<number | string> {
+  if (!m.isTensor) return [];
+  return m.shape.map((d, i) => (d === -1 ? (m.symbolicDimensions[i] ?? '') : d));
 }

@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import t from 'tap';
-import { OutputLayout, QualityEventKind, QualityIssue } from '../../actors/output-layout.js';
+import {
+  MAX_CONFIGURED_FEATURES,
+  OutputLayout,
+  QualityEventKind,
+  QualityIssue,
+} from '../../actors/output-layout.js';
 import { resolveSymbolActorOptions } from '../../actors/symbol-actor-module.js';
 import { SymbolActor } from '../../actors/symbol-actor.js';
 import { BarWindow } from '../../actors/bar-window.js';
@@ -290,10 +295,14 @@ void t.test('feature configuration errors name what is wrong, at load', (t) => {
     code: 'QLN_INVALID_ARGUMENT',
     message: /rule\.fast/,
   });
-  const many = Array.from({ length: 49 }, (_, i) => ({ name: `e${i}`, kind: 'ema', period: 2 }));
+  const many = Array.from({ length: MAX_CONFIGURED_FEATURES + 1 }, (_, i) => ({
+    name: `e${i}`,
+    kind: 'ema',
+    period: 2,
+  }));
   t.throws(() => resolveSymbolActorOptions({ features: many }), {
     code: 'QLN_INVALID_ARGUMENT',
-    message: /at most 48/,
+    message: new RegExp(`at most ${MAX_CONFIGURED_FEATURES}`),
   });
   t.end();
 });

@@ -1,0 +1,404 @@
+import CircuitBreaker from 'opossum';
+import { invalidArgument } from '../kernel/errors.js';
+
+/**
+ * What the batch drives: a model session with its own input rows, scored
+ * synchronously (adapters/onnx/onnx-scorer.ts OnnxScorer, or a test double).
+ */
+export interface SyncScorer {
+  /** At least `maxBatch × features` floats; row r at `r × features`. */
+  readonly input: Float32Array;
+  readonly features: number;
+  readonly outputs: number;
+  readonly maxBatch: number;
+  /** Score the first `n` rows; `n × outputs` scores (row r at `r × outputs`). Throws on failure. */
+  runSync(n: number): Float32Array;
+  release(): Promise<void>;
+}
+
+/** A model version ready to score: its session and how its rows and outputs map to the actor's. */
+export interface BatchModel {
+  /** Id in the kernel's ModelRefTable (actors/model-refs.ts): what its records carry. */
+  readonly id: number;
+  /** `name@version`, for logs and errors. */
+  readonly label: string;
+  readonly scorer: SyncScorer;
+  /** For each model input column, the index of the actor feature (featureValues) that fills it. */
+  readonly index: Int32Array;
+  /** Output columns of the score and of the interval bounds (−1: none). */
+  readonly scoreCol: number;
+  readonly lowerCol: number;
+  readonly upperCol: number;
+  /** The manifest's thresholds: `buy` maps to +threshold, `sell` to −threshold (see mapScore). */
+  readonly buy: number;
+  readonly sell: number;
+}
+
+/** An actor whose trade waits for its score (SymbolActor). */
+export interface BatchMember {
+  /** Write the row: `dst[at + j] = featureValues[index[j]]`. False when a value is not finite (cold). */
+  fillRow(dst: Float32Array, at: number, index: Int32Array): boolean;
+  /**
+   * Phase 2 of the trade: the score (−1…1; NaN: no score, so no prediction
+   * and no signal for this trade), its interval (NaN: none) and the id of
+   * the model that made it.
+   */
+  complete(score: number, lower: number, upper: number, model: number): void;
+  /** The rule-based score on the actor's features (the fallback after the previous version). */
+  ruleScore(): number;
+}
+
+/** Which step of the fallback chain scores rows now (the `state` gauge). */
+export const ModelStep = { NONE: 0, LIVE: 1, PREVIOUS: 2, RULE: 3, NO_SIGNAL: 4 } as const;
+export type ModelStep = (typeof ModelStep)[keyof typeof ModelStep];
+export const MODEL_STEP_NAMES = ['none', 'live', 'previous', 'rule', 'no_signal'] as const;
+
+/** Why a batch counted as a failure for the breaker. */
+export const ModelFault = { ERROR: 1, NON_FINITE: 2, SLOW: 3 } as const;
+
+/** Counters of a ModelBatch (plain numbers; the worker copies them into its shared counters). */
+export interface ModelBatchStats {
+  /** Model runs (batches). */
+  batches: number;
+  /** Rows scored by a model (live or previous). */
+  rows: number;
+  /** Rows whose inputs were not all finite yet (warming up): score 0, no run. */
+  coldRows: number;
+  /** Batches that failed (error, non-finite output, over the latency budget). */
+  failedBatches: number;
+  errors: number;
+  nonFinite: number;
+  slow: number;
+  /** Rows scored by the previous version, the rule, or given no signal (breaker open). */
+  previousRows: number;
+  ruleRows: number;
+  noSignalRows: number;
+  /** Breaker openings. */
+  opened: number;
+  /** Longest run of the last second window, µs (gauge, reset by the reader). */
+  maxRunUs: number;
+}
+
+export interface ModelBatchOptions {
+  /** The strategy's threshold: a score of `buy` (manifest) maps to +threshold. */
+  threshold: number;
+  /** A run longer than this counts as a failure (its scores are still used), µs. Default 5,000. */
+  budgetUs?: number;
+  /** After the breaker opens, the time before a trial batch (half-open), ms. Default 5,000. */
+  resetMs?: number;
+  /** Failed share of batches (%) in the rolling 10 s window that opens the breaker. Default 50. */
+  errorPercent?: number;
+  /** Batches in the window before the breaker may open. Default 5. */
+  volumeThreshold?: number;
+  /** After the previous version and the rule: `rule` (default) scores rows by the rule; `none` gives no signal. */
+  lastResort?: 'rule' | 'none';
+  /** Monotonic clock, µs (tests). */
+  nowUs?: () => number;
+  /** The breaker opened or closed (logs, status). */
+  onStep?: (step: ModelStep, reason: string) => void;
+}
+
+/**
+ * Model inference for the actors of one shard worker: the rows of the
+ * symbols that traded in one drain are scored in one synchronous run at the
+ * end of the drain (`flush`), then each actor finishes its trade (strategy,
+ * gate, emits) in the order the rows were staged.
+ *
+ * ```
+ *  SymbolActor.onTrade ─► stage(actor): row ← featureValues[index] ──┐ (a full batch runs at once)
+ *  ShardHost end of drain ─► flush(): scorer.runSync(n) ──► mapScore ─► actor.complete(score, lo, hi, id)
+ *                                        │ error / NaN / slow: rows get the rule's score; breaker counts
+ *  breaker open: previous version ─► rule on features ─► no signal (lastResort)
+ * ```
+ * An actor with a staged row is completed before it handles its next tick
+ * (SymbolActor flushes first), so outputs are exactly those of scoring each
+ * trade on its own, whatever the batch boundaries: replay is deterministic.
+ *
+ * The breaker is opossum's, fed once per batch (`fire(ok)`: one promise per
+ * batch, never per row); its state is read synchronously when a batch starts.
+ * A new version is installed between two batches (`setLive`): no batch mixes
+ * versions. Nothing is allocated per row.
+ */
+export class ModelBatch {
+  readonly stats: ModelBatchStats = {
+    batches: 0,
+    rows: 0,
+    coldRows: 0,
+    failedBatches: 0,
+    errors: 0,
+    nonFinite: 0,
+    slow: 0,
+    previousRows: 0,
+    ruleRows: 0,
+    noSignalRows: 0,
+    opened: 0,
+    maxRunUs: 0,
+  };
+  /** The last failure, for status and logs. */
+  lastFault = '';
+  private live: BatchModel | undefined;
+  private previous: BatchModel | undefined;
+  /** The model of the batch being staged (fixed at its first row). */
+  private batchModel: BatchModel | undefined;
+  private members: Array<BatchMember | undefined> = [];
+  private n = 0;
+  private readonly threshold: number;
+  private budgetUs = 5000;
+  private lastResort: 'rule' | 'none' = 'rule';
+  private readonly nowUs: () => number;
+  private breaker!: CircuitBreaker<[ok: boolean, why: string], void>;
+  private step: ModelStep = ModelStep.NONE;
+
+  constructor(private readonly o: ModelBatchOptions) {
+    if (!(o.threshold >= 0 && o.threshold < 1)) {
+      invalidArgument('threshold', o.threshold, 'a number in [0, 1)');
+    }
+    this.threshold = o.threshold;
+    this.nowUs = o.nowUs ?? (() => performance.now() * 1000);
+    this.configure(o);
+  }
+
+  /**
+   * Set the budget, the breaker's settings and the last resort (a new
+   * breaker, closed). Between batches only; unset fields take the defaults.
+   */
+  configure(
+    o: Pick<
+      ModelBatchOptions,
+      'budgetUs' | 'resetMs' | 'errorPercent' | 'volumeThreshold' | 'lastResort'
+    >,
+  ): void {
+    this.budgetUs = o.budgetUs ?? 5000;
+    this.lastResort = o.lastResort ?? 'rule';
+    this.breaker?.shutdown();
+    const breaker = new CircuitBreaker(
+      (ok: boolean, why: string) => (ok ? Promise.resolve() : Promise.reject(new Error(why))),
+      {
+        timeout: false,
+        resetTimeout: o.resetMs ?? 5000,
+        errorThresholdPercentage: o.errorPercent ?? 50,
+        volumeThreshold: o.volumeThreshold ?? 5,
+        rollingCountTimeout: 10_000,
+        rollingCountBuckets: 10,
+      },
+    );
+    breaker.on('open', () => {
+      this.stats.opened++;
+      this.setStep(this.fallbackStep(), `breaker open: ${this.lastFault}`);
+    });
+    breaker.on('halfOpen', () => this.setStep(this.fallbackStep(), 'breaker half-open: trial'));
+    breaker.on('close', () => {
+      if (this.live !== undefined) this.setStep(ModelStep.LIVE, 'breaker closed');
+    });
+    this.breaker = breaker;
+  }
+
+  /** True when a model is loaded: trades go through `stage`. */
+  get active(): boolean {
+    return this.live !== undefined;
+  }
+
+  /** The live model's id (0: none). */
+  get liveId(): number {
+    return this.live?.id ?? 0;
+  }
+
+  get previousId(): number {
+    return this.previous?.id ?? 0;
+  }
+
+  /** The step of the fallback chain rows take now. */
+  get currentStep(): ModelStep {
+    return this.step;
+  }
+
+  /** Rows staged, not completed. */
+  get staged(): number {
+    return this.n;
+  }
+
+  /**
+   * Install `model` as the live version, between two batches (staged rows
+   * are completed first, by the version they were staged for). The old
+   * live version becomes the previous one (the first fallback); the one
+   * before is returned for the caller to release. `undefined`: models off
+   * (trades scored by the actor's own model again).
+   */
+  setLive(model: BatchModel | undefined): BatchModel | undefined {
+    this.flush();
+    if (model !== undefined && model.scorer.maxBatch > this.members.length) {
+      this.members = new Array<BatchMember | undefined>(model.scorer.maxBatch).fill(undefined);
+    }
+    const dropped = this.previous;
+    if (model === undefined) {
+      const live = this.live;
+      this.live = undefined;
+      this.previous = undefined;
+      this.setStep(ModelStep.NONE, 'no model');
+      return live ?? dropped;
+    }
+    this.previous = this.live;
+    this.live = model;
+    this.breaker.close();
+    this.setStep(ModelStep.LIVE, `live ${model.label}`);
+    return dropped;
+  }
+
+  /**
+   * Make the previous version live again (rollback): returns the version it
+   * replaced, for the caller to release; undefined when there is none.
+   */
+  restorePrevious(): BatchModel | undefined {
+    if (this.previous === undefined) return undefined;
+    this.flush();
+    const out = this.live;
+    this.live = this.previous;
+    this.previous = undefined;
+    this.breaker.close();
+    this.setStep(ModelStep.LIVE, `live ${this.live.label} (rolled back)`);
+    return out;
+  }
+
+  /**
+   * Stage `m`'s trade: its row is copied into the batch's model input, or,
+   * when no model scores now (breaker open, nothing to fall back to), `m`
+   * is completed at once by the rule or with no signal. A full batch runs
+   * at once. Returns false when no model is loaded (the caller scores itself).
+   */
+  stage(m: BatchMember): boolean {
+    const live = this.live;
+    if (live === undefined) return false;
+    if (this.n === 0) this.batchModel = this.breaker.opened ? this.previous : live;
+    const model = this.batchModel;
+    if (model === undefined) {
+      this.completeWithoutModel(m);
+      return true;
+    }
+    const s = model.scorer;
+    if (!m.fillRow(s.input, this.n * s.features, model.index)) {
+      // Warming up: no score yet (the gate does not trade before warm-up either).
+      this.stats.coldRows++;
+      m.complete(Number.NaN, Number.NaN, Number.NaN, model.id);
+      return true;
+    }
+    this.members[this.n++] = m;
+    if (this.n >= s.maxBatch) this.flush();
+    return true;
+  }
+
+  /** Score the staged rows and complete their actors, in staging order. */
+  flush(): void {
+    const n = this.n;
+    if (n === 0) return;
+    const model = this.batchModel!;
+    const s = model.scorer;
+    const t0 = this.nowUs();
+    let out: Float32Array | undefined;
+    let fault = 0;
+    try {
+      out = s.runSync(n);
+    } catch (err) {
+      fault = ModelFault.ERROR;
+      this.stats.errors++;
+      this.lastFault = `${model.label}: ${(err as Error).message}`;
+    }
+    const took = this.nowUs() - t0;
+    if (took > this.stats.maxRunUs) this.stats.maxRunUs = took;
+    this.stats.batches++;
+    if (out !== undefined) {
+      const k = s.outputs;
+      for (let r = 0; r < n; r++) {
+        const v = out[r * k + model.scoreCol]!;
+        if (v - v !== 0) {
+          fault = ModelFault.NON_FINITE;
+          this.stats.nonFinite++;
+          this.lastFault = `${model.label}: non-finite score (${v}) in a batch of ${n}`;
+          break;
+        }
+      }
+      if (fault === 0 && took > this.budgetUs) {
+        fault = ModelFault.SLOW;
+        this.stats.slow++;
+        this.lastFault = `${model.label}: a batch of ${n} took ${Math.round(took)} µs (budget ${this.budgetUs} µs)`;
+      }
+    }
+    const members = this.members;
+    this.n = 0;
+    if (out === undefined || fault === ModelFault.NON_FINITE) {
+      // The batch's rows still get an answer, in order: the rule's (or none).
+      for (let r = 0; r < n; r++) {
+        const m = members[r]!;
+        members[r] = undefined;
+        this.completeWithoutModel(m);
+      }
+    } else {
+      const k = s.outputs;
+      const byPrevious = model !== this.live;
+      if (byPrevious) this.stats.previousRows += n;
+      this.stats.rows += n;
+      for (let r = 0; r < n; r++) {
+        const m = members[r]!;
+        members[r] = undefined;
+        const at = r * k;
+        m.complete(
+          this.mapScore(out[at + model.scoreCol]!, model),
+          model.lowerCol < 0 ? Number.NaN : this.mapScore(out[at + model.lowerCol]!, model),
+          model.upperCol < 0 ? Number.NaN : this.mapScore(out[at + model.upperCol]!, model),
+          model.id,
+        );
+      }
+    }
+    if (fault !== 0) this.stats.failedBatches++;
+    // Only the live version's health moves the breaker (the previous one is the fallback).
+    if (model === this.live) {
+      this.breaker.fire(fault === 0, this.lastFault).catch(() => undefined);
+    }
+  }
+
+  /**
+   * A model score on the strategy's scale: the manifest's `buy` threshold
+   * maps to +threshold and `sell` to −threshold, their midpoint to 0,
+   * linearly on each side, clamped to [−1, 1]. So the strategy trades a
+   * model exactly when its score crosses the manifest's thresholds.
+   */
+  mapScore(raw: number, m: Pick<BatchModel, 'buy' | 'sell'>): number {
+    if (raw - raw !== 0) return Number.NaN;
+    const mid = (m.buy + m.sell) / 2;
+    let s: number;
+    if (m.buy === m.sell) s = raw > m.buy ? 1 : raw < m.sell ? -1 : 0;
+    else if (raw >= mid) s = (this.threshold * (raw - mid)) / (m.buy - mid);
+    else s = (this.threshold * (raw - mid)) / (mid - m.sell);
+    return s > 1 ? 1 : s < -1 ? -1 : s;
+  }
+
+  /** Release the sessions (the kernel stops). */
+  async close(): Promise<void> {
+    this.breaker.shutdown();
+    const live = this.live;
+    const prev = this.previous;
+    this.live = this.previous = undefined;
+    await live?.scorer.release();
+    await prev?.scorer.release();
+  }
+
+  private completeWithoutModel(m: BatchMember): void {
+    if (this.lastResort === 'rule') {
+      this.stats.ruleRows++;
+      m.complete(m.ruleScore(), Number.NaN, Number.NaN, 0);
+    } else {
+      this.stats.noSignalRows++;
+      m.complete(Number.NaN, Number.NaN, Number.NaN, this.live?.id ?? 0);
+    }
+  }
+
+  private fallbackStep(): ModelStep {
+    if (this.previous !== undefined) return ModelStep.PREVIOUS;
+    return this.lastResort === 'rule' ? ModelStep.RULE : ModelStep.NO_SIGNAL;
+  }
+
+  private setStep(step: ModelStep, reason: string): void {
+    if (step === this.step) return;
+    this.step = step;
+    this.o.onStep?.(step, reason);
+  }
+}
