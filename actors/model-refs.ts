@@ -23,8 +23,6 @@ export interface ModelRefEntry {
  */
 export class ModelRefTable {
   private readonly entries: Array<ModelRefEntry | undefined> = [];
-  /** Called after an entry is added (encoders pre-encode its text). */
-  onAdd: ((id: number, e: ModelRefEntry) => void) | undefined;
 
   constructor(builtin: Readonly<ModelRef>) {
     this.entries[BUILTIN_MODEL_ID] = { ref: Object.freeze({ ...builtin }), interval: false };
@@ -51,7 +49,6 @@ export class ModelRefTable {
     }
     const entry: ModelRefEntry = { ref: Object.freeze({ ...e.ref }), interval: e.interval };
     this.entries[id] = entry;
-    this.onAdd?.(id, entry);
   }
 
   /** Ids in use, ascending. */

@@ -247,11 +247,21 @@ export class OutputEncoder {
     this.options = o;
     this.featureKeys = (o.features ?? []).map((n) => utf8(`,${JSON.stringify(n)}:`));
     this.models = o.models ?? new ModelRefTable(o.model);
-    for (const id of this.models.ids()) this.addModel(id, this.models.get(id));
-    this.models.onAdd = (id, e) => this.addModel(id, e);
+    this.addModel(0, this.models.get(0));
   }
 
-  /** Pre-encode the text of model `id` (at load, never per event). */
+  /**
+   * The model of a record: its id if the table has it (its text encoded on
+   * first use, once per version), else the built-in model's.
+   */
+  private modelOf(id: number): number {
+    if (this.predModel[id] !== undefined) return id;
+    if (!this.models.has(id)) return 0;
+    this.addModel(id, this.models.get(id));
+    return id;
+  }
+
+  /** Pre-encode the text of model `id` (once per version, never per event). */
   private addModel(id: number, e: ModelRefEntry): void {
     const model = JSON.stringify(e.ref);
     if (model.length > MODEL_TEXT_MAX_BYTES) {
@@ -391,8 +401,7 @@ export class OutputEncoder {
     let o = put(buf, off, end, sym.prediction);
     o = putNumber(buf, o, end, h, H_TS);
     const L = OutputLayout.prediction;
-    let model = p[L.MODEL]!;
-    if (this.predModel[model] === undefined) model = 0;
+    const model = this.modelOf(p[L.MODEL]!);
     o = put(buf, o, end, this.predModel[model]!);
     o = putNumber(buf, o, end, p, L.SCORE);
     if (this.predInterval[model] === true) {
@@ -523,7 +532,7 @@ export class OutputEncoder {
     o = putNumber(buf, o, end, p, L.REF_PX);
     o = put(buf, o, end, K_QTY);
     o = putNumber(buf, o, end, p, L.QTY);
-    o = put(buf, o, end, this.sigAccount[p[L.MODEL]!] ?? this.sigAccount[0]!);
+    o = put(buf, o, end, this.sigAccount[this.modelOf(p[L.MODEL]!)]!);
     o = putNumber(buf, o, end, p, L.PRED_SCORE);
     o = put(buf, o, end, K_QUALITY_SCORE);
     o = putNumber(buf, o, end, p, L.QUALITY);

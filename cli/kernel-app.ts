@@ -8,6 +8,8 @@ import { OutputPipeline, type BreakerOptions } from '../actors/output-pipeline.j
 import { RiskActor } from '../actors/risk-actor.js';
 import type { OutputDecoderOptions } from '../actors/output-decoder.js';
 import { BASELINE_MODEL, predictionFeatures } from '../actors/symbol-actor-module.js';
+import { ModelRefTable } from '../actors/model-refs.js';
+import { KernelModels } from './kernel-models.js';
 import { connectNats, drainNats } from '../adapters/nats/nats-connection.js';
 import { natsSeedFileFor } from '../adapters/nats/nats-credentials.js';
 import { NatsControlSource } from '../adapters/nats/nats-control-source.js';
@@ -137,6 +139,9 @@ export class KernelApp {
   private storeSeenUp = false;
   private nc: NatsConnection | undefined;
   private pipeline: OutputPipeline | undefined;
+  /** Model versions by id: the output pipeline's decoder names each signal's model from it. */
+  private readonly modelRefs = new ModelRefTable(BASELINE_MODEL);
+  private readonly models: KernelModels;
   private sink: NatsSignalSink | undefined;
   private control: NatsControlSource | undefined;
   private ws: UwsServer | undefined;
@@ -243,6 +248,15 @@ export class KernelApp {
       killed: () => this.risk.killed,
       feedDropped: () => 0,
       mainLoopLagMs: () => this.mainLagMs,
+    });
+    this.models = new KernelModels({
+      config,
+      log: log.child({ part: 'models' }),
+      pool: this.pool,
+      store: this.store,
+      refs: this.modelRefs,
+      registry: this.metrics.registry,
+      onChange: () => this.publishStatus(),
     });
     // ── audit log ──
     this.audit = new KernelAudit({
@@ -403,6 +417,8 @@ export class KernelApp {
         log.warn({ subject, detail }, 'bad control message');
       },
     });
+    // Before the workers start: they load the promoted version before their first tick.
+    await this.models.start();
     await this.pool.start();
     this.timers.push(setInterval(() => this.publishStatus(), this.opts.statusIntervalMs ?? 1000));
     this.timers.push(
@@ -510,6 +526,7 @@ export class KernelApp {
     for (const t of this.timers) clearInterval(t);
     this.loopDelay.disable();
     poolChannels.restart.unsubscribe(this.onRestart);
+    await this.models.close();
     await (now ? this.pool.destroy() : this.pool.close());
     await this.control?.close();
     this.pipeline?.close();
@@ -678,6 +695,7 @@ export class KernelApp {
       strategy: this.strategy,
       account: this.account,
       model: { ...BASELINE_MODEL },
+      models: this.modelRefs,
       features: predictionFeatures(this.opts.config.actor),
     };
   }
@@ -866,7 +884,7 @@ export class KernelApp {
       wsClients: this.ws?.stats().clients ?? 0,
       store: { up: store.storeUp, lagMs: store.lagMs, spilledRows: store.spilledRows },
       degraded: this.episodes.reasons(),
-      model: { ...BASELINE_MODEL },
+      model: this.models.status(),
       latencyUs: this.metrics.recentLatency.summary(nowMs(), STATUS_LATENCY_WINDOW_MS),
     };
   }
@@ -886,6 +904,8 @@ export class KernelApp {
       // Redis and ClickHouse outages degrade (the kernel keeps trading): episodes.
       this.checkServices();
       const episodes = this.episodes.reasons();
+      const model = this.models.degradedReason();
+      if (model !== undefined) episodes.push(model);
       if (episodes.length > 0 && reasons.length === 0) degraded = true;
       reasons.push(...episodes);
     }

@@ -1,4 +1,5 @@
 import type { OutputDecoderOptions } from '../actors/output-decoder.js';
+import type { ModelRefEntry } from '../actors/model-refs.js';
 import type { StoreWriterOptions, StoreWriterStats } from '../actors/store-writer.js';
 import type { QilinConfig } from '../config/config.js';
 import { ErrorCodes, QilinError, invalidArgument, type ErrorCode } from '../kernel/errors.js';
@@ -94,6 +95,8 @@ export type StoreToWorker =
   | { type: 'audit'; id: number; events: AuditEvent[] }
   | { type: 'flush'; id: number }
   | { type: 'query'; id: number; sql: string }
+  /** A model version records may name from now on (actors/model-refs.ts); answered `flushed`. */
+  | { type: 'model-ref'; id: number; model: number; entry: ModelRefEntry }
   | { type: 'stop' };
 
 /** Store worker → main thread (besides ready / fatal / stopped). */
@@ -148,7 +151,8 @@ export class StoreClient {
     const init: StoreWorkerInit = {
       config: opts.config,
       feeds: [...opts.feeds, this.signalRing.buffer],
-      decoder: opts.decoder,
+      // The model table is this thread's; the worker keeps its own (model-ref messages).
+      decoder: { ...opts.decoder, models: undefined },
       statsIntervalMs: opts.statsIntervalMs ?? 500,
       writer: opts.writer ?? {},
       spillDir: opts.spillDir,
@@ -232,6 +236,16 @@ export class StoreClient {
     return this.request({ type: 'audit', id: ++this.seq, events: [...events] }).then(
       () => undefined,
     );
+  }
+
+  /**
+   * Tell the store worker about model `model` before any record can name it;
+   * resolves once it knows it (so its rows name the version, never the
+   * built-in model by mistake).
+   */
+  async addModelRef(model: number, entry: ModelRefEntry): Promise<void> {
+    if (this.state !== 'running' || !this.thread.alive) return;
+    await this.request({ type: 'model-ref', id: ++this.seq, model, entry });
   }
 
   writeMetrics(rows: readonly MetricRow[]): void {

@@ -36,6 +36,7 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { OutputDecoder } from '../actors/output-decoder.js';
+import { ModelRefTable } from '../actors/model-refs.js';
 import { StoreWriter } from '../actors/store-writer.js';
 import type { EventStore, StoreBatch, TickRow } from '../kernel/event-store.js';
 import { FrameRing } from '../kernel/frame-ring.js';
@@ -72,7 +73,8 @@ const port = parentPort;
 if (port === null) throw new Error('store-worker-entry must run in a worker thread');
 
 const log = createLogger('qilin-store', init.config.logLevel);
-const decoder = new OutputDecoder(init.decoder);
+const models = new ModelRefTable(init.decoder.model);
+const decoder = new OutputDecoder({ ...init.decoder, models });
 const symbols: string[] = [];
 const ev = newMarketEvent();
 const out = newOutputEvent();
@@ -285,6 +287,10 @@ async function onMessage(msg: StoreToWorker): Promise<void> {
       await writer!.flush();
       publishDurable();
       postStats();
+      post({ type: 'flushed', id: msg.id });
+      return;
+    case 'model-ref':
+      models.set(msg.model, msg.entry);
       post({ type: 'flushed', id: msg.id });
       return;
     case 'query':

@@ -231,6 +231,45 @@ export const ConfigSchema = z.object({
     .max(3_600_000, { error: 'an integer number of milliseconds from 50 to 3600000' })
     .default(1000),
   // ── end of WebSocket subscriber sessions ──
+  // ── models (issue 8; adapters/onnx/README.md, docs/models.md) ──
+  /**
+   * Name of the model whose promoted version scores the trades (the model
+   * registry's; `qilin model promote`). Unset: the built-in baseline model.
+   */
+  model: z
+    .string({ error: 'a model name [A-Za-z0-9][A-Za-z0-9_.-]{0,63}' })
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, {
+      error: 'a model name [A-Za-z0-9][A-Za-z0-9_.-]{0,63}',
+    })
+    .optional(),
+  /** How often the kernel checks the registry for a promotion or a rollback, ms. */
+  modelPollMs: z.coerce
+    .number({ error: 'an integer number of milliseconds from 50 to 600000' })
+    .int({ error: 'an integer number of milliseconds from 50 to 600000' })
+    .min(50, { error: 'an integer number of milliseconds from 50 to 600000' })
+    .max(600_000, { error: 'an integer number of milliseconds from 50 to 600000' })
+    .default(1000),
+  /** Most rows per model run (the symbols of a worker that traded in one drain). */
+  modelMaxBatch: z.coerce
+    .number({ error: 'an integer from 1 to 65536' })
+    .int({ error: 'an integer from 1 to 65536' })
+    .min(1, { error: 'an integer from 1 to 65536' })
+    .max(65_536, { error: 'an integer from 1 to 65536' })
+    .default(512),
+  /** A model run longer than this counts as a failure for the model's breaker, µs. */
+  modelBudgetUs: z.coerce
+    .number({ error: 'a number of microseconds > 0' })
+    .positive({ error: 'a number of microseconds > 0' })
+    .default(5000),
+  /** After the model's breaker opens, the time before it tries the model again, ms. */
+  modelResetMs: z.coerce
+    .number({ error: 'an integer number of milliseconds ≥ 10' })
+    .int({ error: 'an integer number of milliseconds ≥ 10' })
+    .min(10, { error: 'an integer number of milliseconds ≥ 10' })
+    .default(5000),
+  /** The last step of the fallback chain: the rule on features (baseline model), or no signal. */
+  modelLastResort: z.enum(['rule', 'none'], { error: 'rule or none' }).default('rule'),
+  // ── end of models ──
   /** Folder for local service data, logs and spill files (git-ignored). */
   stateDir: z
     .string({ error: 'a folder path' })

@@ -468,6 +468,13 @@ export class WorkerPool {
     return refused;
   }
 
+  /** Shard `shard`'s counters (WorkerCounter words), live: read, never write. */
+  counters(shard: number): Float64Array {
+    const s = this.shards[shard];
+    if (s === undefined) invalidArgument('shard', shard, `0 to ${this.shards.length - 1}`);
+    return s!.counters;
+  }
+
   /** Partitions adopted from other kernels (takePartitions). */
   get adoptedPartitions(): readonly number[] {
     return this.adopted;
