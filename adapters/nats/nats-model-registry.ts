@@ -406,10 +406,17 @@ export class NatsModelRegistry implements ModelRegistry {
   private handles(mode: 'read' | 'write'): Promise<{ kv: KV; os: ObjectStore }> {
     if (this.writeHandles !== undefined) return this.writeHandles;
     if (mode === 'read') {
-      this.readHandles ??= (async () => ({
-        kv: await this.kvm.open(this.stateBucket),
-        os: await this.objm.open(this.filesBucket, false),
-      }))();
+      this.readHandles ??= (async () => {
+        try {
+          return {
+            kv: await this.kvm.open(this.stateBucket),
+            os: await this.objm.open(this.filesBucket, false),
+          };
+        } catch (err) {
+          this.readHandles = undefined;
+          throw this.unavailable('open the buckets', err);
+        }
+      })();
       return this.readHandles;
     }
     const created = (async () => {
