@@ -21,7 +21,14 @@ import {
 } from '../../../adapters/nats/model-registry-buckets.js';
 import { NatsModelRegistry } from '../../../adapters/nats/nats-model-registry.js';
 import type { NatsRole } from '../../../adapters/nats/nats-credentials.js';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { sha256Hex } from '../../../adapters/onnx/model-manifest.js';
+import { LocalModelRegistry } from '../../../adapters/onnx/model-registry.js';
+import { openModelRegistry } from '../../../adapters/onnx/open-registry.js';
+import { loadConfig } from '../../../config/config.js';
+import { runQilin } from '../../helpers/cli.js';
 import { lrBytes, manifestFor, who } from '../../helpers/model-fixtures.js';
 import { connectAs, ensureServices } from '../../helpers/services.js';
 
@@ -291,3 +298,59 @@ void t.test(
     t.same([s.promoted, s.history.length], ['1', 3], 'neither changed anything');
   },
 );
+
+void t.test('openModelRegistry: the kind config names; qilin model --registry nats', async (t) => {
+  const urls = await ensureServices();
+  const dir = mkdtempSync(join(tmpdir(), 'qilin-open-registry-'));
+  const local = await openModelRegistry(loadConfig({ env: { QILIN_STATE_DIR: dir } }));
+  t.equal(local.kind, 'local');
+  t.ok(local instanceof LocalModelRegistry);
+  t.equal(local.where, join(dir, 'models'));
+  await local.close();
+
+  const nc = await conn();
+  const b = await buckets(t);
+  const config = loadConfig({ env: { QILIN_MODEL_REGISTRY: 'nats' } });
+  const shared = await openModelRegistry(config, nc, { nats: b });
+  t.equal(shared.kind, 'nats');
+  t.ok(shared instanceof NatsModelRegistry);
+  t.equal(await shared.push(manifestFor(b1, '1'), b1, who), 'stored');
+  await shared.close();
+  await shared.close();
+  t.equal(nc.isClosed(), false, 'a connection given to it stays open');
+  await t.rejects(openModelRegistry(config, nc, { dir }), {
+    code: 'QLN_INVALID_ARGUMENT',
+    message: /no directory with the nats registry/,
+  });
+
+  // The command line: its own connection with the operator's credentials, default buckets.
+  const name = `cli-${run}`;
+  writeFileSync(join(dir, 'm.onnx'), b2);
+  writeFileSync(join(dir, 'm.json'), JSON.stringify(manifestFor(b2, '2', { name })));
+  const env: Record<string, string> = { QILIN_NATS_URL: urls.natsUrl };
+  if (urls.natsAuthDir !== undefined) env['QILIN_NATS_AUTH_DIR'] = urls.natsAuthDir;
+  const push = await runQilin(
+    [
+      'model',
+      '--registry',
+      'nats',
+      'push',
+      '--file',
+      join(dir, 'm.onnx'),
+      '--manifest',
+      join(dir, 'm.json'),
+      '--by',
+      'bob',
+    ],
+    env,
+  );
+  t.equal(push.code, 0, push.err);
+  t.match(push.out, new RegExp(`${name}@2: pushed`));
+  const reader = new NatsModelRegistry(nc);
+  t.same(
+    (await reader.state(name)).history.map((e) => `${e.op} ${e.version} ${e.by}`),
+    ['push 2 bob'],
+    'the push is in the NATS registry',
+  );
+  t.same(Buffer.from((await reader.get(name, '2')).bytes), Buffer.from(b2));
+});
