@@ -216,6 +216,47 @@ export class NatsModelRegistry implements ModelRegistry {
   }
 
   /**
+   * Call `onState` with the state of every model name now, then on every
+   * change (a kernel's alternative to polling `state(name)`), until `stop()`.
+   * A stored state that is not JSON goes to `onError` (the caller logs and
+   * counts it) and the watch goes on. Before the first push there is no bucket to watch:
+   * QLN_MODEL_REGISTRY_UNAVAILABLE (poll `state` instead, or watch later).
+   */
+  async watchStates(
+    onState: (s: ModelState) => void,
+    onError: (err: QilinError) => void,
+  ): Promise<{ stop(): void; closed: Promise<void> }> {
+    const { kv } = await this.handles('read');
+    let iter;
+    try {
+      iter = await kv.watch({ key: 'state.>' });
+    } catch (err) {
+      throw this.unavailable(`watch ${this.stateBucket}/state.>`, err);
+    }
+    const closed = (async () => {
+      for await (const e of iter) {
+        if (e.operation !== 'PUT') continue;
+        const name = untoken(e.key.slice('state.'.length));
+        let parsed: Partial<ModelState>;
+        try {
+          parsed = e.json<Partial<ModelState>>();
+        } catch (cause) {
+          onError(
+            new QilinError(
+              ErrorCodes.MODEL_INVALID,
+              `${this.stateBucket}/${e.key} (revision ${e.revision}) is not a model state: ${(cause as Error).message}`,
+              { cause, details: { bucket: this.stateBucket, key: e.key, revision: e.revision } },
+            ),
+          );
+          continue;
+        }
+        onState(modelStateFrom(name, parsed));
+      }
+    })();
+    return { stop: () => iter.stop(), closed };
+  }
+
+  /**
    * Read the state and its revision, apply `fn`, write it back only if
    * nobody wrote it meanwhile (`create` when there was none, else
    * `update(key, value, revision)`); on a conflict read again and redo, so

@@ -31,6 +31,7 @@ import { loadConfig } from '../../../config/config.js';
 import { runQilin } from '../../helpers/cli.js';
 import { lrBytes, manifestFor, who } from '../../helpers/model-fixtures.js';
 import { connectAs, ensureServices } from '../../helpers/services.js';
+import { until } from '../../helpers/wait.js';
 
 const run = randomBytes(4).toString('hex');
 const b1 = lrBytes([1, 0, 0]);
@@ -281,6 +282,22 @@ void t.test(
 
     const kernel = new NatsModelRegistry(await conn('kernel'), { timeoutMs: 3000 });
     t.equal((await kernel.state(name)).promoted, '1', 'kernel reads the state');
+    // …and watches it: the operator's next change reaches it without polling.
+    const seen: string[] = [];
+    const errors: Error[] = [];
+    const watch = await kernel.watchStates(
+      (s) => {
+        if (s.name === name) seen.push(`${s.promoted} ${s.shadow ?? '-'}`);
+      },
+      (e) => errors.push(e),
+    );
+    await until('the current state', () => seen.length === 1, 5000);
+    await operator.shadow(name, '2', who);
+    await until("the operator's change", () => seen.length === 2, 5000);
+    watch.stop();
+    await watch.closed;
+    t.same(seen, ['1 -', '1 2'], 'the state now, then the change');
+    t.same(errors, []);
     t.same(Buffer.from((await kernel.get(name, '1')).bytes), Buffer.from(b1), 'and the file');
     await t.rejects(kernel.promote(name, '2', who), {
       code: 'QLN_MODEL_REGISTRY_UNAVAILABLE',
@@ -295,7 +312,7 @@ void t.test(
     await t.rejects(publisher.state(name), { code: 'QLN_MODEL_REGISTRY_UNAVAILABLE' });
 
     const s = await operator.state(name);
-    t.same([s.promoted, s.history.length], ['1', 3], 'neither changed anything');
+    t.same([s.promoted, s.history.length], ['1', 4], 'neither changed anything');
   },
 );
 
