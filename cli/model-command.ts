@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { InferenceSession } from 'onnxruntime-node';
 import type { ModelManifest } from '../adapters/onnx/model-manifest.js';
-import type { LocalModelRegistry, ModelState } from '../adapters/onnx/model-registry.js';
+import type { ModelState } from '../adapters/onnx/model-registry.js';
+import type { OpenedModelRegistry } from '../adapters/onnx/open-registry.js';
 import type { QilinConfig } from '../config/config.js';
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
@@ -38,7 +39,9 @@ function stateLine(s: ModelState): string {
 
 /**
  * `qilin model list|push|promote|rollback|shadow|inspect`: the model
- * registry (local directory `<stateDir>/models`, or `--dir`). Every
+ * registry (config `modelRegistry` or `--registry`: a local directory
+ * `<stateDir>/models` or `--dir`; or NATS JetStream with the operator's
+ * credentials). Every
  * operation checks the file against its manifest (sha256, features,
  * shapes) and records who did it and why.
  */
@@ -51,15 +54,45 @@ export function registerModelCommand(
     .description(
       'model registry: push, promote, roll back, shadow and inspect ONNX models (adapters/onnx/README.md)',
     )
-    .option('--dir <path>', 'registry directory (default <stateDir>/models)');
+    .option('--dir <path>', 'local registry directory (default <stateDir>/models)')
+    .option(
+      '--registry <kind>',
+      'local (a directory) or nats (JetStream KV + Object Store, every node); default: config modelRegistry',
+    );
 
   // onnxruntime (a large native library) loads only when a model command runs, not with every `qilin`.
   const manifests = () => import('../adapters/onnx/model-manifest.js');
-  const registry = async (): Promise<LocalModelRegistry> => {
-    const { LocalModelRegistry } = await import('../adapters/onnx/model-registry.js');
-    const { config } = context();
-    const dir = model.opts<{ dir?: string }>().dir ?? join(config.stateDir, 'models');
-    return new LocalModelRegistry(dir);
+  /** Run `fn` on the chosen registry, closed afterwards (a NATS one holds a connection). */
+  const withRegistry = async <T>(fn: (r: OpenedModelRegistry) => Promise<T>): Promise<T> => {
+    const { openModelRegistry, MODEL_REGISTRY_KINDS } =
+      await import('../adapters/onnx/open-registry.js');
+    const { config, log } = context();
+    const o = model.opts<{ dir?: string; registry?: string }>();
+    const kind = o.registry ?? (o.dir !== undefined ? 'local' : config.modelRegistry);
+    if (kind !== 'local' && kind !== 'nats') {
+      throw new QilinError(
+        ErrorCodes.CLI_USAGE,
+        `invalid --registry: ${JSON.stringify(kind)} (allowed: ${MODEL_REGISTRY_KINDS.join(', ')})`,
+        { details: { option: '--registry', value: kind } },
+      );
+    }
+    if (kind === 'nats' && o.dir !== undefined) {
+      throw new QilinError(
+        ErrorCodes.CLI_USAGE,
+        '--dir names a local registry directory; the nats registry lives in JetStream (drop --dir or use --registry local)',
+      );
+    }
+    const r = await openModelRegistry(config, undefined, {
+      kind,
+      ...(kind === 'local' ? { dir: o.dir ?? join(config.stateDir, 'models') } : {}),
+      role: 'operator',
+      log,
+    });
+    try {
+      return await fn(r);
+    } finally {
+      await r.close();
+    }
   };
   const out = (json: boolean, value: unknown, text: string): void => {
     process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
@@ -70,7 +103,7 @@ export function registerModelCommand(
     .description('every model with its versions, the live one, the shadow and the rollback target')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
-      const all = await (await registry()).list();
+      const all = await withRegistry((r) => r.list());
       const lines = all.length === 0 ? ['no models (qilin model push --file … --manifest …)'] : [];
       for (const m of all) {
         lines.push(`${m.name}  (${stateLine(m.state)})`);
@@ -124,12 +157,9 @@ export function registerModelCommand(
         }
         const { parseManifest, modelLabel } = await manifests();
         const manifest = parseManifest(json, o.manifest);
-        const result = await (
-          await registry()
-        ).push(manifest, bytes, {
-          by: o.by ?? defaultBy(),
-          reason: o.reason,
-        });
+        const result = await withRegistry((r) =>
+          r.push(manifest, bytes, { by: o.by ?? defaultBy(), reason: o.reason }),
+        );
         out(
           o.json === true,
           { model: modelLabel(manifest), result },
@@ -154,12 +184,10 @@ export function registerModelCommand(
           version: string,
           o: { by?: string; reason: string; json?: boolean },
         ) => {
-          const r = await registry();
           const who = { by: o.by ?? defaultBy(), reason: o.reason };
-          const s =
-            op === 'promote'
-              ? await r.promote(name, version, who)
-              : await r.shadow(name, version, who);
+          const s = await withRegistry((r) =>
+            op === 'promote' ? r.promote(name, version, who) : r.shadow(name, version, who),
+          );
           out(o.json === true, s, `${name}: ${stateLine(s)}`);
         },
       );
@@ -176,10 +204,10 @@ export function registerModelCommand(
       .option('--reason <text>', 'why', '')
       .option('--json', 'print JSON')
       .action(async (name: string, o: { by?: string; reason: string; json?: boolean }) => {
-        const r = await registry();
         const who = { by: o.by ?? defaultBy(), reason: o.reason };
-        const s =
-          op === 'rollback' ? await r.rollback(name, who) : await r.shadow(name, undefined, who);
+        const s = await withRegistry((r) =>
+          op === 'rollback' ? r.rollback(name, who) : r.shadow(name, undefined, who),
+        );
         out(o.json === true, s, `${name}: ${stateLine(s)}`);
       });
   }
@@ -266,12 +294,12 @@ export function registerModelCommand(
         });
         let pushed: string | undefined;
         if (o.push === true) {
-          pushed = await (
-            await registry()
-          ).push(result.manifest, result.bytes, {
-            by: defaultBy(),
-            reason: `qilin model train (${opts.messages} messages, seed ${opts.seed})`,
-          });
+          pushed = await withRegistry((r) =>
+            r.push(result.manifest, result.bytes, {
+              by: defaultBy(),
+              reason: `qilin model train (${opts.messages} messages, seed ${opts.seed})`,
+            }),
+          );
         }
         const m = result.manifest.metrics;
         out(
@@ -345,18 +373,19 @@ export function registerModelCommand(
         );
       }
       const [name, at] = ref.split('@') as [string, string | undefined];
-      const r = await registry();
       const { modelLabel } = await manifests();
-      const state = await r.state(name);
-      const version = at ?? state.promoted;
-      if (version === undefined) {
-        throw new QilinError(
-          ErrorCodes.MODEL_INVALID,
-          `${name} has no live version: name one (${name}@<version>)`,
-          { details: { model: name } },
-        );
-      }
-      const { manifest } = await r.get(name, version);
+      const { state, manifest } = await withRegistry(async (r) => {
+        const state = await r.state(name);
+        const version = at ?? state.promoted;
+        if (version === undefined) {
+          throw new QilinError(
+            ErrorCodes.MODEL_INVALID,
+            `${name} has no live version: name one (${name}@<version>)`,
+            { details: { model: name } },
+          );
+        }
+        return { state, manifest: (await r.get(name, version)).manifest };
+      });
       const m: ModelManifest = manifest;
       out(
         o.json === true,

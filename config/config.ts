@@ -387,6 +387,18 @@ export const ConfigSchema = z.object({
       error: 'a Redis key prefix of 1 to 100 printable characters',
     })
     .optional(),
+  // ── model registry (issue 8 item 2; adapters/onnx/README.md "Registry in NATS") ──
+  /**
+   * Where models live: `local` (a directory, `<stateDir>/models`; one node)
+   * or `nats` (JetStream KV + Object Store on natsUrl; every node sees one
+   * state). `qilin model --registry` overrides it.
+   */
+  modelRegistry: z
+    .enum(['local', 'nats'], {
+      error: 'local (a directory, <stateDir>/models) or nats (JetStream KV + Object Store)',
+    })
+    .default('local'),
+  // ── end model registry ──
   /** Local service ports used by `qilin services`. */
   natsPort: port().default(14222),
   natsMonitorPort: port().default(18222),

@@ -90,6 +90,20 @@ export const ErrorCodes = {
   MODEL_INVALID: 'QLN_MODEL_INVALID',
   /** Inference failed on a batch (the runtime threw); the rows of that batch get no prediction from it. */
   MODEL_FAILED: 'QLN_MODEL_FAILED',
+  // ── model registry in NATS JetStream (issue 8 item 2) ──
+  /**
+   * The model registry in NATS (KV + Object Store) could not be read or
+   * written: NATS unreachable, a permission the credential lacks, a bucket
+   * missing; the message names the bucket and the operation.
+   */
+  MODEL_REGISTRY_UNAVAILABLE: 'QLN_MODEL_REGISTRY_UNAVAILABLE',
+  /**
+   * A registry state change (promote, rollback, shadow, push) lost the
+   * compare-and-set race against other writers more times than allowed; nothing
+   * was changed by it, retry.
+   */
+  MODEL_REGISTRY_CONFLICT: 'QLN_MODEL_REGISTRY_CONFLICT',
+  // ── end model registry ──
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -67,8 +67,100 @@ export interface ModelRegistry {
 
 const HISTORY_KEPT = 200;
 
-const notFound = (what: string): QilinError =>
+/**
+ * QLN_MODEL_INVALID: `what` is not in the registry.
+ * Shared by the registries so they fail alike.
+ */
+export const modelNotFound = (what: string): QilinError =>
   new QilinError(ErrorCodes.MODEL_INVALID, `${what} is not in the registry`, { details: { what } });
+
+/** QLN_MODEL_INVALID: a version pushed again with other bytes (versions are immutable). */
+export const versionImmutable = (manifest: ModelManifest, storedSha256: string): QilinError =>
+  new QilinError(
+    ErrorCodes.MODEL_INVALID,
+    `${modelLabel(manifest)} is already pushed with another file (sha256 ${storedSha256.slice(0, 12)}…): versions are immutable, push a new version`,
+    { details: { model: modelLabel(manifest), sha256: storedSha256 } },
+  );
+
+/** The state of a name nothing was recorded for. */
+export const emptyModelState = (name: string): ModelState => ({
+  name,
+  promoted: undefined,
+  previous: [],
+  shadow: undefined,
+  history: [],
+});
+
+/** A stored state (JSON text parsed by the caller), missing fields defaulted. */
+export function modelStateFrom(name: string, s: Partial<ModelState>): ModelState {
+  return {
+    name,
+    promoted: s.promoted ?? undefined,
+    previous: s.previous ?? [],
+    shadow: s.shadow ?? undefined,
+    history: s.history ?? [],
+  };
+}
+
+/**
+ * The state transitions, one place for every registry: each changes `s` in
+ * place and records the event, or returns false when there is nothing to
+ * change (promoting the live version again). Rollback throws when there is
+ * nothing to roll back to.
+ */
+export const stateChanges = {
+  push(s: ModelState, version: string, who: RegistryActor): boolean {
+    recordEvent(s, 'push', version, who);
+    return true;
+  },
+  promote(s: ModelState, version: string, who: RegistryActor): boolean {
+    if (s.promoted === version) return false;
+    if (s.promoted !== undefined) s.previous.push(s.promoted);
+    s.promoted = version;
+    if (s.shadow === version) s.shadow = undefined;
+    recordEvent(s, 'promote', version, who);
+    return true;
+  },
+  rollback(s: ModelState, who: RegistryActor): boolean {
+    const back = s.previous.pop();
+    if (back === undefined) {
+      throw new QilinError(
+        ErrorCodes.MODEL_INVALID,
+        `${s.name}: nothing to roll back to (${s.promoted === undefined ? 'no version was promoted' : `only ${s.promoted} was ever promoted`})`,
+        { details: { model: s.name } },
+      );
+    }
+    s.promoted = back;
+    recordEvent(s, 'rollback', back, who);
+    return true;
+  },
+  shadow(s: ModelState, version: string | undefined, who: RegistryActor): boolean {
+    const before = s.shadow;
+    s.shadow = version;
+    recordEvent(s, version === undefined ? 'unshadow' : 'shadow', version ?? before ?? '', who);
+    return true;
+  },
+} as const;
+
+function recordEvent(
+  s: ModelState,
+  op: RegistryEvent['op'],
+  version: string,
+  who: RegistryActor,
+): void {
+  s.history.push({
+    op,
+    version,
+    at: new Date().toISOString(),
+    by: who.by,
+    reason: who.reason ?? '',
+  });
+  if (s.history.length > HISTORY_KEPT) s.history.splice(0, s.history.length - HISTORY_KEPT);
+}
+
+/** Versions in listing order: oldest `createdAt` first, then by version. */
+export const byCreation = (a: ModelManifest, b: ModelManifest): number =>
+  a.createdAt.localeCompare(b.createdAt) || a.version.localeCompare(b.version);
 
 /**
  * The registry in a local directory (default `<stateDir>/models`):
@@ -97,18 +189,14 @@ export class LocalModelRegistry implements ModelRegistry {
     );
     if (existing !== undefined) {
       if (existing.sha256 === manifest.sha256) return 'unchanged';
-      throw new QilinError(
-        ErrorCodes.MODEL_INVALID,
-        `${modelLabel(manifest)} is already pushed with another file (sha256 ${existing.sha256.slice(0, 12)}…): versions are immutable, push a new version`,
-        { details: { model: modelLabel(manifest), sha256: existing.sha256 } },
-      );
+      throw versionImmutable(manifest, existing.sha256);
     }
     await mkdir(dir, { recursive: true });
     await atomicWrite(join(dir, 'model.onnx'), bytes);
     // The manifest last: a version without one is not listed.
     await atomicWrite(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     const state = await this.state(manifest.name);
-    this.record(state, 'push', manifest.version, who);
+    stateChanges.push(state, manifest.version, who);
     await this.writeState(state);
     return 'stored';
   }
@@ -118,7 +206,7 @@ export class LocalModelRegistry implements ModelRegistry {
     checkModelName('version', version);
     const manifest = await this.readManifest(name, version);
     const bytes = await readFile(join(this.root, name, version, 'model.onnx')).catch(() => {
-      throw notFound(`the file of ${name}@${version}`);
+      throw modelNotFound(`the file of ${name}@${version}`);
     });
     await verifyModel(bytes, manifest);
     return { manifest, bytes };
@@ -136,9 +224,7 @@ export class LocalModelRegistry implements ModelRegistry {
         if (m !== undefined) versions.push(m);
       }
       if (versions.length === 0) continue;
-      versions.sort(
-        (a, b) => a.createdAt.localeCompare(b.createdAt) || a.version.localeCompare(b.version),
-      );
+      versions.sort(byCreation);
       out.push({ name, versions, state: await this.state(name) });
     }
     return out;
@@ -147,42 +233,20 @@ export class LocalModelRegistry implements ModelRegistry {
   async state(name: string): Promise<ModelState> {
     checkModelName('name', name);
     const text = await readFile(join(this.root, name, 'state.json'), 'utf8').catch(() => undefined);
-    if (text === undefined)
-      return { name, promoted: undefined, previous: [], shadow: undefined, history: [] };
-    const s = JSON.parse(text) as Partial<ModelState>;
-    return {
-      name,
-      promoted: s.promoted ?? undefined,
-      previous: s.previous ?? [],
-      shadow: s.shadow ?? undefined,
-      history: s.history ?? [],
-    };
+    if (text === undefined) return emptyModelState(name);
+    return modelStateFrom(name, JSON.parse(text) as Partial<ModelState>);
   }
 
   async promote(name: string, version: string, who: RegistryActor): Promise<ModelState> {
     await this.get(name, version);
     const s = await this.state(name);
-    if (s.promoted === version) return s;
-    if (s.promoted !== undefined) s.previous.push(s.promoted);
-    s.promoted = version;
-    if (s.shadow === version) s.shadow = undefined;
-    this.record(s, 'promote', version, who);
-    await this.writeState(s);
+    if (stateChanges.promote(s, version, who)) await this.writeState(s);
     return s;
   }
 
   async rollback(name: string, who: RegistryActor): Promise<ModelState> {
     const s = await this.state(name);
-    const back = s.previous.pop();
-    if (back === undefined) {
-      throw new QilinError(
-        ErrorCodes.MODEL_INVALID,
-        `${name}: nothing to roll back to (${s.promoted === undefined ? 'no version was promoted' : `only ${s.promoted} was ever promoted`})`,
-        { details: { model: name } },
-      );
-    }
-    s.promoted = back;
-    this.record(s, 'rollback', back, who);
+    stateChanges.rollback(s, who);
     await this.writeState(s);
     return s;
   }
@@ -190,9 +254,7 @@ export class LocalModelRegistry implements ModelRegistry {
   async shadow(name: string, version: string | undefined, who: RegistryActor): Promise<ModelState> {
     if (version !== undefined) await this.get(name, version);
     const s = await this.state(name);
-    const before = s.shadow;
-    s.shadow = version;
-    this.record(s, version === undefined ? 'unshadow' : 'shadow', version ?? before ?? '', who);
+    stateChanges.shadow(s, version, who);
     await this.writeState(s);
     return s;
   }
@@ -200,7 +262,7 @@ export class LocalModelRegistry implements ModelRegistry {
   private async readManifest(name: string, version: string): Promise<ModelManifest> {
     const path = join(this.root, name, version, 'manifest.json');
     const text = await readFile(path, 'utf8').catch(() => {
-      throw notFound(`${name}@${version}`);
+      throw modelNotFound(`${name}@${version}`);
     });
     let json: unknown;
     try {
@@ -212,22 +274,6 @@ export class LocalModelRegistry implements ModelRegistry {
       });
     }
     return parseManifest(json, path);
-  }
-
-  private record(
-    s: ModelState,
-    op: RegistryEvent['op'],
-    version: string,
-    who: RegistryActor,
-  ): void {
-    s.history.push({
-      op,
-      version,
-      at: new Date().toISOString(),
-      by: who.by,
-      reason: who.reason ?? '',
-    });
-    if (s.history.length > HISTORY_KEPT) s.history.splice(0, s.history.length - HISTORY_KEPT);
   }
 
   private async writeState(s: ModelState): Promise<void> {

@@ -3,6 +3,12 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createUser, fromSeed } from '@nats-io/nkeys';
 import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js';
+import {
+  MODEL_FILES_BUCKET,
+  MODEL_STATE_BUCKET,
+  kvStream,
+  objectStoreStream,
+} from '../../adapters/nats/model-registry-buckets.js';
 
 /**
  * NATS users per role (docs/security.md "NATS roles"): one nkey user per
@@ -49,6 +55,8 @@ export interface NatsPermissions {
   subscribe: string[];
   /** May publish to the reply subject of a request it received (once, within the server's default TTL). */
   allowResponses: boolean;
+  /** Subjects refused even where `publish` allows them (a wildcard's exceptions). */
+  denyPublish?: string[];
 }
 
 /**
@@ -67,6 +75,54 @@ function consumeSubjects(stream: string): string[] {
     `$JS.ACK.${stream}.>`,
   ];
 }
+
+// ── model registry (adapters/nats/nats-model-registry.ts; issue 8 item 2) ──
+const MODEL_STREAMS = [kvStream(MODEL_STATE_BUCKET), objectStoreStream(MODEL_FILES_BUCKET)];
+
+/**
+ * What `qilin model push|promote|rollback|shadow` needs on the registry's
+ * two streams: create them when missing, read (message get, ordered
+ * consumers for keys and files, flow control), write KV keys and object
+ * chunks, purge the chunks of a failed or replaced file. Nothing else.
+ */
+function modelRegistryWriteSubjects(): string[] {
+  return [
+    `$KV.${MODEL_STATE_BUCKET}.>`,
+    `$O.${MODEL_FILES_BUCKET}.>`,
+    ...MODEL_STREAMS.flatMap((s) => [
+      `$JS.API.STREAM.INFO.${s}`,
+      `$JS.API.STREAM.CREATE.${s}`,
+      `$JS.API.STREAM.MSG.GET.${s}`,
+      `$JS.API.DIRECT.GET.${s}`,
+      `$JS.API.DIRECT.GET.${s}.>`,
+      `$JS.API.CONSUMER.CREATE.${s}`,
+      `$JS.API.CONSUMER.CREATE.${s}.>`,
+      `$JS.API.CONSUMER.INFO.${s}.*`,
+      `$JS.API.CONSUMER.DELETE.${s}.*`,
+      `$JS.FC.${s}.>`,
+    ]),
+    `$JS.API.STREAM.PURGE.${objectStoreStream(MODEL_FILES_BUCKET)}`,
+  ];
+}
+
+/**
+ * The kernel reads the registry through its `$JS.API.>`; it must not change
+ * it: writes to the buckets and stream administration are refused.
+ */
+function modelRegistryKernelDenied(): string[] {
+  return [
+    `$KV.${MODEL_STATE_BUCKET}.>`,
+    `$O.${MODEL_FILES_BUCKET}.>`,
+    ...MODEL_STREAMS.flatMap((s) => [
+      `$JS.API.STREAM.CREATE.${s}`,
+      `$JS.API.STREAM.UPDATE.${s}`,
+      `$JS.API.STREAM.DELETE.${s}`,
+      `$JS.API.STREAM.PURGE.${s}`,
+      `$JS.API.STREAM.MSG.DELETE.${s}`,
+    ]),
+  ];
+}
+// ── end model registry ──
 
 /** The permissions of a role (see the table in docs/security.md). */
 export function natsRolePermissions(role: string): NatsPermissions | undefined {
@@ -95,6 +151,7 @@ export function natsRolePermissions(role: string): NatsPermissions | undefined {
         ],
         subscribe: ['md.>', 'fill.>', 'ctl.>', 'qilin.>', 'audit.>', '_INBOX.>'],
         allowResponses: true,
+        denyPublish: modelRegistryKernelDenied(),
       };
     case 'operator':
       return {
@@ -105,6 +162,7 @@ export function natsRolePermissions(role: string): NatsPermissions | undefined {
           '$JS.API.INFO',
           `$JS.API.STREAM.INFO.${AUDIT_STREAM}`,
           `$JS.API.STREAM.CREATE.${AUDIT_STREAM}`,
+          ...modelRegistryWriteSubjects(),
         ],
         subscribe: ['_INBOX.>', 'audit.>'],
         allowResponses: true,
@@ -146,9 +204,10 @@ export function authorizationLines(users: readonly NatsUser[]): string[] {
       out.push(`    { nkey: ${q(u.nkey)} }`);
       continue;
     }
+    const deny = p.denyPublish === undefined ? '' : `, deny: ${list(p.denyPublish)}`;
     out.push(
       `    { nkey: ${q(u.nkey)}, permissions: {`,
-      `        publish: { allow: ${list(p.publish)} }`,
+      `        publish: { allow: ${list(p.publish)}${deny} }`,
       `        subscribe: { allow: ${list(p.subscribe)} }`,
       ...(p.allowResponses ? ['        allow_responses: true'] : []),
       '    } }',

@@ -155,3 +155,36 @@ void t.test(
     t.same(await readNatsUsers(join(dir, 'missing')), [], 'no folder: no users');
   },
 );
+
+// ── model registry (issue 8 item 2) ──
+void t.test('model registry: the operator writes its buckets, the kernel may not', (t) => {
+  const op = natsRolePermissions('operator')!;
+  for (const s of [
+    '$KV.QILIN_MODEL_STATE.>',
+    '$O.QILIN_MODELS.>',
+    '$JS.API.STREAM.CREATE.KV_QILIN_MODEL_STATE',
+    '$JS.API.STREAM.CREATE.OBJ_QILIN_MODELS',
+    '$JS.API.CONSUMER.CREATE.OBJ_QILIN_MODELS.>',
+  ]) {
+    t.ok(op.publish.includes(s), `operator publishes ${s}`);
+  }
+  t.notOk(
+    op.publish.some(
+      (s) => ['$JS.API.>', '$KV.>', '$O.>'].includes(s) || /STREAM\.(DELETE|UPDATE)/.test(s),
+    ),
+    'nothing wider, no stream deletion',
+  );
+  const kernel = natsRolePermissions('kernel')!;
+  for (const s of [
+    '$KV.QILIN_MODEL_STATE.>',
+    '$O.QILIN_MODELS.>',
+    '$JS.API.STREAM.PURGE.OBJ_QILIN_MODELS',
+    '$JS.API.STREAM.DELETE.KV_QILIN_MODEL_STATE',
+  ]) {
+    t.ok(kernel.denyPublish?.includes(s), `kernel denied ${s}`);
+  }
+  t.equal(natsRolePermissions('publisher')!.denyPublish, undefined);
+  const text = authorizationLines([{ role: 'kernel', nkey: key() }]).join('\n');
+  t.match(text, /publish: \{ allow: \[.*\], deny: \["\$KV\.QILIN_MODEL_STATE\.>", /);
+  t.end();
+});

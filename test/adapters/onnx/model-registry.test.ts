@@ -2,54 +2,11 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { type DenseModel, denseModelToOnnx } from '../../../adapters/onnx/dense-model.js';
-import {
-  type ModelManifest,
-  parseManifest,
-  sha256Hex,
-  verifyModel,
-} from '../../../adapters/onnx/model-manifest.js';
+import { denseModelToOnnx } from '../../../adapters/onnx/dense-model.js';
+import { parseManifest, sha256Hex, verifyModel } from '../../../adapters/onnx/model-manifest.js';
 import { LocalModelRegistry } from '../../../adapters/onnx/model-registry.js';
 import { runQilin } from '../../helpers/cli.js';
-
-const FEATURES = ['ret1', 'zscore', 'rsi'];
-
-function lr(weights: number[], features = FEATURES): DenseModel {
-  return {
-    name: 'lr',
-    version: '1',
-    features,
-    layers: [
-      {
-        inputs: features.length,
-        outputs: 1,
-        weights: Float32Array.from(weights),
-        bias: Float32Array.from([0]),
-        activation: 'sigmoid',
-      },
-    ],
-  };
-}
-
-function manifestFor(
-  bytes: Uint8Array,
-  version: string,
-  over: Partial<ModelManifest> = {},
-): ModelManifest {
-  return parseManifest({
-    name: 'lr',
-    version,
-    features: FEATURES,
-    outputs: [{ name: 'p_up', role: 'score', meaning: 'P(price up in 10 ticks)' }],
-    thresholds: { buy: 0.6, sell: 0.4 },
-    sha256: sha256Hex(bytes),
-    metrics: { auc: 0.61 },
-    createdAt: `2026-12-0${version}T00:00:00Z`,
-    ...over,
-  });
-}
-
-const who = { by: 'alice', reason: 'test' };
+import { lr, manifestFor, who } from '../../helpers/model-fixtures.js';
 
 void t.test('manifests: every bad field named', (t) => {
   const e = (() => {
