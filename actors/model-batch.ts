@@ -44,6 +44,12 @@ export interface BatchMember {
    * the model that made it.
    */
   complete(score: number, lower: number, upper: number, model: number): void;
+  /**
+   * The shadow version's answer for the same trade, right after `complete`
+   * (never traded: a prediction with the shadow's id, when the live one made
+   * a prediction for this trade). Only called when a shadow scored the row.
+   */
+  shadow(score: number, lower: number, upper: number, model: number): void;
   /** The rule-based score on the actor's features (the fallback after the previous version). */
   ruleScore(): number;
 }
@@ -77,6 +83,11 @@ export interface ModelBatchStats {
   opened: number;
   /** Longest run of the last second window, µs (gauge, reset by the reader). */
   maxRunUs: number;
+  /** Rows the shadow version scored; of them, those whose side (sign beyond the threshold) agreed with the live answer. */
+  shadowRows: number;
+  shadowAgree: number;
+  /** Shadow runs that failed (error or non-finite): their rows get no shadow answer. */
+  shadowFailed: number;
 }
 
 export interface ModelBatchOptions {
@@ -133,11 +144,20 @@ export class ModelBatch {
     noSignalRows: 0,
     opened: 0,
     maxRunUs: 0,
+    shadowRows: 0,
+    shadowAgree: 0,
+    shadowFailed: 0,
   };
   /** The last failure, for status and logs. */
   lastFault = '';
   private live: BatchModel | undefined;
   private previous: BatchModel | undefined;
+  /** A candidate scored on the same rows as the live model, never trading. */
+  private shadowModel: BatchModel | undefined;
+  /** Per staged row: 1 when the shadow's inputs were all finite (it scores the row). */
+  private shadowOk = new Uint8Array(0);
+  /** Per staged row: the live answer's score, kept for the agreement count. */
+  private liveScores = new Float64Array(0);
   /** The model of the batch being staged (fixed at its first row). */
   private batchModel: BatchModel | undefined;
   private members: Array<BatchMember | undefined> = [];
@@ -207,6 +227,32 @@ export class ModelBatch {
     return this.previous?.id ?? 0;
   }
 
+  get shadowId(): number {
+    return this.shadowModel?.id ?? 0;
+  }
+
+  /**
+   * Run `model` as the shadow (undefined: none), between two batches. Returns
+   * the shadow it replaces, for the caller to release.
+   */
+  setShadow(model: BatchModel | undefined): BatchModel | undefined {
+    this.flush();
+    if (model !== undefined) this.ensureRows(model.scorer.maxBatch);
+    const old = this.shadowModel;
+    this.shadowModel = model;
+    return old;
+  }
+
+  private ensureRows(n: number): void {
+    if (n > this.members.length) {
+      this.members = new Array<BatchMember | undefined>(n).fill(undefined);
+    }
+    if (n > this.shadowOk.length) {
+      this.shadowOk = new Uint8Array(n);
+      this.liveScores = new Float64Array(n);
+    }
+  }
+
   /** The step of the fallback chain rows take now. */
   get currentStep(): ModelStep {
     return this.step;
@@ -226,9 +272,7 @@ export class ModelBatch {
    */
   setLive(model: BatchModel | undefined): BatchModel | undefined {
     this.flush();
-    if (model !== undefined && model.scorer.maxBatch > this.members.length) {
-      this.members = new Array<BatchMember | undefined>(model.scorer.maxBatch).fill(undefined);
-    }
+    if (model !== undefined) this.ensureRows(model.scorer.maxBatch);
     const dropped = this.previous;
     if (model === undefined) {
       const live = this.live;
@@ -281,6 +325,13 @@ export class ModelBatch {
       m.complete(Number.NaN, Number.NaN, Number.NaN, model.id);
       return true;
     }
+    const sh = this.shadowModel;
+    if (sh !== undefined) {
+      // The shadow's batch is the live one's: a row each, same index (a full one runs both).
+      const ss = sh.scorer;
+      this.shadowOk[this.n] =
+        this.n < ss.maxBatch && m.fillRow(ss.input, this.n * ss.features, sh.index) ? 1 : 0;
+    }
     this.members[this.n++] = m;
     if (this.n >= s.maxBatch) this.flush();
     return true;
@@ -324,6 +375,7 @@ export class ModelBatch {
     }
     const members = this.members;
     this.n = 0;
+    const shadowOut = this.runShadow(n);
     if (out === undefined || fault === ModelFault.NON_FINITE) {
       // The batch's rows still get an answer, in order: the rule's (or none).
       for (let r = 0; r < n; r++) {
@@ -340,12 +392,15 @@ export class ModelBatch {
         const m = members[r]!;
         members[r] = undefined;
         const at = r * k;
+        const score = this.mapScore(out[at + model.scoreCol]!, model);
         m.complete(
-          this.mapScore(out[at + model.scoreCol]!, model),
+          score,
           model.lowerCol < 0 ? Number.NaN : this.mapScore(out[at + model.lowerCol]!, model),
           model.upperCol < 0 ? Number.NaN : this.mapScore(out[at + model.upperCol]!, model),
           model.id,
         );
+        if (shadowOut !== undefined && this.shadowOk[r] === 1)
+          this.answerShadow(m, r, score, shadowOut);
       }
     }
     if (fault !== 0) this.stats.failedBatches++;
@@ -353,6 +408,48 @@ export class ModelBatch {
     if (model === this.live) {
       this.breaker.fire(fault === 0, this.lastFault).catch(() => undefined);
     }
+  }
+
+  /** Run the shadow on the batch's rows; undefined when there is none, or it failed (counted). */
+  private runShadow(n: number): Float32Array | undefined {
+    const sh = this.shadowModel;
+    if (sh === undefined) return undefined;
+    const rows = Math.min(n, sh.scorer.maxBatch);
+    let out: Float32Array;
+    try {
+      out = sh.scorer.runSync(rows);
+    } catch {
+      this.stats.shadowFailed++;
+      return undefined;
+    }
+    const k = sh.scorer.outputs;
+    for (let r = 0; r < rows; r++) {
+      const v = out[r * k + sh.scoreCol]!;
+      if (v - v !== 0 && this.shadowOk[r] === 1) {
+        this.stats.shadowFailed++;
+        return undefined;
+      }
+    }
+    return out;
+  }
+
+  private answerShadow(m: BatchMember, r: number, live: number, out: Float32Array): void {
+    const sh = this.shadowModel!;
+    const at = r * sh.scorer.outputs;
+    const score = this.mapScore(out[at + sh.scoreCol]!, sh);
+    this.stats.shadowRows++;
+    if (this.sideOf(score) === this.sideOf(live)) this.stats.shadowAgree++;
+    m.shadow(
+      score,
+      sh.lowerCol < 0 ? Number.NaN : this.mapScore(out[at + sh.lowerCol]!, sh),
+      sh.upperCol < 0 ? Number.NaN : this.mapScore(out[at + sh.upperCol]!, sh),
+      sh.id,
+    );
+  }
+
+  /** The side a score stands for at the strategy's threshold: 1, −1 or 0. */
+  private sideOf(s: number): number {
+    return s > this.threshold ? 1 : s < -this.threshold ? -1 : 0;
   }
 
   /**
@@ -376,9 +473,11 @@ export class ModelBatch {
     this.breaker.shutdown();
     const live = this.live;
     const prev = this.previous;
-    this.live = this.previous = undefined;
+    const sh = this.shadowModel;
+    this.live = this.previous = this.shadowModel = undefined;
     await live?.scorer.release();
     await prev?.scorer.release();
+    await sh?.scorer.release();
   }
 
   private completeWithoutModel(m: BatchMember): void {

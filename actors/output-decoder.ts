@@ -204,11 +204,18 @@ export class OutputDecoder {
       qty: p[L.QTY]!,
       account: this.account,
       model: { ...this.entry(p[L.MODEL]!).ref },
-      prediction: { score: p[L.PRED_SCORE]! },
+      prediction: this.entry(p[L.MODEL]!).interval
+        ? { score: p[L.PRED_SCORE]!, interval: { lower: p[L.LOWER]!, upper: p[L.UPPER]! } }
+        : { score: p[L.PRED_SCORE]! },
       quality: { score: p[L.QUALITY]! },
       src: { seq: ev.srcSeq, ts: ev.srcTs },
       lat: { recv: ev.recv, feat: ev.feat, infer: ev.infer },
     };
+  }
+
+  /** Whether a PREDICTION record comes from a shadow version (stored and compared, never published). */
+  isShadow(ev: OutputEvent): boolean {
+    return this.models.get(ev.payload[OutputLayout.prediction.MODEL]!).ref.role === 'shadow';
   }
 
   /** The model entry of a record's id (0, the built-in, for records of actors without models). */

@@ -336,6 +336,10 @@ export class OutputEncoder {
       K_QTY.length +
       this.sigAccount[0]!.length +
       MODEL_TEXT_MAX_BYTES +
+      K_INTERVAL_LOWER.length +
+      K_INTERVAL_UPPER.length +
+      K_CLOSE.length +
+      2 * NUMBER_MAX_BYTES +
       K_QUALITY_SCORE.length +
       7 * NUMBER_MAX_BYTES +
       TAIL_MAX_BYTES +
@@ -532,8 +536,16 @@ export class OutputEncoder {
     o = putNumber(buf, o, end, p, L.REF_PX);
     o = put(buf, o, end, K_QTY);
     o = putNumber(buf, o, end, p, L.QTY);
-    o = put(buf, o, end, this.sigAccount[this.modelOf(p[L.MODEL]!)]!);
+    const model = this.modelOf(p[L.MODEL]!);
+    o = put(buf, o, end, this.sigAccount[model]!);
     o = putNumber(buf, o, end, p, L.PRED_SCORE);
+    if (this.predInterval[model] === true) {
+      o = put(buf, o, end, K_INTERVAL_LOWER);
+      o = putNumber(buf, o, end, p, L.LOWER);
+      o = put(buf, o, end, K_INTERVAL_UPPER);
+      o = putNumber(buf, o, end, p, L.UPPER);
+      o = put(buf, o, end, K_CLOSE);
+    }
     o = put(buf, o, end, K_QUALITY_SCORE);
     o = putNumber(buf, o, end, p, L.QUALITY);
     o = putTail(buf, o, end, h);

@@ -14,8 +14,8 @@
  *   5     spread           qualityScore         stale
  *   6     zscore           suppressed (0/1)     spikes
  *   7     mid              model id             issueBits (QualityIssue)
- *   8     qualityScore     ─                    badValues
- *   9     model id         ─                    locked, outsideBand, timeGaps, skew, duplicates,
+ *   8     qualityScore     interval lower       badValues
+ *   9     model id         interval upper       locked, outsideBand, timeGaps, skew, duplicates,
  *  10     interval lower   ─                    resets, quarantined, nonfinite, session, kind,
  *  11     interval upper   ─                    then for kind quarantine the tick (RAW_*)
  *  12..   configured features (≤ 45, names from config)
@@ -54,6 +54,9 @@ export const OutputLayout = {
     SUPPRESSED: 6,
     /** Id of the model version whose score made the signal (actors/model-refs.ts). */
     MODEL: 7,
+    /** The score's prediction interval (NaN: the model has none). */
+    LOWER: 8,
+    UPPER: 9,
   },
   quality: {
     SCORE: 0,

@@ -170,6 +170,8 @@ export class OutputPipeline {
     const t = this.topicsOf(out);
     switch (ev.kind) {
       case OutputKind.PREDICTION:
+        // A shadow version's predictions are stored (the store ring), never published.
+        if (this.decoder.isShadow(ev)) return;
         this.counters.predictions++;
         this.o.fanout.publishFrame(t.prediction, frameOf(out));
         return;

@@ -159,12 +159,15 @@ export type ModelControl =
       thresholds: { buy: number; sell: number };
       /** Rows per run at most. Default 512. */
       maxBatch?: number;
+      /** `live` (default): it scores the trades; `shadow`: scored beside the live one, never trading. */
+      role?: 'live' | 'shadow';
       /** Breaker settings (ModelBatchOptions). */
       budgetUs?: number;
       resetMs?: number;
       lastResort?: 'rule' | 'none';
     }
-  | { op: 'model-off' };
+  | { op: 'model-off' }
+  | { op: 'shadow-off' };
 
 /**
  * This worker's model state: one per shard worker (one shard per thread),
@@ -222,8 +225,14 @@ export async function control(body: unknown): Promise<void> {
     await m!.batch.setLive(undefined)?.scorer.release();
     return;
   }
-  if (c.op !== 'model')
-    invalidArgument('control', (body as { op?: unknown }).op, 'model or model-off');
+  if (c.op === 'shadow-off') {
+    await m!.batch.setShadow(undefined)?.scorer.release();
+    return;
+  }
+  if (c.op !== 'model') {
+    invalidArgument('control', (body as { op?: unknown }).op, 'model, model-off or shadow-off');
+  }
+  const role = c.role ?? 'live';
   const label = `${c.name}@${c.version}`;
   const missing = c.features.filter((f) => !m!.names.includes(f));
   if (missing.length > 0) {
@@ -252,12 +261,16 @@ export async function control(body: unknown): Promise<void> {
     buy: c.thresholds.buy,
     sell: c.thresholds.sell,
   };
-  m!.batch.flush();
-  m!.batch.configure({ budgetUs: c.budgetUs, resetMs: c.resetMs, lastResort: c.lastResort });
   m!.refs.set(c.id, {
-    ref: { name: c.name, version: c.version, role: 'live' },
+    ref: { name: c.name, version: c.version, role },
     interval: model.lowerCol >= 0 && model.upperCol >= 0,
   });
+  if (role === 'shadow') {
+    await m!.batch.setShadow(model)?.scorer.release();
+    return;
+  }
+  m!.batch.flush();
+  m!.batch.configure({ budgetUs: c.budgetUs, resetMs: c.resetMs, lastResort: c.lastResort });
   await m!.batch.setLive(model)?.scorer.release();
 }
 
@@ -281,6 +294,10 @@ export function report(c: Float64Array): void {
   c[WorkerCounter.MODEL_LIVE_ID] = b.liveId;
   c[WorkerCounter.MODEL_RUN_MAX_US] = s.maxRunUs;
   c[WorkerCounter.MODEL_BREAKER_OPENED] = s.opened;
+  c[WorkerCounter.MODEL_SHADOW_ROWS] = s.shadowRows;
+  c[WorkerCounter.MODEL_SHADOW_AGREE] = s.shadowAgree;
+  c[WorkerCounter.MODEL_SHADOW_FAILED] = s.shadowFailed;
+  c[WorkerCounter.MODEL_SHADOW_ID] = b.shadowId;
   s.maxRunUs = 0;
 }
 

@@ -172,6 +172,8 @@ const NOT_STATE: ReadonlySet<string> = new Set([
   'pendingSink',
   'pendingFeat',
   'pendingBits',
+  'shadowSink',
+  'predicted',
 ]);
 
 /**
@@ -250,6 +252,10 @@ export class SymbolActor implements MarketActor, BatchMember {
   private pendingSink: OutputSink | undefined;
   private pendingFeat = 0;
   private pendingBits = 0;
+  /** The completed trade's sink, for the shadow's answer right after (BatchMember.shadow). */
+  private shadowSink: OutputSink | undefined;
+  /** Whether the last trade decided made a (live) prediction: the shadow's is paired with it. */
+  private predicted = false;
 
   /** `options` must be complete (use resolveSymbolActorOptions). */
   constructor(symId: number, options: Readonly<SymbolActorOptions>, parts: SymbolActorParts = {}) {
@@ -367,6 +373,7 @@ export class SymbolActor implements MarketActor, BatchMember {
     model: number,
     sink: OutputSink,
   ): void {
+    this.predicted = false;
     if (score !== score) return; // no score (warming up, or the model chain gives none)
     const f = this.features;
     const infer = stampUs();
@@ -386,11 +393,12 @@ export class SymbolActor implements MarketActor, BatchMember {
     );
     if (ev.ts - this.lastPredictionTs >= this.options.predictionIntervalUs) {
       this.lastPredictionTs = ev.ts;
+      this.predicted = true;
       this.emitPrediction(ev, feat, infer, score, lower, upper, model, qs, sink);
     }
     if (signal) {
       if (gate.suppressed === 0) this.selfApproved = gate.side;
-      this.emitSignal(ev, feat, infer, score, model, qs, sink);
+      this.emitSignal(ev, feat, infer, score, lower, upper, model, qs, sink);
     }
   }
 
@@ -411,9 +419,28 @@ export class SymbolActor implements MarketActor, BatchMember {
     const sink = this.pendingSink;
     if (sink === undefined) return;
     this.pendingSink = undefined;
+    this.shadowSink = sink;
     const ev = this.pending;
     this.decide(ev, this.pendingFeat, score, lower, upper, model, sink);
     this.afterCheck(ev, this.pendingBits, sink);
+  }
+
+  shadow(score: number, lower: number, upper: number, model: number): void {
+    const sink = this.shadowSink;
+    this.shadowSink = undefined;
+    if (sink === undefined || !this.predicted || score !== score) return;
+    const t = stampUs();
+    this.emitPrediction(
+      this.pending,
+      this.pendingFeat,
+      t,
+      score,
+      lower,
+      upper,
+      model,
+      this.quality.recentScore,
+      sink,
+    );
   }
 
   ruleScore(): number {
@@ -540,6 +567,8 @@ export class SymbolActor implements MarketActor, BatchMember {
     feat: number,
     infer: number,
     score: number,
+    lower: number,
+    upper: number,
     model: number,
     qualityScore: number,
     sink: OutputSink,
@@ -557,6 +586,8 @@ export class SymbolActor implements MarketActor, BatchMember {
     p[L.QUALITY] = qualityScore;
     p[L.SUPPRESSED] = g.suppressed;
     p[L.MODEL] = model;
+    p[L.LOWER] = lower;
+    p[L.UPPER] = upper;
     sink.emit(o);
   }
 

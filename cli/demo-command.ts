@@ -35,6 +35,10 @@ export function registerDemoCommand(
     .option('--rate <msgs/s>', 'simulated messages per second', '400')
     .option('--no-services', 'do not start the local services (use QILIN_* URLs as they are)')
     .option(
+      '--no-model',
+      `score with the built-in baseline instead of the demo's trained ONNX model (${DEMO_MODEL}, trained on a generated market and promoted on first use)`,
+    )
+    .option(
       '--nodes <n>',
       'kernel processes sharing the market: 1, or 2 (node B is a child `qilin start` on the next port taking half the partitions; failover and cluster fan-out on; needs the ClickHouse server)',
       '1',
@@ -45,6 +49,7 @@ export function registerDemoCommand(
         symbols: string;
         rate: string;
         services: boolean;
+        model: boolean;
         nodes: string;
       }) => {
         const { config: given, log } = context();
@@ -75,6 +80,10 @@ export function registerDemoCommand(
             natsUrl: `nats://127.0.0.1:${ports.nats}`,
             redisUrl: `redis://127.0.0.1:${ports.redis}`,
           };
+        }
+        if (o.model && base.model === undefined) {
+          await ensureDemoModel(base);
+          base = { ...base, model: DEMO_MODEL };
         }
         const demoKey = `demo-${randomBytes(6).toString('hex')}`;
         const config: QilinConfig = {
@@ -197,6 +206,7 @@ function twoNodes(config: QilinConfig, services: boolean): { a: QilinConfig; b: 
       QILIN_CLICKHOUSE_URL: clickhouseUrl,
       QILIN_CLICKHOUSE_DB: config.clickhouseDb,
       QILIN_STATE_DIR: config.stateDir,
+      ...(config.model === undefined ? {} : { QILIN_MODEL: config.model }),
       QILIN_HTTP_PORT: String(httpPort),
       QILIN_KERNEL_PARTITIONS: `${half}-${p - 1}`,
       QILIN_KERNEL_ID: `${tag}-b`,
@@ -279,4 +289,49 @@ function metricSum(text: string, name: string): number {
     }
   }
   return sum;
+}
+
+/** The model the demo trains and runs (`--no-model`: the built-in baseline). */
+export const DEMO_MODEL = 'demo-lr';
+
+/**
+ * The demo's model in the configured registry: trained on a generated market
+ * (logistic regression on the scale-free default features, checked against
+ * onnxruntime within 1e-5), pushed and promoted — once; later demos reuse the
+ * promoted version.
+ */
+async function ensureDemoModel(config: QilinConfig): Promise<void> {
+  const { openModelRegistry } = await import('../adapters/onnx/open-registry.js');
+  const registry = await openModelRegistry(config, undefined, { role: 'operator' });
+  try {
+    const state = await registry.state(DEMO_MODEL);
+    if (state.promoted !== undefined) {
+      process.stderr.write(`demo: model ${DEMO_MODEL}@${state.promoted} (promoted earlier)\n`);
+      return;
+    }
+    process.stderr.write(`demo: training ${DEMO_MODEL}@1 on a generated market…\n`);
+    const { trainModel } = await import('./model-train.js');
+    const trained = await trainModel({
+      name: DEMO_MODEL,
+      version: '1',
+      symbols: 8,
+      messages: 60_000,
+      horizon: 20,
+      epochs: 150,
+      learningRate: 0.5,
+      l2: 0.001,
+      seed: 1,
+      outDir: resolve(config.stateDir, 'trained'),
+      progress: process.stderr.isTTY === true,
+    });
+    const who = { by: 'qilin demo', reason: 'the demo model' };
+    await registry.push(trained.manifest, trained.bytes, who);
+    await registry.promote(DEMO_MODEL, '1', who);
+    const auc = trained.manifest.metrics['validAuc'];
+    process.stderr.write(
+      `demo: ${DEMO_MODEL}@1 trained (validation AUC ${auc === undefined ? '?' : auc.toFixed(3)}), pushed and promoted\n`,
+    );
+  } finally {
+    await registry.close();
+  }
 }

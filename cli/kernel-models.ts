@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { MODEL_STEP_NAMES, ModelStep } from '../actors/model-batch.js';
@@ -14,14 +13,14 @@ import { WorkerCounter } from '../kernel/worker-protocol.js';
 export interface KernelModelsOptions {
   config: QilinConfig;
   log: Logger;
-  pool: Pick<WorkerPool, 'control' | 'stats' | 'counters'>;
+  pool: Pick<WorkerPool, 'control' | 'rememberControl' | 'stats' | 'counters'>;
   /** The store worker learns each version's id before any record names it. */
   store: { addModelRef(id: number, entry: ModelRefEntry): Promise<void> };
   /** The main thread's model table (the output pipeline's decoder reads it). */
   refs: ModelRefTable;
   registry: Registry;
-  /** Open the registry (default: the local one in `<stateDir>/models`). */
-  openRegistry?: () => Promise<ModelRegistry>;
+  /** Open the registry (default: config `modelRegistry`, local `<stateDir>/models` or JetStream). */
+  openRegistry?: () => Promise<ModelRegistry & { close?(): Promise<void> }>;
   /** A version went live (or the kernel went back to the built-in model): status, audit. */
   onChange?: (live: ModelRef) => void;
 }
@@ -32,6 +31,8 @@ export interface ModelStatus extends ModelRef {
   step: (typeof MODEL_STEP_NAMES)[number];
   /** Workers whose step is not `live` (their reasons make the kernel degraded). */
   degradedShards: number[];
+  /** The shadow version beside the live one: rows both scored, and the share whose sides agreed. */
+  shadow?: { version: string; rows: number; agreement: number | null };
 }
 
 /**
@@ -51,16 +52,19 @@ export interface ModelStatus extends ModelRef {
  */
 export class KernelModels {
   private readonly o: KernelModelsOptions;
-  private registry: ModelRegistry | undefined;
+  private registry: (ModelRegistry & { close?(): Promise<void> }) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
   /** Versions loaded in this run, by `name@version`, with their ids. */
   private readonly ids = new Map<string, number>();
   private nextId = BUILTIN_MODEL_ID + 1;
-  /** The version the workers run (undefined: the built-in). */
+  /** The version the workers run (undefined: the built-in), and the shadow beside it. */
   private live: { name: string; version: string; id: number } | undefined;
-  /** The last version refused, so it is reported once, not every poll. */
-  private refused = '';
+  private shadow: { name: string; version: string; id: number } | undefined;
+  /** The control body each worker runs per key (model, shadow): what a refusal falls back to. */
+  private readonly bodies = new Map<string, ModelControl>();
+  /** Versions refused (`name@version#role`): reported once, not retried every poll. */
+  private readonly refused = new Set<string>();
   private readonly loads: Counter<'outcome'>;
   private readonly rows: Gauge<'by'>;
   private readonly step: Gauge<'shard'>;
@@ -116,6 +120,24 @@ export class KernelModels {
       'sum',
     );
     gauge(
+      'qilin_model_shadow_rows_total',
+      'Trades the shadow version scored beside the live one',
+      WorkerCounter.MODEL_SHADOW_ROWS,
+      'sum',
+    );
+    gauge(
+      'qilin_model_shadow_agree_total',
+      'Of them, trades where the shadow and the live version stood for the same side',
+      WorkerCounter.MODEL_SHADOW_AGREE,
+      'sum',
+    );
+    gauge(
+      'qilin_model_shadow_failed_batches_total',
+      'Shadow runs that failed (no shadow answer for their rows; the live path is unaffected)',
+      WorkerCounter.MODEL_SHADOW_FAILED,
+      'sum',
+    );
+    gauge(
       'qilin_model_run_max_us',
       'Longest model run in the last second, any worker, µs',
       WorkerCounter.MODEL_RUN_MAX_US,
@@ -141,7 +163,9 @@ export class KernelModels {
   async start(): Promise<void> {
     const name = this.o.config.model;
     if (name === undefined) return;
-    this.registry = await (this.o.openRegistry ?? (() => openLocalRegistry(this.o.config)))();
+    this.registry = await (
+      this.o.openRegistry ?? (() => openRegistry(this.o.config, this.o.log))
+    )();
     await this.poll();
     this.timer = setInterval(() => void this.poll(), this.o.config.modelPollMs);
     this.timer.unref();
@@ -151,6 +175,7 @@ export class KernelModels {
     this.closed = true;
     if (this.timer !== undefined) clearInterval(this.timer);
     await this.polling;
+    await this.registry?.close?.();
   }
 
   /** Check the registry now (the poll timer does this every modelPollMs). */
@@ -169,7 +194,21 @@ export class KernelModels {
       if (step > ModelStep.LIVE) degradedShards.push(s.shard);
       if (step > worst) worst = step;
     }
-    return { ...entry.ref, step: MODEL_STEP_NAMES[worst] ?? 'none', degradedShards };
+    const out: ModelStatus = {
+      ...entry.ref,
+      step: MODEL_STEP_NAMES[worst] ?? 'none',
+      degradedShards,
+    };
+    if (this.shadow !== undefined) {
+      const rows = this.sum(WorkerCounter.MODEL_SHADOW_ROWS);
+      const agree = this.sum(WorkerCounter.MODEL_SHADOW_AGREE);
+      out.shadow = {
+        version: this.shadow.version,
+        rows,
+        agreement: rows === 0 ? null : agree / rows,
+      };
+    }
+    return out;
   }
 
   /** Why the model layer degrades the kernel, or undefined. */
@@ -189,36 +228,63 @@ export class KernelModels {
     const name = this.o.config.model;
     const reg = this.registry;
     if (name === undefined || reg === undefined || this.closed) return;
-    const { log } = this.o;
-    let promoted: string | undefined;
+    let state: { promoted: string | undefined; shadow: string | undefined };
     try {
-      promoted = (await reg.state(name)).promoted;
+      state = await reg.state(name);
     } catch (err) {
-      log.warn({ err, model: name }, 'model registry unreadable; the running model stays');
+      this.o.log.warn({ err, model: name }, 'model registry unreadable; the running model stays');
       return;
     }
-    if (promoted === this.live?.version) return;
+    await this.apply(reg, name, 'live', state.promoted);
+    // A shadow of the live version itself compares nothing: not run.
+    await this.apply(
+      reg,
+      name,
+      'shadow',
+      state.shadow === state.promoted ? undefined : state.shadow,
+    );
+  }
+
+  /** Make `version` the `role` version in every worker (undefined: none), unless it already is. */
+  private async apply(
+    reg: ModelRegistry,
+    name: string,
+    role: 'live' | 'shadow',
+    version: string | undefined,
+  ): Promise<void> {
+    const { log, pool } = this.o;
+    const key = role === 'live' ? 'model' : 'shadow';
+    const current = role === 'live' ? this.live : this.shadow;
+    if (version === current?.version) return;
+    const label = `${name}@${version}`;
     // A refused version stays refused (versions are immutable): wait for another promotion.
-    if (promoted !== undefined && this.refused === `${name}@${promoted}`) return;
-    if (promoted === undefined) {
-      await this.o.pool.control('model', { op: 'model-off' } satisfies ModelControl);
-      log.warn({ model: name }, 'no version promoted: back to the built-in model');
-      this.live = undefined;
-      this.o.onChange?.(this.o.refs.get(BUILTIN_MODEL_ID).ref);
+    if (version !== undefined && this.refused.has(`${label}#${role}`)) return;
+    if (version === undefined) {
+      const off: ModelControl = role === 'live' ? { op: 'model-off' } : { op: 'shadow-off' };
+      await pool.control(key, off);
+      this.bodies.set(key, off);
+      if (role === 'live') {
+        log.warn({ model: name }, 'no version promoted: back to the built-in model');
+        this.live = undefined;
+        this.o.onChange?.(this.o.refs.get(BUILTIN_MODEL_ID).ref);
+      } else {
+        log.info({ model: name }, 'shadow stopped');
+        this.shadow = undefined;
+      }
       return;
     }
-    const label = `${name}@${promoted}`;
     try {
-      const { manifest, bytes } = await reg.get(name, promoted);
-      let id = this.ids.get(label);
+      const { manifest, bytes } = await reg.get(name, version);
+      const idKey = `${label}#${role}`;
+      let id = this.ids.get(idKey);
       if (id === undefined) {
         id = this.nextId++;
-        this.ids.set(label, id);
+        this.ids.set(idKey, id);
       }
-      const scored = manifest.outputs.map((o) => o.role);
+      const outs = manifest.outputs.map((o) => o.role);
       const entry: ModelRefEntry = {
-        ref: { name, version: promoted, role: 'live' },
-        interval: scored.includes('lower') && scored.includes('upper'),
+        ref: { name, version, role },
+        interval: outs.includes('lower') && outs.includes('upper'),
       };
       this.o.refs.set(id, entry);
       await this.o.store.addModelRef(id, entry);
@@ -227,7 +293,8 @@ export class KernelModels {
         op: 'model',
         id,
         name,
-        version: promoted,
+        version,
+        role,
         bytes,
         features: manifest.features,
         outputs: manifest.outputs,
@@ -237,35 +304,36 @@ export class KernelModels {
         resetMs: config.modelResetMs,
         lastResort: config.modelLastResort,
       };
-      const refused = await this.o.pool.control('model', body);
+      const refused = await pool.control(key, body);
       if (refused.length > 0) {
-        // Every worker refuses alike (same file, same features): the old version runs on.
-        if (this.refused !== label) {
-          log.error({ model: label, refused }, `model ${label} refused by the workers`);
-        }
-        this.refused = label;
-        this.loads.inc({ outcome: 'refused' });
-        return;
+        // Every worker refuses alike (same file, same features) and keeps what it ran; a
+        // restarted worker gets that again, not the refused version.
+        pool.rememberControl(key, this.bodies.get(key));
+        throw new Error(refused.map((r) => `shard ${r.shard}: ${r.code}: ${r.message}`).join('; '));
       }
-      this.live = { name, version: promoted, id };
-      this.refused = '';
+      this.bodies.set(key, body);
+      const now = { name, version, id };
+      if (role === 'live') this.live = now;
+      else this.shadow = now;
       this.loads.inc({ outcome: 'loaded' });
       log.info(
-        { model: label, id, features: manifest.features, sha256: manifest.sha256 },
-        `model ${label} live in every worker`,
+        { model: label, role, id, features: manifest.features, sha256: manifest.sha256 },
+        `model ${label} ${role} in every worker`,
       );
-      this.o.onChange?.(entry.ref);
+      if (role === 'live') this.o.onChange?.(entry.ref);
     } catch (err) {
-      if (this.refused !== label) {
-        log.error({ err, model: label }, `model ${label} refused`);
-      }
-      this.refused = label;
+      this.refused.add(`${label}#${role}`);
       this.loads.inc({ outcome: 'refused' });
+      log.error({ err, model: label, role }, `model ${label} refused as ${role}`);
     }
   }
 }
 
-async function openLocalRegistry(config: QilinConfig): Promise<ModelRegistry> {
-  const { LocalModelRegistry } = await import('../adapters/onnx/model-registry.js');
-  return new LocalModelRegistry(resolve(config.stateDir, 'models'));
+/** The configured registry, loaded lazily (it pulls in onnxruntime for its checks). */
+async function openRegistry(
+  config: QilinConfig,
+  log: Logger,
+): Promise<ModelRegistry & { close(): Promise<void> }> {
+  const { openModelRegistry } = await import('../adapters/onnx/open-registry.js');
+  return openModelRegistry(config, undefined, { role: 'kernel', log });
 }

@@ -322,6 +322,42 @@ export function registerModelCommand(
     );
 
   model
+    .command('compare <name>')
+    .description(
+      "the live and shadow versions of a model on stored predictions: each one's hit rate against the realised move, and how often the shadow agreed with the live one",
+    )
+    .option('--since <when>', 'predictions since a duration ago (15m, 1h, 7d) or an ISO time', '1h')
+    .option('--horizon-ms <ms>', "the realised move: the symbol's mid this long after", '1000')
+    .option('--json', 'print JSON')
+    .action(async (name: string, o: { since: string; horizonMs: string; json?: boolean }) => {
+      const { config } = context();
+      const horizonMs = Number(o.horizonMs);
+      if (!(horizonMs > 0) || !Number.isFinite(horizonMs)) {
+        throw new QilinError(
+          ErrorCodes.CLI_USAGE,
+          `invalid --horizon-ms: ${JSON.stringify(o.horizonMs)} (allowed: a number of ms > 0)`,
+          { details: { option: '--horizon-ms', value: o.horizonMs } },
+        );
+      }
+      const { parseSince } = await import('./audit-command.js');
+      const { compareModels, formatComparison } = await import('./model-compare.js');
+      const { createStore } = await import('./store-factory.js');
+      const { resolveSymbolActorOptions } = await import('../actors/symbol-actor-module.js');
+      const store = await createStore(config, { readonly: true });
+      try {
+        const c = await compareModels((sql) => store.query(sql), config.clickhouseDb, {
+          name,
+          sinceUs: parseSince(o.since),
+          horizonMs,
+          threshold: resolveSymbolActorOptions(config.actor).threshold,
+        });
+        out(o.json === true, c, formatComparison(c).trimEnd());
+      } finally {
+        await store.close();
+      }
+    });
+
+  model
     .command('inspect [model]')
     .description(
       'a stored version (name@version, or name: the live one) with its manifest and history, or an ONNX file (--file)',

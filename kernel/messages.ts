@@ -149,7 +149,8 @@ export interface SignalMessage {
   qty: number;
   account: string;
   model: ModelRef;
-  prediction: { score: number };
+  /** The score that made the signal, and the model's prediction interval when it outputs one. */
+  prediction: { score: number; interval?: { lower: number; upper: number } };
   quality: { score: number };
   src: SourceRef;
   lat: StageTimes;

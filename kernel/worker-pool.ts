@@ -468,6 +468,16 @@ export class WorkerPool {
     return refused;
   }
 
+  /**
+   * Set what a restarted worker is sent under `key` (undefined: nothing)
+   * without sending it now: after workers refused a control message, what
+   * they kept running.
+   */
+  rememberControl(key: string, body: unknown): void {
+    if (body === undefined) this.controls.delete(key);
+    else this.controls.set(key, body);
+  }
+
   /** Shard `shard`'s counters (WorkerCounter words), live: read, never write. */
   counters(shard: number): Float64Array {
     const s = this.shards[shard];

@@ -127,8 +127,16 @@ export const WorkerCounter = {
   MODEL_RUN_MAX_US: 62,
   /** Breaker openings. */
   MODEL_BREAKER_OPENED: 63,
+  /** Rows the shadow version scored beside the live one. */
+  MODEL_SHADOW_ROWS: 64,
+  /** Of them, rows where the shadow's side (beyond the threshold) agreed with the live answer. */
+  MODEL_SHADOW_AGREE: 65,
+  /** Shadow runs that failed (their rows got no shadow answer). */
+  MODEL_SHADOW_FAILED: 66,
+  /** Id of the shadow version (0: none; gauge). */
+  MODEL_SHADOW_ID: 67,
 } as const;
-export const WORKER_COUNTER_WORDS = 64;
+export const WORKER_COUNTER_WORDS = 72;
 
 export type ToWorker =
   | { type: 'stop' }

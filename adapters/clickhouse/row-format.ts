@@ -46,7 +46,7 @@ export const BATCH_TABLE: Readonly<Record<keyof StoreBatch, TableName>> = {
 };
 
 /** One JSONEachRow object (column → value). */
-export type JsonRow = Record<string, string | number | string[]>;
+export type JsonRow = Record<string, string | number | string[] | null>;
 
 /** The rows of one table of a batch, ready to insert. */
 export interface TableRows {
@@ -115,7 +115,10 @@ export function predictionRow(p: PredictionMessage): JsonRow {
     date: dateOf(p.ts),
     model: p.model.name,
     model_version: p.model.version,
+    model_role: p.model.role ?? 'live',
     score: num(p.score),
+    lower: p.interval === undefined ? null : num(p.interval.lower),
+    upper: p.interval === undefined ? null : num(p.interval.upper),
     features: p.featuresJson ?? JSON.stringify(p.features),
     src_seq: Math.max(0, int(p.src.seq)),
     src_ts_us: int(p.src.ts),
@@ -270,7 +273,7 @@ export function tickLine(t: TickRow): string {
 
 /** A `predictions` NDJSON line written directly (same bytes as JSON.stringify(predictionRow(p))). */
 export function predictionLine(p: PredictionMessage): string {
-  return `{"sym":${str(p.sym)},"ts_us":${int(p.ts)},"ts":${secondsOf(p.ts)},"date":"${dateOf(p.ts)}","model":${str(p.model.name)},"model_version":${str(p.model.version)},"score":${num(p.score)},"features":${str(p.featuresJson ?? JSON.stringify(p.features))},"src_seq":${Math.max(0, int(p.src.seq))},"src_ts_us":${int(p.src.ts)},"lat_recv_us":${int(p.lat.recv)},"lat_feat_us":${int(p.lat.feat)},"lat_infer_us":${int(p.lat.infer)}}\n`;
+  return `{"sym":${str(p.sym)},"ts_us":${int(p.ts)},"ts":${secondsOf(p.ts)},"date":"${dateOf(p.ts)}","model":${str(p.model.name)},"model_version":${str(p.model.version)},"model_role":${str(p.model.role ?? 'live')},"score":${num(p.score)},"lower":${p.interval === undefined ? 'null' : num(p.interval.lower)},"upper":${p.interval === undefined ? 'null' : num(p.interval.upper)},"features":${str(p.featuresJson ?? JSON.stringify(p.features))},"src_seq":${Math.max(0, int(p.src.seq))},"src_ts_us":${int(p.src.ts)},"lat_recv_us":${int(p.lat.recv)},"lat_feat_us":${int(p.lat.feat)},"lat_infer_us":${int(p.lat.infer)}}\n`;
 }
 
 /** A JSON string literal: tokens as they are, anything else through JSON.stringify. */

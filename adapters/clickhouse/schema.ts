@@ -340,6 +340,17 @@ export const MIGRATIONS: readonly Migration[] = [
 ) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(date) ORDER BY (ts_us, id)`,
     ],
   },
+  {
+    version: 6,
+    description:
+      "predictions: the model's role (live, or shadow: compared, never trading) and prediction interval (docs/models.md)",
+    statements: [
+      addColumn('predictions', 'model_role', "String DEFAULT 'live'"),
+      // On the score's scale; NULL when the model outputs no interval.
+      addColumn('predictions', 'lower', 'Nullable(Float64)'),
+      addColumn('predictions', 'upper', 'Nullable(Float64)'),
+    ],
+  },
 ];
 
 /** How a store runs schema statements (both stores provide it). */

@@ -18,6 +18,7 @@ import {
 import { dropDatabase } from '../helpers/drop-database.js';
 import { ensureServices, repoRoot } from '../helpers/services.js';
 import { T0, trade } from '../adapters/clickhouse/store-contract.js';
+import { MIGRATIONS } from '../../adapters/clickhouse/schema.js';
 
 void t.test('ttlSupported: ClickHouse 19.6 and later', (t) => {
   t.equal(ttlSupported('18.16.1'), false);
@@ -115,7 +116,7 @@ void t.test('storeStatus and `qilin store status` on the local ClickHouse', asyn
     database,
     storeError: null,
     migrationVersion: null,
-    migrationLatest: 5,
+    migrationLatest: MIGRATIONS.at(-1)!.version,
     tables: [],
   });
 
@@ -141,10 +142,10 @@ void t.test('storeStatus and `qilin store status` on the local ClickHouse', asyn
   t.equal(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout) as StoreStatus;
   t.match(s.serverVersion, /^\d+\.\d+/);
-  t.equal(s.migrationVersion, 5);
+  t.equal(s.migrationVersion, MIGRATIONS.at(-1)!.version);
   const rows = new Map(s.tables.map((x) => [x.name, x.rows]));
   t.equal(rows.get('ticks'), 3, 'three ticks');
-  t.equal(rows.get('schema_migrations'), 5);
+  t.equal(rows.get('schema_migrations'), MIGRATIONS.length);
   t.equal(rows.get('bars_1m_agg'), 1, 'one partial bar row (one insert, one minute)');
   t.equal(s.ttl.supported, ttlSupported(s.serverVersion!));
   t.same(s.ttl.applied, [], 'no TTL configured');
@@ -159,7 +160,8 @@ void t.test('storeStatus and `qilin store status` on the local ClickHouse', asyn
     timeout: 60_000,
   });
   t.equal(text.status, 0, text.stderr);
-  t.match(text.stdout, /schema +migration 5 \(this build: 5\)/);
+  const latest = MIGRATIONS.at(-1)!.version;
+  t.match(text.stdout, new RegExp(`schema +migration ${latest} \\(this build: ${latest}\\)`));
   t.match(text.stdout, /ticks +ReplacingMergeTree +3 rows/);
   t.match(text.stdout, /1 files, 0\.00 MB waiting for replay; rejected\/ 1 files/);
   t.match(text.stdout, /no kernel answers/);

@@ -15,7 +15,7 @@ import { KernelApp } from '../../cli/kernel-app.js';
 import type { SignalMessage } from '../../kernel/messages.js';
 import { dropDatabase } from '../helpers/drop-database.js';
 import { MarketFeed } from '../helpers/market-feed.js';
-import { constantModel, nanModel } from '../helpers/models.js';
+import { constantModel, nanModel } from '../helpers/model-fixtures.js';
 import { ensureServices, connectAs } from '../helpers/services.js';
 import { SIGNAL_EVERY_TRADE, testKernelConfig } from '../helpers/test-kernel.js';
 import { until } from '../helpers/wait.js';
@@ -27,7 +27,13 @@ const MODEL = 'mtest';
 const who = { by: 'models-test', reason: 'test' };
 
 interface Status {
-  model: { name: string; version: string; step: string; degradedShards: number[] };
+  model: {
+    name: string;
+    version: string;
+    step: string;
+    degradedShards: number[];
+    shadow?: { version: string; rows: number; agreement: number | null };
+  };
 }
 
 void t.test('models in the loop, live', async (t) => {
@@ -154,6 +160,57 @@ void t.test('models in the loop, live', async (t) => {
       t.same(runs, ['1', '2', '1'], `${s}: versions 1 → 2 → 1, not mixed`);
     }
   });
+
+  await t.test(
+    'a shadow version is scored beside the live one, stored, compared, never trades',
+    async (t) => {
+      const cand = constantModel(MODEL, '5', ['ema12'], -3);
+      await registry.push(cand.manifest, cand.bytes, who);
+      await registry.shadow(MODEL, '5', who);
+      await until('status names the shadow', () => status().model.shadow?.version === '5');
+      const mark = signals.length;
+      trade(20);
+      await until('the shadow scored trades', () => (status().model.shadow?.rows ?? 0) >= 30);
+      const sh = status().model.shadow!;
+      t.equal(sh.agreement, 0, 'live buys, shadow sells: they never agree');
+      t.ok(signals.length > mark, 'the live version still trades');
+      t.ok(
+        signals.slice(mark).every((x) => x.model.version === '1' && x.model.role === 'live'),
+        'every signal is the live version’s: the shadow never trades',
+      );
+      await app.store.flush();
+      const rows = (await app.store.query(
+        `SELECT model_role AS role, model_version AS v, count() AS n, countIf(lower IS NULL) AS nolow FROM ${db}.predictions WHERE model = '${MODEL}' GROUP BY role, v ORDER BY role, v`,
+      )) as Array<{ role: string; v: string; n: number | string; nolow: number | string }>;
+      const shadowRows = rows.find((r) => r.role === 'shadow' && r.v === '5');
+      t.ok(
+        shadowRows !== undefined && Number(shadowRows.n) > 0,
+        `shadow predictions stored: ${JSON.stringify(rows)}`,
+      );
+      t.equal(
+        Number(shadowRows?.nolow),
+        Number(shadowRows?.n),
+        'version 5 has no interval: NULL bounds',
+      );
+      const live1 = rows.find((r) => r.role === 'live' && r.v === '1');
+      t.equal(Number(live1?.nolow), 0, 'version 1 stores its interval');
+      const { compareModels } = await import('../../cli/model-compare.js');
+      const c = await compareModels((sql) => app.store.query(sql), db, {
+        name: MODEL,
+        sinceUs: 0,
+        horizonMs: 1,
+        threshold: 0.2,
+      });
+      t.ok(c.paired > 0, `${c.paired} trades scored by both`);
+      t.equal(c.agreement, 0);
+      t.ok(
+        c.versions.some((v) => v.role === 'shadow' && v.version === '5' && v.rows > 0),
+        'the comparison lists the shadow version',
+      );
+      await registry.shadow(MODEL, undefined, who);
+      await until('the shadow stops', () => status().model.shadow === undefined);
+    },
+  );
 
   await t.test(
     'a NaN model opens the breaker: previous version, degraded; a good one recovers',

@@ -5,6 +5,7 @@ import t from 'tap';
 import { ChdbStore } from '../../../adapters/chdb/chdb-store.js';
 import { storeSchemaStatus } from '../../../cli/store-status.js';
 import { storeContract, upgradeContract } from '../clickhouse/store-contract.js';
+import { MIGRATIONS } from '../../../adapters/clickhouse/schema.js';
 
 // chdb binds one data directory per process: every test here uses the same one.
 const dir = mkdtempSync(join(tmpdir(), 'qilin-chdb-'));
@@ -31,7 +32,7 @@ void t.test('ChdbStore: storeTtlDays become TTL clauses (chdb supports them)', a
   t.match(ttl.get('ticks'), /^date \+ toIntervalDay\(30\)$/, 'ticks: 30 days');
   t.match(ttl.get('metrics'), /^date \+ toIntervalDay\(7\)$/, 'metrics: 7 days');
   t.equal(ttl.get('signals'), '', 'signals: none');
-  t.equal(s.migrationVersion, 5);
+  t.equal(s.migrationVersion, MIGRATIONS.at(-1)!.version);
 });
 
 void t.test('ChdbStore (embedded ClickHouse)', async (t) => {

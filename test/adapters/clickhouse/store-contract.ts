@@ -195,8 +195,9 @@ export async function storeContract(t: Test, store: EventStore): Promise<void> {
         { version: 3, n: 1 },
         { version: 4, n: 1 },
         { version: 5, n: 1 },
+        { version: 6, n: 1 },
       ],
-      'versions 1 to 5 recorded once each',
+      'versions 1 to 6 recorded once each',
     );
     t.same(
       await store.query(
@@ -457,8 +458,9 @@ export type MigratableStore = EventStore & {
  */
 export async function upgradeContract(t: Test, store: MigratableStore): Promise<void> {
   await store.migrate(MIGRATIONS.filter((m) => m.version <= 2));
-  // Audit rows have a table from version 5 on: not part of this older schema.
-  const batch = { ...fixtureBatch(), audit: [] };
+  // Audit rows have a table from version 5 on, and prediction rows carry
+  // columns from version 6 on: not part of this older schema.
+  const batch = { ...fixtureBatch(), audit: [], predictions: [] };
   await store.insert(batch);
   await store.insert({ ...emptyRows(), ticks: [batch.ticks[2]!] });
   const ticks = 'SELECT count() AS n FROM ticks';
@@ -483,7 +485,14 @@ export async function upgradeContract(t: Test, store: MigratableStore): Promise<
   t.same(await store.query('SELECT count() AS n FROM signals'), [{ n: batch.signals.length }]);
   t.same(
     await store.query('SELECT version FROM schema_migrations GROUP BY version ORDER BY version'),
-    [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }],
+    [
+      { version: 1 },
+      { version: 2 },
+      { version: 3 },
+      { version: 4 },
+      { version: 5 },
+      { version: 6 },
+    ],
   );
   // Migration 4 backfilled the views' tables from `ticks FINAL`: the copy once.
   const qs = docQueries();
