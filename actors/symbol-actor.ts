@@ -171,7 +171,9 @@ const NOT_STATE: ReadonlySet<string> = new Set([
   'pending',
   'pendingSink',
   'pendingFeat',
-  'pendingBits',
+  'pendingQuality',
+  'pendingSpread',
+  'pendingMid',
   'shadowSink',
   'predicted',
 ]);
@@ -251,7 +253,15 @@ export class SymbolActor implements MarketActor, BatchMember {
   /** Where the waiting trade's outputs go; undefined: none waiting. */
   private pendingSink: OutputSink | undefined;
   private pendingFeat = 0;
-  private pendingBits = 0;
+  /**
+   * What a quote may change before the waiting trade completes, as it was
+   * at the trade: the quality score the gate and emits use, and the spread
+   * and mid the prediction carries. (Everything else phase 2 reads changes
+   * only on a trade, and a trade completes the waiting one first.)
+   */
+  private pendingQuality = 0;
+  private pendingSpread = 0;
+  private pendingMid = 0;
   /** The completed trade's sink, for the shadow's answer right after (BatchMember.shadow). */
   private shadowSink: OutputSink | undefined;
   /** Whether the last trade decided made a (live) prediction: the shadow's is paired with it. */
@@ -304,9 +314,12 @@ export class SymbolActor implements MarketActor, BatchMember {
   }
 
   onMarket(ev: MarketEvent, sink: OutputSink): void {
-    // A trade still waiting for its score is finished first: the actor's
-    // state is then exactly what it was when the trade was staged.
-    if (this.pendingSink !== undefined) this.batch!.flush();
+    // A trade still waiting for its score is finished before the next trade:
+    // what phase 2 reads is then what it was when the trade was staged (a
+    // quote changes only the quality score, spread and mid, kept aside).
+    // Quotes in between do not flush: a trade followed by a quote of the
+    // same symbol, the common case, keeps the batch filling.
+    if (this.pendingSink !== undefined && ev.kind === MarketKind.TRADE) this.batch!.flush();
     if (ev.kind === MarketKind.TRADE) this.onTrade(ev, sink);
     else this.onQuote(ev, sink);
   }
@@ -352,13 +365,19 @@ export class SymbolActor implements MarketActor, BatchMember {
         p.side = ev.side;
         this.pendingSink = sink;
         this.pendingFeat = feat;
-        this.pendingBits = after;
+        this.pendingQuality = q.recentScore;
+        this.pendingSpread = f.spread;
+        this.pendingMid = f.mid;
         // Completed by the batch (now or at the end of the drain): complete().
-        if (b.stage(this)) return;
+        // The trade's quality records go out now, with the quality state they describe.
+        if (b.stage(this)) {
+          this.afterCheck(ev, after, sink);
+          return;
+        }
         this.pendingSink = undefined;
       }
       const score = this.model.predict(f);
-      this.decide(ev, feat, score, Number.NaN, Number.NaN, 0, sink);
+      this.decide(ev, feat, score, Number.NaN, Number.NaN, 0, q.recentScore, f.spread, f.mid, sink);
     }
     this.afterCheck(ev, after, sink);
   }
@@ -371,13 +390,15 @@ export class SymbolActor implements MarketActor, BatchMember {
     lower: number,
     upper: number,
     model: number,
+    qs: number,
+    spread: number,
+    mid: number,
     sink: OutputSink,
   ): void {
     this.predicted = false;
     if (score !== score) return; // no score (warming up, or the model chain gives none)
     const f = this.features;
     const infer = stampUs();
-    const qs = this.quality.recentScore;
     const st = this.strategy;
     const target = st.target(score, ev.px, this.featureValues);
     const d = this.decisions;
@@ -394,7 +415,7 @@ export class SymbolActor implements MarketActor, BatchMember {
     if (ev.ts - this.lastPredictionTs >= this.options.predictionIntervalUs) {
       this.lastPredictionTs = ev.ts;
       this.predicted = true;
-      this.emitPrediction(ev, feat, infer, score, lower, upper, model, qs, sink);
+      this.emitPrediction(ev, feat, infer, score, lower, upper, model, qs, spread, mid, sink);
     }
     if (signal) {
       if (gate.suppressed === 0) this.selfApproved = gate.side;
@@ -421,8 +442,18 @@ export class SymbolActor implements MarketActor, BatchMember {
     this.pendingSink = undefined;
     this.shadowSink = sink;
     const ev = this.pending;
-    this.decide(ev, this.pendingFeat, score, lower, upper, model, sink);
-    this.afterCheck(ev, this.pendingBits, sink);
+    this.decide(
+      ev,
+      this.pendingFeat,
+      score,
+      lower,
+      upper,
+      model,
+      this.pendingQuality,
+      this.pendingSpread,
+      this.pendingMid,
+      sink,
+    );
   }
 
   shadow(score: number, lower: number, upper: number, model: number): void {
@@ -438,7 +469,9 @@ export class SymbolActor implements MarketActor, BatchMember {
       lower,
       upper,
       model,
-      this.quality.recentScore,
+      this.pendingQuality,
+      this.pendingSpread,
+      this.pendingMid,
       sink,
     );
   }
@@ -540,6 +573,8 @@ export class SymbolActor implements MarketActor, BatchMember {
     upper: number,
     model: number,
     qualityScore: number,
+    spread: number,
+    mid: number,
     sink: OutputSink,
   ): void {
     const o = this.head(ev, OutputKind.PREDICTION, feat, infer);
@@ -554,9 +589,9 @@ export class SymbolActor implements MarketActor, BatchMember {
     p[L.EMA_SLOW] = f.emaSlow;
     p[L.RET] = f.ret;
     p[L.VOL] = f.vol;
-    p[L.SPREAD] = f.spread;
+    p[L.SPREAD] = spread;
     p[L.ZSCORE] = f.zscore;
-    p[L.MID] = f.mid;
+    p[L.MID] = mid;
     p[L.QUALITY] = qualityScore;
     p.set(this.featureValues, L.FEATURES);
     sink.emit(o);
