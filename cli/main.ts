@@ -42,7 +42,19 @@ program
 
 let ctx: { config: QilinConfig; log: Logger } | undefined;
 let loaders: { loadConfig: typeof LoadConfig; createLogger: typeof CreateLogger } | undefined;
-program.hook('preAction', async () => {
+/**
+ * Actions that never call context(): they skip importing the config (whose
+ * validation pulls in the actors' modules, mathjs among them).
+ */
+const WITHOUT_CONTEXT: ReadonlySet<string> = new Set(['bench compare', 'bench features']);
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c !== null && c !== program; c = c.parent)
+    names.unshift(c.name());
+  return names.join(' ');
+}
+program.hook('preAction', async (_program, action) => {
+  if (WITHOUT_CONTEXT.has(commandPath(action))) return;
   const [{ loadConfig }, { createLogger }] = await Promise.all([
     import('../config/config.js'),
     import('../kernel/logger.js'),
@@ -54,7 +66,7 @@ function context(): { config: QilinConfig; log: Logger } {
     if (loaders === undefined)
       throw new QilinError(
         ErrorCodes.INTERNAL,
-        'qilin: context() called before the preAction hook',
+        'qilin: context() called outside an action, or by one listed in WITHOUT_CONTEXT',
       );
     const { loadConfig, createLogger } = loaders;
     const opts = program.opts<{ config?: string }>();
