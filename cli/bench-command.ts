@@ -9,13 +9,7 @@ import {
 } from '../bench/harness/bench-options.js';
 import { SCENARIOS, type Scenario } from '../bench/harness/bench-report.js';
 import { asReport, compareReports, formatComparison } from '../bench/harness/compare-reports.js';
-import { runBench } from '../bench/harness/run-bench.js';
-import {
-  DEFAULT_FEATURES_BENCH_OPTIONS,
-  formatFeaturesReport,
-  runFeaturesBench,
-  writeFeaturesReport,
-} from '../bench/features/features-bench.js';
+import { DEFAULT_FEATURES_BENCH_OPTIONS } from '../bench/features/features-bench-options.js';
 import type { QilinConfig } from '../config/config.js';
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
@@ -27,7 +21,8 @@ import { usageErrors } from './usage-errors.js';
  * performance instrument (bench/README.md). The scenarios' logic lives in
  * bench/harness; this file is the command line: options, usage errors
  * (QLN_CLI_USAGE, exit 2), and a bench that fails at run time (a process
- * died, a service did not start) ends with exit 1.
+ * died, a service did not start) ends with exit 1. The harness and the
+ * features bench are imported when a scenario runs (cli/main.ts: start-up).
  */
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -215,7 +210,7 @@ function addFeaturesCommand(bench: Command): void {
         'Example: qilin bench features; qilin bench features --ticks 1M --naive-ticks 10k --no-write',
     )
     .action(
-      (o: {
+      async (o: {
         symbols?: number;
         ticks?: number;
         warmupTicks?: number;
@@ -233,6 +228,8 @@ function addFeaturesCommand(bench: Command): void {
             `invalid --naive-symbols: ${o.naiveSymbols} (allowed: at most --symbols; see qilin bench features --help)`,
           );
         }
+        const { formatFeaturesReport, runFeaturesBench, writeFeaturesReport } =
+          await import('../bench/features/features-bench.js');
         const human = o.json === true ? process.stderr : process.stdout;
         const opts = Object.fromEntries(
           (
@@ -282,6 +279,7 @@ export function registerBenchCommand(
   usageErrors(bench, 'qilin bench --help');
   const run = async (scenario: Scenario, raw: RawBenchOptions): Promise<void> => {
     const opts = resolveBenchOptions(scenario, raw);
+    const { runBench } = await import('../bench/harness/run-bench.js');
     try {
       await runBench(opts, {
         repoRoot: REPO_ROOT,

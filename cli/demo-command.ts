@@ -7,19 +7,15 @@ import type { Command } from 'commander';
 import type { QilinConfig } from '../config/config.js';
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
-import { connectNats, drainNats } from '../adapters/nats/nats-connection.js';
-import { natsSeedFileFor } from '../adapters/nats/nats-credentials.js';
-import { exportLines, natsAuthDir, servicesUp } from '../ops/services/service-manager.js';
-import { MarketSimulator } from '../ops/sim/market-simulator.js';
-import { DemoView, percentiles } from './demo-view.js';
-import { KernelApp } from './kernel-app.js';
-import { runUntilSignal } from './run-until-signal.js';
+import type { DemoView } from './demo-view.js';
 import { serviceOptions, servicePorts } from './services-command.js';
 
 /**
  * `qilin demo`: the whole live path on one machine. Local services up, the
  * kernel, a simulated market on NATS, and a WebSocket subscriber drawing the
  * signals as they arrive. Ends after --duration (or Ctrl-C) with a summary.
+ * The kernel, NATS and the services are imported when the action runs
+ * (cli/main.ts: start-up).
  */
 export function registerDemoCommand(
   program: Command,
@@ -61,6 +57,23 @@ export function registerDemoCommand(
             `invalid --nodes: ${o.nodes} (allowed: 1 or 2)`,
           );
         }
+        const [
+          { connectNats, drainNats },
+          { natsSeedFileFor },
+          { exportLines, natsAuthDir, servicesUp },
+          { MarketSimulator },
+          { DemoView, percentiles },
+          { KernelApp },
+          { runUntilSignal },
+        ] = await Promise.all([
+          import('../adapters/nats/nats-connection.js'),
+          import('../adapters/nats/nats-credentials.js'),
+          import('../ops/services/service-manager.js'),
+          import('../ops/sim/market-simulator.js'),
+          import('./demo-view.js'),
+          import('./kernel-app.js'),
+          import('./run-until-signal.js'),
+        ]);
         if (o.services) {
           process.stderr.write('demo: starting local NATS (JetStream), Redis and ClickHouse…\n');
           const opts = serviceOptions(base, log);

@@ -1,10 +1,8 @@
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { AuditClient } from '../adapters/nats/audit-client.js';
-import { natsSeedFileFor } from '../adapters/nats/nats-credentials.js';
 import { makeAuditEvent, type AuditAction } from '../kernel/audit-event.js';
-import { RedisApiKeys, keyState, type NewApiKey } from '../adapters/redis/redis-api-keys.js';
+import type { RedisApiKeys, NewApiKey } from '../adapters/redis/redis-api-keys.js';
 import { API_KEY_ROLES, type ApiKeyRecord, type ApiKeyRole } from '../adapters/ws/api-keys.js';
 import type { QilinConfig } from '../config/config.js';
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
@@ -35,7 +33,8 @@ export function parseDuration(option: string, text: string): number {
  * `qilin keys create|list|revoke|rotate`: API keys as data in Redis
  * (adapters/redis/redis-api-keys.ts). Running kernels pick a change up
  * within a second. The key itself is printed once, by create and rotate;
- * nothing else ever shows or logs it.
+ * nothing else ever shows or logs it. Redis and NATS are imported when an
+ * action runs (cli/main.ts: start-up).
  */
 export function registerKeysCommand(
   program: Command,
@@ -60,6 +59,10 @@ export function registerKeysCommand(
     describe: (r: T) => { target: string; detail: Record<string, unknown> },
   ): Promise<T> => {
     const { config, log } = context();
+    const [{ AuditClient }, { natsSeedFileFor }] = await Promise.all([
+      import('../adapters/nats/audit-client.js'),
+      import('../adapters/nats/nats-credentials.js'),
+    ]);
     const client = await AuditClient.open({
       natsUrl: config.natsUrl,
       seedFile: natsSeedFileFor(config, 'operator'),
@@ -112,6 +115,7 @@ export function registerKeysCommand(
 
   const withStore = async <T>(fn: (store: RedisApiKeys) => Promise<T>): Promise<T> => {
     const { config, log } = context();
+    const { RedisApiKeys } = await import('../adapters/redis/redis-api-keys.js');
     const store = new RedisApiKeys({ url: config.redisUrl, prefix: config.apiKeyPrefix, log });
     try {
       await store.connect();
@@ -178,6 +182,7 @@ export function registerKeysCommand(
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       const records = await withStore((s) => s.list());
+      const { keyState } = await import('../adapters/redis/redis-api-keys.js');
       const now = Date.now();
       if (o.json === true) {
         const rows = records.map((r) => ({ ...publicRecord(r), state: keyState(r, now) }));

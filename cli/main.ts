@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
-import { loadConfig, type QilinConfig } from '../config/config.js';
-import { QilinError } from '../kernel/errors.js';
-import { createLogger, type Logger } from '../kernel/logger.js';
+import type { QilinConfig, loadConfig as LoadConfig } from '../config/config.js';
+import { ErrorCodes, QilinError } from '../kernel/errors.js';
+import type { Logger, createLogger as CreateLogger } from '../kernel/logger.js';
 import { registerAuditCommand } from './audit-command.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerDemoCommand } from './demo-command.js';
@@ -20,6 +20,12 @@ import { registerStoreCommand } from './store-command.js';
  * The `qilin` command line: the composition root for every subcommand.
  * Config is loaded lazily (so `--help` works with a broken environment) from
  * `--config FILE` / QILIN_CONFIG, then QILIN_* variables.
+ *
+ * Start-up cost: each register*Command only declares its command (names,
+ * options, help) and imports what its action needs (NATS, ClickHouse, chdb,
+ * uWS, apache-arrow, mathjs via the config's formula check …) when the action
+ * runs, so `qilin --help` and `qilin <cmd>` load only that command's code.
+ * The config and the logger are imported before the first action (preAction).
  */
 const program = new Command();
 program
@@ -35,8 +41,34 @@ program
   .exitOverride();
 
 let ctx: { config: QilinConfig; log: Logger } | undefined;
+let loaders: { loadConfig: typeof LoadConfig; createLogger: typeof CreateLogger } | undefined;
+/**
+ * Actions that never call context(): they skip importing the config (whose
+ * validation pulls in the actors' modules, mathjs among them).
+ */
+const WITHOUT_CONTEXT: ReadonlySet<string> = new Set(['bench compare', 'bench features']);
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c !== null && c !== program; c = c.parent)
+    names.unshift(c.name());
+  return names.join(' ');
+}
+program.hook('preAction', async (_program, action) => {
+  if (WITHOUT_CONTEXT.has(commandPath(action))) return;
+  const [{ loadConfig }, { createLogger }] = await Promise.all([
+    import('../config/config.js'),
+    import('../kernel/logger.js'),
+  ]);
+  loaders = { loadConfig, createLogger };
+});
 function context(): { config: QilinConfig; log: Logger } {
   if (ctx === undefined) {
+    if (loaders === undefined)
+      throw new QilinError(
+        ErrorCodes.INTERNAL,
+        'qilin: context() called outside an action, or by one listed in WITHOUT_CONTEXT',
+      );
+    const { loadConfig, createLogger } = loaders;
     const opts = program.opts<{ config?: string }>();
     const config = loadConfig({ file: opts.config });
     // The demo draws on the terminal: keep its logs to warnings unless asked.

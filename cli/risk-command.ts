@@ -3,10 +3,11 @@ import type { Command } from 'commander';
 import type { QilinConfig } from '../config/config.js';
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
-import { connectNats, drainNats } from '../adapters/nats/nats-connection.js';
-import { natsSeedFileFor } from '../adapters/nats/nats-credentials.js';
 
-/** `qilin risk kill|resume`: the kill switch over NATS request/reply (ctl.risk.*). */
+/**
+ * `qilin risk kill|resume`: the kill switch over NATS request/reply (ctl.risk.*).
+ * NATS is imported when the action runs (cli/main.ts: start-up).
+ */
 export function registerRiskCommand(
   program: Command,
   context: () => { config: QilinConfig; log: Logger },
@@ -23,6 +24,10 @@ export function registerRiskCommand(
       .option('--timeout <ms>', 'how long to wait for the kernel to answer', '3000')
       .action(async (o: { reason: string; by: string; timeout: string }) => {
         const { config, log } = context();
+        const [{ connectNats, drainNats }, { natsSeedFileFor }] = await Promise.all([
+          import('../adapters/nats/nats-connection.js'),
+          import('../adapters/nats/nats-credentials.js'),
+        ]);
         const nc = await connectNats({
           servers: config.natsUrl,
           seedFile: natsSeedFileFor(config, 'operator'),

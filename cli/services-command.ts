@@ -3,17 +3,14 @@ import type { Command } from 'commander';
 import type { QilinConfig } from '../config/config.js';
 import type { Logger } from '../kernel/logger.js';
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
-import {
-  addNatsUser,
-  exportLines,
-  natsAuthDir,
-  servicesDown,
-  servicesStatus,
-  servicesUp,
-  type ServicePorts,
-  type ServiceStatus,
-  type ServicesOptions,
+import type {
+  ServicePorts,
+  ServiceStatus,
+  ServicesOptions,
 } from '../ops/services/service-manager.js';
+
+/** The service manager, imported when an action runs (cli/main.ts: start-up). */
+const serviceManager = () => import('../ops/services/service-manager.js');
 
 export function servicePorts(config: QilinConfig): ServicePorts {
   return {
@@ -59,6 +56,7 @@ export function registerServicesCommand(
     )
     .action(async () => {
       const { config, log } = context();
+      const { exportLines, natsAuthDir, servicesUp } = await serviceManager();
       const opts = serviceOptions(config, log);
       const rows = await servicesUp(opts);
       printStatus(rows);
@@ -69,6 +67,7 @@ export function registerServicesCommand(
     .description('stop the services this project started (never anything else)')
     .action(async () => {
       const { config, log } = context();
+      const { servicesDown } = await serviceManager();
       printStatus(await servicesDown(serviceOptions(config, log)));
     });
   const natsUser = services
@@ -92,6 +91,7 @@ export function registerServicesCommand(
         }
         name = `executor-${o.account}`;
       }
+      const { addNatsUser } = await serviceManager();
       const r = await addNatsUser(serviceOptions(config, log), name);
       process.stderr.write(
         `nats-user ${name}: seed ${r.seedFile} ${r.created ? 'created' : 'already there'}; ` +
@@ -103,6 +103,7 @@ export function registerServicesCommand(
     .description('say what runs where')
     .action(async () => {
       const { config, log } = context();
+      const { servicesStatus } = await serviceManager();
       const rows = await servicesStatus(serviceOptions(config, log));
       printStatus(rows);
       if (rows.some((r) => r.state !== 'running')) process.exitCode = 3;

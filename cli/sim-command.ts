@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import type { QilinConfig } from '../config/config.js';
 import type { Logger } from '../kernel/logger.js';
-import { connectNats, drainNats } from '../adapters/nats/nats-connection.js';
-import { natsSeedFileFor } from '../adapters/nats/nats-credentials.js';
-import { MarketSimulator } from '../ops/sim/market-simulator.js';
 
-/** `qilin sim`: publish a synthetic market to NATS. */
+/**
+ * `qilin sim`: publish a synthetic market to NATS. NATS and the simulator are
+ * imported when the action runs (cli/main.ts: start-up).
+ */
 export function registerSimCommand(
   program: Command,
   context: () => { config: QilinConfig; log: Logger },
@@ -35,6 +35,12 @@ export function registerSimCommand(
         binary?: boolean;
       }) => {
         const { config, log } = context();
+        const [{ connectNats, drainNats }, { natsSeedFileFor }, { MarketSimulator }] =
+          await Promise.all([
+            import('../adapters/nats/nats-connection.js'),
+            import('../adapters/nats/nats-credentials.js'),
+            import('../ops/sim/market-simulator.js'),
+          ]);
         const symbols = /^\d+$/.test(o.symbols) ? Number(o.symbols) : o.symbols.split(',');
         const sim = new MarketSimulator({
           symbols,

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
-import { opsBaseUrl, type QilinConfig } from '../config/config.js';
+import type { QilinConfig } from '../config/config.js';
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
-import { KernelApp } from './kernel-app.js';
-import { runUntilSignal } from './run-until-signal.js';
 
-/** `qilin start`: run the kernel until SIGINT/SIGTERM, then drain and stop. */
+/**
+ * `qilin start`: run the kernel until SIGINT/SIGTERM, then drain and stop.
+ * The kernel's code is imported when the action runs (cli/main.ts: start-up).
+ */
 export function registerStartCommand(
   program: Command,
   context: () => { config: QilinConfig; log: Logger },
@@ -36,6 +37,11 @@ export function registerStartCommand(
           }
           jetstream = { stream, durable };
         }
+        const [{ opsBaseUrl }, { KernelApp }, { runUntilSignal }] = await Promise.all([
+          import('../config/config.js'),
+          import('./kernel-app.js'),
+          import('./run-until-signal.js'),
+        ]);
         const app = new KernelApp({
           config,
           log,

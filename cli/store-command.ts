@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import type { QilinConfig } from '../config/config.js';
 import type { Logger } from '../kernel/logger.js';
-import { formatStoreStatus, storeStatus } from './store-status.js';
 import { usageErrors } from './usage-errors.js';
 
 const HELP_AFTER = `
@@ -29,7 +28,7 @@ Examples:
   qilin store status --json
 `;
 
-/** `qilin store status`. */
+/** `qilin store status`. The store code is imported when it runs (cli/main.ts: start-up). */
 export function registerStoreCommand(
   program: Command,
   context: () => { config: QilinConfig; log: Logger },
@@ -46,6 +45,7 @@ export function registerStoreCommand(
     .addHelpText('after', HELP_AFTER)
     .action(async (o: { json?: boolean }) => {
       const { config } = context();
+      const { formatStoreStatus, storeStatus } = await import('./store-status.js');
       const s = await storeStatus(config);
       process.stdout.write(
         o.json === true ? `${JSON.stringify(s, null, 2)}\n` : formatStoreStatus(s),

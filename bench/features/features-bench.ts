@@ -28,33 +28,15 @@ import { FULL_FEATURE_SPECS, FeatureSet } from '../../actors/indicators/feature-
 import { invalidArgument } from '../../kernel/errors.js';
 import { formatSummary, LatencyRecorder, type LatencySummary } from '../hdr-report.js';
 import { NaiveFeatureSet } from './naive-feature-set.js';
+import {
+  DEFAULT_FEATURES_BENCH_OPTIONS,
+  type FeaturesBenchOptions,
+} from './features-bench-options.js';
 
-export interface FeaturesBenchOptions {
-  /** Symbols, each with its own FeatureSet (default 1,000). */
-  symbols: number;
-  /** Timed updates (trades + quotes + bars) of the subject; the heap growth is over these (default 10,000,000). */
-  ticks: number;
-  /** Untimed updates before the timed ones (JIT, rings filled; default 1,000,000). */
-  warmupTicks: number;
-  /** Timed updates of the naive reference (default 50,000). */
-  naiveTicks: number;
-  /** Symbols the naive reference runs on (default 10). */
-  naiveSymbols: number;
-  /** A '1s' bar every this many trades of a symbol (default 20). */
-  barEvery: number;
-  /** PRNG seed of the stream (default 1). */
-  seed: number;
-}
-
-export const DEFAULT_FEATURES_BENCH_OPTIONS: Readonly<FeaturesBenchOptions> = {
-  symbols: 1000,
-  ticks: 10_000_000,
-  warmupTicks: 1_000_000,
-  naiveTicks: 50_000,
-  naiveSymbols: 10,
-  barEvery: 20,
-  seed: 1,
-};
+export {
+  DEFAULT_FEATURES_BENCH_OPTIONS,
+  type FeaturesBenchOptions,
+} from './features-bench-options.js';
 
 export interface FeaturesBenchReport {
   scenario: 'features';

@@ -2,27 +2,30 @@
  * The `qilin bench` command line as users run it (`node bin/qilin.js`), no
  * services: every option in --help, usage errors exit 2 with QLN_CLI_USAGE
  * naming the option, and `qilin bench compare` on two report files (table,
- * regression flags, --fail-on-regression, bad inputs).
+ * regression flags, --fail-on-regression, bad inputs). The runs of a subtest
+ * are independent, so they are spawned together, then checked in order.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import type { BenchReport } from '../../bench/harness/bench-report.js';
-import { repoRoot } from '../helpers/services.js';
+import { runQilin } from '../helpers/cli.js';
 
-function qilin(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['bin/qilin.js', ...args], {
-    cwd: repoRoot,
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+async function qilin(
+  ...args: string[]
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = await runQilin(args);
+  return { code: r.code, stdout: r.out, stderr: r.err };
 }
 
-void t.test('--help of every scenario lists its options', (t) => {
-  const top = qilin('bench', '--help');
+void t.test('--help of every scenario lists its options', async (t) => {
+  const scenarios = ['latency', 'throughput', 'symbols', 'fanout', 'soak'] as const;
+  const [top, ...helps] = await Promise.all([
+    qilin('bench', '--help'),
+    ...scenarios.map((s) => qilin('bench', s, '--help')),
+  ]);
+  if (top === undefined) throw new Error('no bench --help run');
   t.equal(top.code, 0);
   for (const s of ['latency', 'throughput', 'symbols', 'fanout', 'soak', 'compare']) {
     t.match(top.stdout, new RegExp(`\\n  ${s} `), `bench --help names ${s}`);
@@ -50,15 +53,14 @@ void t.test('--help of every scenario lists its options', (t) => {
     '--no-write',
     '--no-progress',
   ];
-  for (const [s, opts] of Object.entries(expected)) {
-    const h = qilin('bench', s, '--help');
+  for (const [i, s] of scenarios.entries()) {
+    const h = helps[i]!;
     t.equal(h.code, 0, `${s} --help exits 0`);
-    for (const o of [...opts, ...common]) t.match(h.stdout, o, `${s} --help lists ${o}`);
+    for (const o of [...expected[s]!, ...common]) t.match(h.stdout, o, `${s} --help lists ${o}`);
   }
-  t.end();
 });
 
-void t.test('usage errors exit 2 with QLN_CLI_USAGE naming the option', (t) => {
+void t.test('usage errors exit 2 with QLN_CLI_USAGE naming the option', async (t) => {
   const cases: [string[], RegExp][] = [
     [['bench', 'latency', '--rates', 'abc'], /QLN_CLI_USAGE: invalid --rates: "abc"/],
     [
@@ -72,13 +74,13 @@ void t.test('usage errors exit 2 with QLN_CLI_USAGE naming the option', (t) => {
     [['bench', 'nope'], /QLN_CLI_USAGE: unknown command 'nope'/],
     [['bench', 'compare', 'only-one.json'], /QLN_CLI_USAGE: missing required argument 'after'/],
   ];
-  for (const [args, message] of cases) {
-    const r = qilin(...args);
+  const runs = await Promise.all(cases.map(([args]) => qilin(...args)));
+  for (const [i, [args, message]] of cases.entries()) {
+    const r = runs[i]!;
     t.equal(r.code, 2, `${args.join(' ')} exits 2`);
     t.match(r.stderr, message, args.join(' '));
     t.equal(r.stdout, '', 'nothing on stdout');
   }
-  t.end();
 });
 
 function report(metrics: BenchReport['metrics']): BenchReport {
@@ -105,7 +107,7 @@ function report(metrics: BenchReport['metrics']): BenchReport {
   };
 }
 
-void t.test('compare: table, flags, --fail-on-regression, bad files', (t) => {
+void t.test('compare: table, flags, --fail-on-regression, bad files', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'qilin-bench-compare-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const a = join(dir, 'a.json');
@@ -122,23 +124,28 @@ void t.test('compare: table, flags, --fail-on-regression, bad files', (t) => {
       report({ 'latency.kernel@1000.p99': { value: 2000, unit: 'µs', better: 'lower' } }),
     ),
   );
-  const r = qilin('bench', 'compare', a, b);
+  writeFileSync(join(dir, 'bad.json'), '{"bench":"pipeline"}');
+  writeFileSync(join(dir, 'text.json'), 'not json');
+  const [r, failing, improving, j, missing, bad, text, threshold] = await Promise.all([
+    qilin('bench', 'compare', a, b),
+    qilin('bench', 'compare', a, b, '--fail-on-regression'),
+    qilin('bench', 'compare', b, a, '--fail-on-regression'),
+    qilin('bench', 'compare', a, b, '--json'),
+    qilin('bench', 'compare', a, join(dir, 'nope.json')),
+    qilin('bench', 'compare', a, join(dir, 'bad.json')),
+    qilin('bench', 'compare', join(dir, 'text.json'), a),
+    qilin('bench', 'compare', a, b, '--threshold', 'x'),
+  ]);
   t.equal(r.code, 0, 'a regression alone does not fail the command');
   t.match(r.stdout, /latency\.kernel@1000\.p99\s+µs\s+1,000\s+2,000\s+2\.00x\s+REGRESSION/);
   t.match(r.stdout, /1 regression\(s\)/);
-  t.equal(qilin('bench', 'compare', a, b, '--fail-on-regression').code, 1);
-  t.equal(qilin('bench', 'compare', b, a, '--fail-on-regression').code, 0, 'an improvement passes');
-  const j = qilin('bench', 'compare', a, b, '--json');
+  t.equal(failing.code, 1);
+  t.equal(improving.code, 0, 'an improvement passes');
   t.equal((JSON.parse(j.stdout) as { regressions: number }).regressions, 1);
-  const missing = qilin('bench', 'compare', a, join(dir, 'nope.json'));
   t.equal(missing.code, 2);
   t.match(missing.stderr, /QLN_CLI_USAGE: cannot read .*nope\.json/);
-  writeFileSync(join(dir, 'bad.json'), '{"bench":"pipeline"}');
-  const bad = qilin('bench', 'compare', a, join(dir, 'bad.json'));
   t.equal(bad.code, 2);
   t.match(bad.stderr, /bad\.json is not a qilin bench report/);
-  writeFileSync(join(dir, 'text.json'), 'not json');
-  t.match(qilin('bench', 'compare', join(dir, 'text.json'), a).stderr, /text\.json is not JSON/);
-  t.match(qilin('bench', 'compare', a, b, '--threshold', 'x').stderr, /invalid --threshold: "x"/);
-  t.end();
+  t.match(text.stderr, /text\.json is not JSON/);
+  t.match(threshold.stderr, /invalid --threshold: "x"/);
 });
