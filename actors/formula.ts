@@ -66,7 +66,9 @@
  * Float64Arrays). That is a design property of the emitted code, kept by
  * review rather than a flaky heap test.
  */
-import { all, create, type MathNode } from 'mathjs';
+import { createRequire } from 'node:module';
+import type * as MathJs from 'mathjs';
+import type { MathNode } from 'mathjs';
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
 
 export interface FormulaSpec {
@@ -155,7 +157,7 @@ function specError(key: string, value: unknown, expected: string): QilinError {
 // The locked-down mathjs parser (load time only).
 
 type ParseFn = (expr: string) => MathNode;
-type MathInstance = ReturnType<typeof create>;
+type MathInstance = ReturnType<typeof MathJs.create>;
 let parser: ParseFn | undefined;
 let lockedMath: MathInstance | undefined;
 
@@ -167,6 +169,11 @@ export function formulaMathInstance(): MathInstance {
 
 function mathParse(): ParseFn {
   if (parser !== undefined) return parser;
+  // mathjs is required here, on the first formula, not imported with the
+  // module: it costs ~1 s of CPU to load, and every `qilin` command and kernel
+  // start imports this file through the config check (most configs have no
+  // formulas). Its CommonJS build, loaded synchronously because parse is sync.
+  const { all, create } = createRequire(import.meta.url)('mathjs') as typeof MathJs;
   if (all === undefined)
     throw new QilinError(ErrorCodes.INTERNAL, 'mathjs: `all` factories missing');
   const math = create(all, { number: 'number', predictable: true });
