@@ -90,6 +90,18 @@ export const ErrorCodes = {
   MODEL_INVALID: 'QLN_MODEL_INVALID',
   /** Inference failed on a batch (the runtime threw); the rows of that batch get no prediction from it. */
   MODEL_FAILED: 'QLN_MODEL_FAILED',
+  // ── backtest: fill model and portfolio (issue 10 items 3-4) ──
+  /**
+   * The simulated book refused an order: a quantity or price that is not a
+   * finite positive number, a side other than buy/sell, or a symbol whose ring
+   * of open orders is full (the message names the value and the limit).
+   */
+  BACKTEST_ORDER_REJECTED: 'QLN_BACKTEST_ORDER_REJECTED',
+  /**
+   * The portfolio refused a fill: unknown account, a side other than buy/sell,
+   * or a quantity, price or fee that is not a finite number (≥ 0, price > 0).
+   */
+  BACKTEST_FILL_INVALID: 'QLN_BACKTEST_FILL_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
