@@ -1,5 +1,5 @@
 import { ErrorCodes, QilinError, invalidArgument } from '../kernel/errors.js';
-import type { FillMessage } from '../kernel/messages.js';
+import type { FillMessage, SignalMessage } from '../kernel/messages.js';
 
 /**
  * The simulated execution of a backtest: orders from approved signals are
@@ -164,6 +164,43 @@ export interface SimOrder {
   /** Signal time, µs of exchange time (the tick that made it). */
   ts: number;
   refPx: number;
+}
+
+/**
+ * The order an approved signal asks for. `buy` / `sell`: the signal's `qty`
+ * (a quantity to trade, as the risk rules read it). `flat`: close the
+ * account's current `position` in the symbol (null when already flat). The
+ * signal time is the exchange time of the tick that made it (`src.ts`), so
+ * replay and live agree. Null too when the quantity is 0.
+ */
+export function orderFromSignal(
+  signal: Pick<
+    SignalMessage,
+    'id' | 'strategy' | 'account' | 'sym' | 'side' | 'qty' | 'refPx' | 'src'
+  >,
+  position: number,
+): SimOrder | null {
+  let side: 'buy' | 'sell';
+  let qty: number;
+  if (signal.side === 'flat') {
+    if (position === 0 || !Number.isFinite(position)) return null;
+    side = position > 0 ? 'sell' : 'buy';
+    qty = Math.abs(position);
+  } else {
+    side = signal.side;
+    qty = signal.qty;
+  }
+  if (qty === 0) return null;
+  return {
+    signalId: signal.id,
+    account: signal.account,
+    strategy: signal.strategy,
+    sym: signal.sym,
+    side,
+    qty,
+    ts: signal.src.ts,
+    refPx: signal.refPx,
+  };
 }
 
 /** Counts since construction. */

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import t from 'tap';
 import {
   FillModel,
+  orderFromSignal,
   resolveFillModelOptions,
   type FillModelOptions,
   type SimFill,
@@ -398,3 +399,32 @@ void t.test(
     t.end();
   },
 );
+
+void t.test('orderFromSignal: buy/sell trade the signal qty, flat closes the position', (t) => {
+  const sig = {
+    id: 'mom:A:7',
+    strategy: 'mom',
+    account: 'acc',
+    sym: 'A',
+    side: 'buy' as const,
+    qty: 3,
+    refPx: 101,
+    src: { seq: 7, ts: 5000 },
+  };
+  t.same(orderFromSignal(sig, 10), {
+    signalId: 'mom:A:7',
+    account: 'acc',
+    strategy: 'mom',
+    sym: 'A',
+    side: 'buy',
+    qty: 3,
+    ts: 5000,
+    refPx: 101,
+  });
+  t.match(orderFromSignal({ ...sig, side: 'sell' }, 0), { side: 'sell', qty: 3 });
+  t.match(orderFromSignal({ ...sig, side: 'flat' }, 4), { side: 'sell', qty: 4 });
+  t.match(orderFromSignal({ ...sig, side: 'flat' }, -2.5), { side: 'buy', qty: 2.5 });
+  t.equal(orderFromSignal({ ...sig, side: 'flat' }, 0), null);
+  t.equal(orderFromSignal({ ...sig, qty: 0 }, 1), null);
+  t.end();
+});
