@@ -211,6 +211,8 @@ export interface FillModelStats {
   /** Orders refused: bad values, or the symbol's ring full. */
   rejectedInvalid: number;
   rejectedFull: number;
+  /** Ticks that met open orders but could not fill: a price not finite > 0, a bar with low > high, a crossed book. */
+  skippedTicks: number;
   /** Σ slippage clamped away by the traded-range rule, price units × qty. */
   slippageClamped: number;
   fees: number;
@@ -275,6 +277,7 @@ export class FillModel {
     filledQty: 0,
     rejectedInvalid: 0,
     rejectedFull: 0,
+    skippedTicks: 0,
     slippageClamped: 0,
     fees: 0,
   };
@@ -390,6 +393,10 @@ export class FillModel {
     if (this.options.model !== 'next-tick') return;
     const r = this.rings.get(sym);
     if (r === undefined || r.head === r.tail) return;
+    if (!(px > 0 && px < Number.POSITIVE_INFINITY)) {
+      this.st.skippedTicks++;
+      return;
+    }
     this.match(r, ts, px, px, px, px, 0, qty, qty);
   }
 
@@ -401,6 +408,10 @@ export class FillModel {
     if (this.options.model !== 'next-tick') return;
     const r = this.rings.get(sym);
     if (r === undefined || r.head === r.tail) return;
+    if (!(open > 0 && low > 0 && low <= high && high < Number.POSITIVE_INFINITY)) {
+      this.st.skippedTicks++;
+      return;
+    }
     this.match(r, ts, open, open, low, high, 0, volume, volume);
   }
 
@@ -410,7 +421,10 @@ export class FillModel {
     const r = this.rings.get(sym);
     if (r === undefined || r.head === r.tail) return;
     // A crossed or empty book is no price to trade at.
-    if (!(bid > 0 && ask >= bid)) return;
+    if (!(bid > 0 && ask >= bid && ask < Number.POSITIVE_INFINITY)) {
+      this.st.skippedTicks++;
+      return;
+    }
     this.match(r, ts, ask, bid, bid, ask, 1, askQty, bidQty);
   }
 

@@ -292,7 +292,7 @@ export class Portfolio {
     return this.rejected;
   }
 
-  /** Marks ignored because the price was not a finite number > 0. */
+  /** Marks ignored because the price was not a finite number > 0 or the time not finite. */
   get rejectedMarks(): number {
     return this.badMarks;
   }
@@ -303,6 +303,7 @@ export class Portfolio {
    * and `onFill`; call it for events that neither marks nor fills (quotes).
    */
   advance(ts: number): void {
+    if (!Number.isFinite(ts)) return;
     if (Number.isNaN(this.startTs)) {
       const I = this.options.sampleIntervalUs;
       this.startTs = ts;
@@ -321,13 +322,13 @@ export class Portfolio {
 
   /** The last trade of `sym` at `px` (µs `ts`): the mark of its positions. */
   mark(sym: string, px: number, ts: number): void {
-    this.advance(ts);
-    const s = this.symbols.id(sym, this.sampleTs.length, this.initialCash);
-    if (!(px > 0) || !Number.isFinite(px)) {
-      // Not a price: counted, the mark stays (the quality checker reports such ticks).
+    if (!(px > 0) || !Number.isFinite(px) || !Number.isFinite(ts)) {
+      // Not a price or a time: counted, the mark stays (the quality checker reports such ticks).
       this.badMarks++;
       return;
     }
+    this.advance(ts);
+    const s = this.symbols.id(sym, this.sampleTs.length, this.initialCash);
     this.marks[s] = px;
     this.marked[s] = true;
   }

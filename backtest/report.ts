@@ -296,23 +296,23 @@ export function buildReport(
   options: Partial<ReportOptions> = {},
 ): BacktestReport {
   const yearUs = options.yearUs ?? YEAR_US;
+  // Round trips by group, in one pass (not a filter per group: runs have many of both).
+  const tripsBy = new Map<string, RoundTrip[]>();
+  const add = (key: string, trip: RoundTrip): void => {
+    const list = tripsBy.get(key);
+    if (list === undefined) tripsBy.set(key, [trip]);
+    else list.push(trip);
+  };
+  for (const trip of res.roundTrips) {
+    add(`account\u0000${trip.account}`, trip);
+    add(`symbol\u0000${trip.sym}`, trip);
+    add(`strategy\u0000${trip.strategy}`, trip);
+  }
   const of = (kind: GroupResult['kind']): BacktestMetrics[] =>
     res.groups
       .filter((g) => g.kind === kind)
       .map((g) =>
-        groupMetrics(
-          g,
-          res.roundTrips.filter((t) =>
-            kind === 'account'
-              ? t.account === g.name
-              : kind === 'symbol'
-                ? t.sym === g.name
-                : t.strategy === g.name,
-          ),
-          res.sampleTs,
-          res,
-          yearUs,
-        ),
+        groupMetrics(g, tripsBy.get(`${kind}\u0000${g.name}`) ?? [], res.sampleTs, res, yearUs),
       )
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const equity = res.total.equity ?? new Float64Array(0);

@@ -197,6 +197,29 @@ void t.test('slippage: against the order, clamped to the tick range, the clamp r
   t.end();
 });
 
+void t.test('ticks that are no price fill nothing and are counted', (t) => {
+  const nt = model();
+  nt.fm.onTrade('A', 1, Number.NaN, 1);
+  t.equal(nt.fm.stats.skippedTicks, 0, 'no open order: nothing to skip');
+  nt.fm.submit(order({ qty: 1 }));
+  nt.fm.onTrade('A', 101, Number.NaN, 1);
+  nt.fm.onTrade('A', 102, 0, 1);
+  nt.fm.onBar('A', 103, 100, 99, 101, 5); // low > high
+  nt.fm.onBar('A', 104, 100, Number.POSITIVE_INFINITY, 99, 5);
+  t.equal(nt.fm.stats.skippedTicks, 4);
+  t.equal(nt.fills.length, 0);
+  nt.fm.onTrade('A', 105, 100, 1);
+  t.equal(nt.fills.length, 1, 'the next good tick fills');
+  const qt = model({ model: 'quote-touch' });
+  qt.fm.submit(order({ qty: 1 }));
+  qt.fm.onQuote('A', 101, 0, 1, 100, 1);
+  qt.fm.onQuote('A', 102, 100, 1, Number.POSITIVE_INFINITY, 1);
+  qt.fm.onQuote('A', 103, 101, 1, 100, 1);
+  t.equal(qt.fm.stats.skippedTicks, 3);
+  t.equal(qt.fills.length, 0);
+  t.end();
+});
+
 void t.test('bad orders: a coded error, a counter, nothing queued', (t) => {
   const { fm } = model();
   for (const bad of [

@@ -157,7 +157,9 @@ void t.test('bad fills: coded error, counted, nothing booked', (t) => {
   t.equal(p.cashOf('x'), 1_000_000);
   t.equal(p.result().total.fills, 0);
   p.mark('A', Number.NaN, 1);
-  t.equal(p.rejectedMarks, 1, 'a mark that is not a price is counted');
+  p.mark('A', 10, Number.NaN);
+  t.equal(p.rejectedMarks, 2, 'a mark that is not a price or a time is counted');
+  t.equal(p.result().sampleTs.length, 0, 'and starts no series');
   t.throws(() => p.cashOf('y'), { code: ErrorCodes.INVALID_ARGUMENT });
   t.end();
 });
