@@ -1,3 +1,6 @@
+import { PerformanceObserver } from 'node:perf_hooks';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import t from 'tap';
 import {
@@ -8,6 +11,7 @@ import {
   type SimFill,
   type SimOrder,
 } from '../../backtest/fill-model.js';
+import { Portfolio } from '../../backtest/portfolio.js';
 import { ErrorCodes, hasCode } from '../../kernel/errors.js';
 
 /** A model that copies every fill (the handler gets one reused object). */
@@ -451,3 +455,46 @@ void t.test('orderFromSignal: buy/sell trade the signal qty, flat closes the pos
   t.equal(orderFromSignal({ ...sig, qty: 0 }, 1), null);
   t.end();
 });
+
+void t.test(
+  'hot path: onTrade with fills + portfolio marks allocate nothing per tick',
+  async (t) => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    let fills = 0;
+    const fm = new FillModel({ maxVolumeShare: 1e-9, feeBps: 1 }, () => {
+      fills++;
+    });
+    const p = new Portfolio({ sampleIntervalUs: 1_000_000_000 });
+    fm.submit(order({ sym: 'A', qty: 1e15, ts: 0 }));
+    fm.submit(order({ sym: 'B', qty: 1e15, ts: 0, side: 'sell' }));
+    let ts = 1;
+    const run = (n: number): void => {
+      for (let i = 0; i < n; i++) {
+        const sym = (i & 1) === 0 ? 'A' : 'B';
+        const px = 100 + (i % 7);
+        fm.onTrade(sym, ts, px, 10);
+        p.mark(sym, px, ts);
+        ts += 10;
+      }
+    };
+    run(200_000); // warm up: optimise before measuring
+    let gcs = 0;
+    const obs = new PerformanceObserver((list) => {
+      gcs += list.getEntries().length;
+    });
+    gc();
+    await new Promise((r) => setImmediate(r));
+    obs.observe({ entryTypes: ['gc'] });
+    const before = getHeapStatistics().used_heap_size;
+    const f0 = fills;
+    run(100_000);
+    const grown = getHeapStatistics().used_heap_size - before;
+    await new Promise((r) => setImmediate(r));
+    obs.disconnect();
+    t.equal(fills - f0, 100_000, 'every tick filled');
+    // 100k ticks: a single small object per tick would be ≥ 1.6 MB, or set off a scavenge.
+    t.ok(grown < 256 * 1024, `heap grew ${grown} bytes over 100k ticks`);
+    t.equal(gcs, 0, 'no garbage collection while the ticks ran');
+  },
+);
