@@ -312,3 +312,38 @@ void t.test('end to end: a generated market through fill model, portfolio and re
   t.notOk(/https?:\/\/|<script/.test(html));
   t.end();
 });
+
+void t.test(
+  'HTML edge cases: an empty run, a flat curve, a long curve thinned to 2,000 points',
+  (t) => {
+    const empty = buildReport(new Portfolio().result(), META);
+    t.equal(empty.curve.equity.length, 0);
+    const e = renderHtmlReport(empty);
+    t.match(e, /Equity: no data/);
+    t.match(e, /Drawdown: no data/);
+    t.match(renderTextReport(empty), /^TOTAL /m);
+
+    const flat = new Portfolio({ sampleIntervalUs: 10 });
+    flat.mark('A', 100, 0);
+    flat.finish(100);
+    const f = renderHtmlReport(buildReport(flat.result(), META));
+    t.match(
+      f,
+      /<polyline [^>]*points="[0-9., ]+"/,
+      'a flat curve still draws (no division by zero)',
+    );
+    t.notMatch(f, /NaN|Infinity/);
+
+    const long = new Portfolio({ sampleIntervalUs: 10 });
+    long.mark('A', 100, 0);
+    long.onFill({ signalId: 'x:A:1', sym: 'A', side: 'buy', qty: 1, px: 100, ts: 1 });
+    for (let i = 1; i <= 3000; i++) long.mark('A', 100 + Math.sin(i / 50) * 10, i * 10);
+    long.finish(30_001);
+    const r = buildReport(long.result(), META);
+    t.ok(r.curve.equity.length > 3000, `${r.curve.equity.length} samples in the JSON`);
+    const html = renderHtmlReport(r);
+    const pts = /<polyline [^>]*points="([^"]+)"/.exec(html)![1]!.split(' ');
+    t.equal(pts.length, 2000, 'the SVG line has 2,000 points');
+    t.end();
+  },
+);
