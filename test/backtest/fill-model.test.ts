@@ -12,6 +12,8 @@ import {
   type SimOrder,
 } from '../../backtest/fill-model.js';
 import { Portfolio } from '../../backtest/portfolio.js';
+import { RiskActor } from '../../actors/risk-actor.js';
+import type { FillMessage } from '../../kernel/messages.js';
 import { ErrorCodes, hasCode } from '../../kernel/errors.js';
 
 /** A model that copies every fill (the handler gets one reused object). */
@@ -496,5 +498,34 @@ void t.test(
     // 100k ticks: a single small object per tick would be ≥ 1.6 MB, or set off a scavenge.
     t.ok(grown < 256 * 1024, `heap grew ${grown} bytes over 100k ticks`);
     t.equal(gcs, 0, 'no garbage collection while the ticks ran');
+  },
+);
+
+void t.test(
+  'a SimFill is a live FillMessage: the risk actor and the portfolio book the same object',
+  (t) => {
+    const risk = new RiskActor();
+    const portfolio = new Portfolio({ accounts: ['acc'] });
+    const live: FillMessage[] = [];
+    const fm = new FillModel({ maxVolumeShare: 0.5 }, (f) => {
+      risk.onFill(f);
+      portfolio.onFill(f);
+      const { signalId, sym, side, qty, px, ts } = f;
+      live.push({ signalId, sym, side, qty, px, ts });
+    });
+    fm.submit(order({ signalId: 'mom:A:1', side: 'buy', qty: 5 }));
+    fm.submit(order({ signalId: 'mom:B:2', sym: 'B', side: 'sell', qty: 2 }));
+    fm.onTrade('A', 101, 100, 4);
+    fm.onTrade('B', 102, 50, 10);
+    fm.onTrade('A', 103, 101, 10);
+    t.equal(risk.fillCount, 3);
+    t.same(Object.fromEntries(risk.positions()), { A: 5, B: -2 });
+    t.equal(portfolio.position('A', 'acc'), 5);
+    t.equal(portfolio.position('B', 'acc'), -2);
+    // The same fills as JSON on fill.acc give the same positions.
+    const replayed = new RiskActor();
+    for (const m of live) replayed.onFill(JSON.parse(JSON.stringify(m)) as FillMessage);
+    t.same(Object.fromEntries(replayed.positions()), { A: 5, B: -2 });
+    t.end();
   },
 );
