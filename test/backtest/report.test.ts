@@ -157,6 +157,31 @@ void t.test('property: metrics equal the naive reference', (t) => {
   t.end();
 });
 
+void t.test('property: trade metrics equal the naive reference', (t) => {
+  let runs = 0;
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: -1000, max: 1000 }), { maxLength: 60 }), (pnls) => {
+      const got = tradeMetrics(pnls.map((pnl) => ({ pnl })));
+      const wins = pnls.filter((p) => p > 0);
+      const losses = pnls.filter((p) => p < 0);
+      const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+      const want = {
+        trades: pnls.length,
+        hitRate: pnls.length === 0 ? null : wins.length / pnls.length,
+        profitFactor: losses.length === 0 ? null : sum(wins) / -sum(losses),
+        expectancy: pnls.length === 0 ? null : sum(pnls) / pnls.length,
+      };
+      if (JSON.stringify(got) !== JSON.stringify(want)) {
+        throw new Error(`${JSON.stringify(got)} != ${JSON.stringify(want)}`);
+      }
+      runs++;
+    }),
+    { numRuns: 300 },
+  );
+  t.equal(runs, 300);
+  t.end();
+});
+
 void t.test('formatDuration', (t) => {
   t.equal(formatDuration(1_500_000), '1.500s');
   t.equal(formatDuration(3_723_000_000), '01:02:03');
