@@ -404,11 +404,32 @@ function escapeHtml(s: string): string {
   );
 }
 
-/** At most `max` points of a series (every k-th, always the last), for a light SVG. */
-function thin(n: number, max: number): number[] {
+/**
+ * At most `max` indexes of a series for a light SVG: all of them when short,
+ * else the first and last plus, per bucket, the indexes of its minimum and
+ * maximum in time order, so the peaks and the deepest drawdown stay on the
+ * chart (a plain stride would skip a one-sample dip).
+ */
+export function thinIndexes(values: readonly number[], max: number): number[] {
+  const n = values.length;
   if (n <= max) return Array.from({ length: n }, (_, i) => i);
-  const step = (n - 1) / (max - 1);
-  return Array.from({ length: max }, (_, i) => Math.round(i * step));
+  const buckets = Math.max(1, Math.floor((max - 2) / 2));
+  const out: number[] = [0];
+  for (let b = 0; b < buckets; b++) {
+    const from = 1 + Math.floor((b * (n - 2)) / buckets);
+    const to = 1 + Math.floor(((b + 1) * (n - 2)) / buckets);
+    if (from >= to) continue;
+    let lo = from;
+    let hi = from;
+    for (let i = from + 1; i < to; i++) {
+      if (values[i]! < values[lo]!) lo = i;
+      if (values[i]! > values[hi]!) hi = i;
+    }
+    if (lo === hi) out.push(lo);
+    else out.push(Math.min(lo, hi), Math.max(lo, hi));
+  }
+  out.push(n - 1);
+  return out;
 }
 
 /** An SVG polyline chart (area for drawdown), values scaled to the box. */
@@ -426,7 +447,7 @@ function svgChart(
 ): string {
   const { width: W, height: H } = opts;
   const pad = { l: 70, r: 10, t: 22, b: 20 };
-  const idx = thin(values.length, 2000);
+  const idx = thinIndexes(values, 2000);
   if (idx.length === 0) {
     return `<svg width="${W}" height="${H}" role="img"><text x="10" y="20">${escapeHtml(opts.title)}: no data</text></svg>`;
   }
