@@ -104,6 +104,18 @@ export const ErrorCodes = {
    */
   MODEL_REGISTRY_CONFLICT: 'QLN_MODEL_REGISTRY_CONFLICT',
   // ── end model registry ──
+  // ── backtest: fill model and portfolio (issue 10 items 3-4) ──
+  /**
+   * The simulated book refused an order: a quantity or price that is not a
+   * finite positive number, a side other than buy/sell, or a symbol whose ring
+   * of open orders is full (the message names the value and the limit).
+   */
+  BACKTEST_ORDER_REJECTED: 'QLN_BACKTEST_ORDER_REJECTED',
+  /**
+   * The portfolio refused a fill: unknown account, a side other than buy/sell,
+   * or a quantity, price or fee that is not a finite number (≥ 0, price > 0).
+   */
+  BACKTEST_FILL_INVALID: 'QLN_BACKTEST_FILL_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
