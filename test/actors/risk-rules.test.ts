@@ -105,14 +105,37 @@ void t.test('limits: defaults and validation naming the key', (t) => {
     maxNotional: 1e7,
     maxSignalsPerSec: 50,
     minQuality: 0.5,
+    maxSymbolVar: Infinity,
+    maxAccountVar: Infinity,
+    varMethod: 'historical',
+    varConfidence: 0.99,
+    varWindow: 250,
+    varMinObservations: 30,
+    maxIntervalWidth: Infinity,
+    minSizeFactor: 0.25,
   });
   t.equal(resolveRiskLimits({ maxPosition: 5 }).maxPosition, 5);
+  t.equal(resolveRiskLimits({ varMethod: 'parametric' }).varMethod, 'parametric');
+  t.equal(resolveRiskLimits({ varWindow: 10, varMinObservations: 10 }).varWindow, 10);
   for (const [k, v] of [
     ['maxPosition', -1],
     ['maxNotional', Infinity],
     ['maxSignalsPerSec', 0],
     ['maxSignalsPerSec', 1.5],
     ['minQuality', 1.1],
+    ['maxSymbolVar', 0],
+    ['maxAccountVar', 'x'],
+    ['maxIntervalWidth', NaN],
+    ['varMethod', 'monte-carlo'],
+    ['varConfidence', 1],
+    ['varConfidence', 0.5],
+    ['varWindow', 1],
+    ['varWindow', 100.5],
+    ['varWindow', 1e6],
+    ['varMinObservations', 1],
+    ['varMinObservations', 251],
+    ['minSizeFactor', 0],
+    ['minSizeFactor', 1.5],
     ['bogus', 1],
   ] as const) {
     t.throws(() => resolveRiskLimits({ [k]: v }), {
