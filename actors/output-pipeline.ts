@@ -174,7 +174,7 @@ export class OutputPipeline {
         // Market observation for the VaR rules and interval sizing: slots, no decode.
         const p = ev.payload;
         const L = OutputLayout.prediction;
-        this.o.risk.observe(out.symbol, p[L.MID]!, ev.srcTs, p[L.LOWER]!, p[L.UPPER]!);
+        this.o.risk.observe(out.symbol, p[L.MID]!, ev.srcTs, p[L.LOWER], p[L.UPPER]);
         this.o.fanout.publishFrame(t.prediction, frameOf(out));
         return;
       }

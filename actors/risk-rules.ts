@@ -1,6 +1,6 @@
 import { invalidArgument } from '../kernel/errors.js';
 import type { RiskRejectReason, SignalMessage } from '../kernel/messages.js';
-import { ReturnWindow } from './return-window.js';
+import type { ReturnWindow } from './return-window.js';
 import { valueAtRisk, type VarMethod } from './value-at-risk.js';
 
 /** Pre-trade limits of one account. */
