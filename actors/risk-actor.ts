@@ -77,6 +77,13 @@ const APPROVED: RiskDecision = Object.freeze({ approved: true });
  *   position would block later signals for a trade that never happened.
  * - `kill` / `resume` flip the kill switch (every signal is rejected with
  *   `kill_switch` while killed) and say who and why.
+ * - `observe` keeps per symbol the last `varWindow` log returns of the
+ *   observed price and the latest prediction interval (ReturnWindow); the
+ *   sizing steps (`sizeByInterval`) scale a signal's qty and strength before
+ *   the rules, and the VaR rules (`var_symbol`, `var_account`) read the
+ *   returns. Off by default (risk-rules.ts). The windows are not saved on a
+ *   warm restart: after one, the VaR rules pass (counted) until each symbol
+ *   has varMinObservations returns again.
  * - Every decision and every kill / resume goes into a bounded audit ring (the
  *   last `auditCapacity` entries), so the trail never grows without bound.
  */
