@@ -169,12 +169,17 @@ export class OutputPipeline {
     const ev = out.event;
     const t = this.topicsOf(out);
     switch (ev.kind) {
-      case OutputKind.PREDICTION:
+      case OutputKind.PREDICTION: {
         // A shadow version's predictions are stored (the store ring), never published.
         if (this.decoder.isShadow(ev)) return;
         this.counters.predictions++;
+        // Market observation for the VaR rules and interval sizing: slots, no decode.
+        const p = ev.payload;
+        const L = OutputLayout.prediction;
+        this.o.risk.observe(out.symbol, p[L.MID]!, ev.srcTs, p[L.LOWER], p[L.UPPER]);
         this.o.fanout.publishFrame(t.prediction, frameOf(out));
         return;
+      }
       case OutputKind.QUALITY: {
         this.counters.quality++;
         this.countQuality(ev.payload);
@@ -258,6 +263,7 @@ export class OutputPipeline {
     }
     const decision = this.o.risk.check(sig, nowUs());
     sig.lat.risk = nowUs();
+    const resized = this.applySizing(out, sig);
     if (!decision.approved) return this.reject(out, sig, decision.reason, decision.detail);
     if (this.breaker.opened) {
       return this.reject(
@@ -277,7 +283,13 @@ export class OutputPipeline {
     if (v.pubAt >= 0) patchStageTime(buf, v.pubAt, sig.lat.pub);
     this.counters.approved++;
     this.o.onStages?.(sig.lat);
-    this.o.fanout.publishFrame(t.signal, frameOf(out));
+    // A resized signal is re-encoded from the message (the frame's qty and
+    // strength are variable-width numbers; see applySizing).
+    const resizedData = resized ? Buffer.from(JSON.stringify(sig)) : undefined;
+    this.o.fanout.publishFrame(
+      t.signal,
+      resizedData === undefined ? frameOf(out) : signalFrame(out.symbol, resizedData),
+    );
     const d = this.decision;
     d.risk = sig.lat.risk;
     d.pub = sig.lat.pub;
@@ -288,7 +300,7 @@ export class OutputPipeline {
     this.o.decisions?.approve(symId, out.event.payload[OutputLayout.signal.SIDE]!);
     // A copy: the NATS client keeps a reference until its next write, and the
     // ring slot is reused as soon as this returns.
-    const payload = out.ring.u8.slice(v.dataStart, v.dataEnd);
+    const payload = resizedData ?? out.ring.u8.slice(v.dataStart, v.dataEnd);
     this.breaker.fire(sig, payload).catch((err: unknown) => {
       // Executors may not know: the actor proposes its view again.
       this.o.decisions?.unknown(symId);
@@ -304,6 +316,25 @@ export class OutputPipeline {
         ts: nowUs(),
       });
     });
+  }
+
+  /**
+   * When the risk actor's sizing steps scaled the signal (its qty no longer
+   * equals the record's), write the new qty and strength into the record's
+   * payload so the stored row agrees; true if so. The frame bytes cannot be
+   * patched in place (qty and strength are written at their shortest
+   * width), so the caller re-encodes a resized signal: JSON.stringify of the
+   * message is byte-for-byte the encoder's format (actors/output-encoder.ts)
+   * with the new values, without the stage-time padding. Rare (only resized
+   * signals) and no costlier than the payload copy it replaces.
+   */
+  private applySizing(out: PoolOutput, sig: SignalMessage): boolean {
+    const p = out.event.payload;
+    const L = OutputLayout.signal;
+    if (Object.is(sig.qty, p[L.QTY])) return false;
+    p[L.QTY] = sig.qty;
+    p[L.STRENGTH] = sig.strength;
+    return true;
   }
 
   private reject(
@@ -357,6 +388,12 @@ export class OutputPipeline {
     this.publishFailuresSinceLog = 0;
   }
 }
+
+/** `{"topic":"signal/<sym>","data":<data>}`: a re-encoded signal's WebSocket frame. */
+function signalFrame(symbol: string, data: Buffer): Uint8Array {
+  return Buffer.concat([Buffer.from(`{"topic":"signal/${symbol}","data":`), data, CLOSE_BRACE]);
+}
+const CLOSE_BRACE = Buffer.from('}');
 
 /** The WebSocket bytes of an output frame, as a view of the ring (valid during the call). */
 function frameOf(out: PoolOutput): Uint8Array {

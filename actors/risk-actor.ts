@@ -6,19 +6,38 @@ import type {
   RiskRejectReason,
   SignalMessage,
 } from '../kernel/messages.js';
+import { ReturnWindow } from './return-window.js';
 import {
   DEFAULT_RISK_RULES,
+  DEFAULT_SIZING_RULES,
   RateWindow,
   newRiskState,
   resolveRiskLimits,
   type RiskLimits,
   type RiskRule,
   type RiskState,
+  type SizingRule,
 } from './risk-rules.js';
 
-/** The outcome of a pre-trade check. */
+/**
+ * The outcome of a pre-trade check. `sizeFactor` (< 1) is present when the
+ * sizing steps scaled the signal's qty and strength down (in the signal).
+ */
 export type RiskDecision =
-  { approved: true } | { approved: false; reason: RiskRejectReason; detail: string };
+  | { approved: true; sizeFactor?: number }
+  | { approved: false; reason: RiskRejectReason; detail: string };
+
+/** Plain counters of the risk actor's model-driven steps (read at scrape time). */
+export interface RiskCounters {
+  /** Prices taken by observe. */
+  observations: number;
+  /** Prices observe refused (not finite and > 0). */
+  observationsRejected: number;
+  /** Signals whose qty the sizing steps reduced. */
+  resized: number;
+  /** VaR checks passed for want of varMinObservations returns (the state's counters). */
+  readonly varSkipped: { symbol: number; account: number };
+}
 
 /** One line of the audit trail: a decision on a signal, or a kill / resume. */
 export interface AuditEntry {
@@ -40,6 +59,8 @@ export interface RiskActorOptions {
   log?: Logger;
   /** The rules, in order (default DEFAULT_RISK_RULES). */
   rules?: readonly RiskRule[];
+  /** Sizing steps, applied before the rules (default DEFAULT_SIZING_RULES). */
+  sizing?: readonly SizingRule[];
   /** Audit entries kept (oldest dropped first). Default 10 000. */
   auditCapacity?: number;
 }
@@ -56,13 +77,22 @@ const APPROVED: RiskDecision = Object.freeze({ approved: true });
  *   position would block later signals for a trade that never happened.
  * - `kill` / `resume` flip the kill switch (every signal is rejected with
  *   `kill_switch` while killed) and say who and why.
+ * - `observe` keeps per symbol the last `varWindow` log returns of the
+ *   observed price and the latest prediction interval (ReturnWindow); the
+ *   sizing steps (`sizeByInterval`) scale a signal's qty and strength before
+ *   the rules, and the VaR rules (`var_symbol`, `var_account`) read the
+ *   returns. Off by default (risk-rules.ts). The windows are not saved on a
+ *   warm restart: after one, the VaR rules pass (counted) until each symbol
+ *   has varMinObservations returns again.
  * - Every decision and every kill / resume goes into a bounded audit ring (the
  *   last `auditCapacity` entries), so the trail never grows without bound.
  */
 export class RiskActor {
   readonly limits: Readonly<RiskLimits>;
-  private readonly state: RiskState = newRiskState();
+  readonly counters: RiskCounters;
+  private readonly state: RiskState;
   private readonly rules: readonly RiskRule[];
+  private readonly sizing: readonly SizingRule[];
   private readonly log: Logger | undefined;
   private readonly auditRing: Array<AuditEntry | undefined>;
   private auditCount = 0;
@@ -70,6 +100,14 @@ export class RiskActor {
 
   constructor(limits: Partial<RiskLimits> = {}, opts: RiskActorOptions = {}) {
     this.limits = Object.freeze(resolveRiskLimits(limits));
+    this.state = newRiskState(this.limits.varWindow);
+    this.counters = {
+      observations: 0,
+      observationsRejected: 0,
+      resized: 0,
+      varSkipped: this.state.varSkipped,
+    };
+    this.sizing = opts.sizing ?? DEFAULT_SIZING_RULES;
     const cap = opts.auditCapacity ?? 10_000;
     if (!Number.isInteger(cap) || cap < 1) {
       invalidArgument('auditCapacity', cap, 'an integer ≥ 1');
@@ -83,8 +121,39 @@ export class RiskActor {
     return this.state.killed;
   }
 
-  /** Pre-trade check of one candidate signal at time `nowUs` (µs). */
+  /**
+   * A market observation of `symbol` (the output pipeline calls it for each
+   * PREDICTION with the prediction's mid and interval): appends the log
+   * return since the previous price to the symbol's VaR window and keeps the
+   * interval for sizeByInterval (NaN bounds: the model gives none). A price
+   * that is not finite and > 0 is counted and ignored. Allocation-free once
+   * the symbol's window exists.
+   */
+  observe(symbol: string, px: number, nowUs: number, lower = Number.NaN, upper = Number.NaN): void {
+    let w = this.state.returns.get(symbol);
+    if (w === undefined) {
+      w = new ReturnWindow(this.limits.varWindow);
+      this.state.returns.set(symbol, w);
+    }
+    w.lower = lower;
+    w.upper = upper;
+    if (w.observe(px, nowUs)) this.counters.observations++;
+    else this.counters.observationsRejected++;
+  }
+
+  /**
+   * Pre-trade check of one candidate signal at time `nowUs` (µs). The sizing
+   * steps run first and scale `signal.qty` and `signal.strength` in place
+   * (the rules then check the resized signal, and a rejection reports it).
+   */
   check(signal: SignalMessage, nowUs: number): RiskDecision {
+    let factor = 1;
+    for (const step of this.sizing) factor *= step(signal, this.state, this.limits, nowUs);
+    if (factor < 1 && factor > 0) {
+      signal.qty *= factor;
+      signal.strength *= factor;
+      this.counters.resized++;
+    } else factor = 1;
     for (const rule of this.rules) {
       const breach = rule(signal, this.state, this.limits, nowUs);
       if (breach !== null) {
@@ -106,8 +175,13 @@ export class RiskActor {
       this.state.rates.set(signal.sym, w);
     }
     w.record(nowUs);
-    this.record(nowUs, signal.id, signal.sym, 'approved', '', '', signal.strategy);
-    return APPROVED;
+    if (factor === 1) {
+      this.record(nowUs, signal.id, signal.sym, 'approved', '', '', signal.strategy);
+      return APPROVED;
+    }
+    const detail = `sized ×${factor} to qty ${signal.qty}`;
+    this.record(nowUs, signal.id, signal.sym, 'approved', '', detail, signal.strategy);
+    return { approved: true, sizeFactor: factor };
   }
 
   /** Apply an executor's fill to the position of its symbol. */

@@ -168,6 +168,10 @@ export const RiskRejectReasons = [
   // Not a risk rule: the symbol actor suppressed its own proposal because its
   // quality window scored below the strategy's minQuality (never sent to risk).
   'low_quality',
+  // Value-at-Risk rules (actors/risk-rules.ts symbolVarRule, accountVarRule).
+  // Appended: stored rows keep 1 + the index (kernel/shard-frames.ts).
+  'var_symbol',
+  'var_account',
 ] as const;
 export type RiskRejectReason = (typeof RiskRejectReasons)[number];
 

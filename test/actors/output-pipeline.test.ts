@@ -34,7 +34,13 @@ const encoder = new OutputEncoder(opts);
 const T0 = 1_732_300_000_000_000;
 
 /** One output frame written and read back through a ring, as the pool hands it over. */
-function frame(ring: FrameRing, kind: OutputKindValue, sym: string, seq: number): PoolOutput {
+function frame(
+  ring: FrameRing,
+  kind: OutputKindValue,
+  sym: string,
+  seq: number,
+  fill?: (p: Float64Array) => void,
+): PoolOutput {
   const ev = newOutputEvent();
   ev.kind = kind;
   ev.symId = 7;
@@ -54,6 +60,7 @@ function frame(ring: FrameRing, kind: OutputKindValue, sym: string, seq: number)
   } else {
     p[0] = 0.25;
   }
+  fill?.(p);
   const at = ring.reserve(OUTPUT_FRAME_HEAD + 2048);
   const info = newFrameInfo();
   if (
@@ -263,5 +270,98 @@ void t.test(
       ['prediction/OLD', 'prediction/NEW'],
     );
     t.end();
+  },
+);
+
+void t.test('predictions feed the risk actor: mid and interval, read from the slots', (t) => {
+  const f = new Fakes();
+  const risk = new RiskActor({ maxSignalsPerSec: 1000 }, { log });
+  const p = pipeline(f, risk);
+  t.teardown(() => p.close());
+  const ring = FrameRing.create(1 << 16);
+  const L = OutputLayout.prediction;
+  for (const [seq, mid] of [
+    [1, 100],
+    [2, 110],
+    [3, 0], // no quote yet: refused, counted
+  ] as const) {
+    p.onOutput(
+      frame(ring, OutputKind.PREDICTION, 'BTC-USD', seq, (x) => {
+        x[L.MID] = mid;
+        x[L.LOWER] = 0.1;
+        x[L.UPPER] = 0.6;
+      }),
+    );
+    ring.release();
+  }
+  t.match(risk.counters, { observations: 2, observationsRejected: 1 });
+  t.equal(f.published.length, 3, 'every prediction still published');
+  t.end();
+});
+
+void t.test(
+  'a signal resized by the prediction interval: WebSocket, JetStream and store carry the new qty and strength',
+  async (t) => {
+    const f = new Fakes();
+    const risk = new RiskActor(
+      { maxSignalsPerSec: 1000, maxIntervalWidth: 1, minSizeFactor: 0.25 },
+      { log },
+    );
+    const stored: Array<{ qty: number; strength: number }> = [];
+    const rows = f.rows;
+    // The store reads the record's slots: capture them as the row is written.
+    const p = new OutputPipeline({
+      decoder: opts,
+      risk,
+      account: 'acc',
+      fanout: f.fanout,
+      signals: f.sink,
+      rows: {
+        writeSignal: (ev, symbol, d) => {
+          rows.push({ seq: ev.srcSeq, symbol, ...d });
+          stored.push({
+            qty: ev.payload[OutputLayout.signal.QTY]!,
+            strength: ev.payload[OutputLayout.signal.STRENGTH]!,
+          });
+        },
+      },
+      killSwitch: f.killSwitch,
+      log,
+    });
+    t.teardown(() => p.close());
+    const ring = FrameRing.create(1 << 16);
+    const L = OutputLayout.prediction;
+    p.onOutput(
+      frame(ring, OutputKind.PREDICTION, 'ETH-USD', 1, (x) => {
+        x[L.MID] = 100;
+        x[L.LOWER] = -0.1;
+        x[L.UPPER] = 0.5; // width 0.6 → factor 0.4
+      }),
+    );
+    ring.release();
+    const sig = frame(ring, OutputKind.SIGNAL, 'ETH-USD', 2, (x) => {
+      x[OutputLayout.signal.QTY] = 10;
+    });
+    p.onOutput(sig);
+    ring.release();
+    await Promise.resolve();
+    const ws = JSON.parse(f.published.at(-1)!.frame) as { topic: string; data: SignalMessage };
+    t.equal(ws.topic, 'signal/ETH-USD');
+    t.equal(ws.data.qty, 4, '10 × 0.4');
+    t.equal(ws.data.strength, 0.2, '0.5 × 0.4');
+    t.equal(ws.data.id, 'mom:ETH-USD:2');
+    t.type(ws.data.lat.pub, 'number');
+    t.equal(f.signals.length, 1);
+    t.equal(f.signals[0]!.payload, JSON.stringify(ws.data), 'NATS payload = WebSocket data');
+    t.same(stored, [{ qty: 4, strength: 0.2 }], 'the stored row agrees');
+    t.match(rows.at(-1), { approved: true, risk: ws.data.lat.risk, pub: ws.data.lat.pub });
+    // Same keys in the same order as an encoder-written (unresized) signal.
+    p.onOutput(frame(ring, OutputKind.SIGNAL, 'BTC-USD', 3));
+    ring.release();
+    const plain = JSON.parse(f.published.at(-1)!.frame) as { data: SignalMessage };
+    t.equal(plain.data.qty, 1, 'no interval for BTC-USD: unchanged');
+    t.same(Object.keys(ws.data), Object.keys(plain.data), 'key order');
+    t.same(Object.keys(ws.data.lat), Object.keys(plain.data.lat), 'lat key order');
+    t.equal(risk.counters.resized, 1);
   },
 );

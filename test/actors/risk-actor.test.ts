@@ -208,3 +208,84 @@ void t.test('audit trail records decisions and control, bounded', (t) => {
   });
   t.end();
 });
+
+// ───────────────────── model-driven risk: observe, VaR, sizing ─────────────────────
+
+/** Ten returns, oldest first: sorted −0.05 −0.03 −0.02 … 0.04. */
+const R = [0.01, -0.02, 0.03, -0.05, 0, 0.02, -0.01, 0.04, -0.03, 0.01];
+
+/** Feed `rs` to the actor as observed prices from 100, with an interval. */
+function observeReturns(
+  r: RiskActor,
+  sym: string,
+  rs: readonly number[],
+  lower = Number.NaN,
+  upper = Number.NaN,
+): void {
+  let px = 100;
+  r.observe(sym, px, 0, lower, upper);
+  for (const x of rs) {
+    px *= Math.exp(x);
+    r.observe(sym, px, 0, lower, upper);
+  }
+}
+
+void t.test('observe: counts, refuses bad prices, keeps the newest interval', (t) => {
+  const r = new RiskActor({ varWindow: 10, varMinObservations: 10 });
+  observeReturns(r, 'A', R);
+  r.observe('A', 0, 1);
+  r.observe('A', NaN, 1);
+  t.match(r.counters, { observations: 11, observationsRejected: 2, resized: 0 });
+  t.end();
+});
+
+void t.test(
+  'composed: the interval sizes the signal down, then the VaR rules check the resized qty',
+  (t) => {
+    const r = new RiskActor({
+      maxSignalsPerSec: 1000,
+      varWindow: 10,
+      varMinObservations: 10,
+      varConfidence: 0.9,
+      maxSymbolVar: 50, // 10 × 100 × 0.05 = 50: up to 10 units of BTC-USD
+      maxAccountVar: 80,
+      maxIntervalWidth: 1,
+      minSizeFactor: 0.25,
+    });
+    // Interval width 0.5 → factor 0.5.
+    observeReturns(r, 'BTC-USD', R, -0.2, 0.3);
+    const big = signal({ qty: 16, strength: 0.8 });
+    const d = r.check(big, 1);
+    t.same(d, { approved: true, sizeFactor: 0.5 }, '16 → 8 units: VaR 40 ≤ 50');
+    t.equal(big.qty, 8, 'qty resized in the signal');
+    t.equal(big.strength, 0.4, 'strength by the same factor');
+    t.match(r.audit().at(-1), { decision: 'approved', detail: 'sized ×0.5 to qty 8' });
+    const bigger = signal({ qty: 22 });
+    const d2 = r.check(bigger, 2);
+    t.equal(d2.approved ? '' : d2.reason, 'var_symbol', '22 → 11 units: VaR 55 > 50');
+    t.equal(bigger.qty, 11, 'the rejection reports the resized qty');
+    // Account: 8 BTC-USD held (VaR 40); ETH-USD moves with it.
+    r.onFill({ signalId: 'x', sym: 'BTC-USD', side: 'buy', qty: 8, px: 100, ts: 3 });
+    observeReturns(r, 'ETH-USD', R); // no interval: factor 1
+    const eth = signal({ sym: 'ETH-USD', qty: 9, refPx: 100 });
+    const d3 = r.check(eth, 3);
+    t.equal(eth.qty, 9, 'no interval: unchanged');
+    t.equal(d3.approved ? '' : d3.reason, 'var_account', '(8 + 9) × 100 × 0.05 = 85 > 80');
+    t.same(r.check(signal({ sym: 'ETH-USD', qty: 8, refPx: 100 }), 4), { approved: true }, '80');
+    t.match(r.counters, { resized: 2, varSkipped: { symbol: 0, account: 0 } });
+    // A symbol without enough returns: both VaR rules pass and say so.
+    t.same(r.check(signal({ sym: 'NEW', qty: 1 }), 5), { approved: true });
+    t.match(r.counters.varSkipped, { symbol: 1, account: 1 });
+    t.end();
+  },
+);
+
+void t.test('defaults: no VaR, no sizing, existing decisions unchanged', (t) => {
+  const r = new RiskActor();
+  observeReturns(r, 'BTC-USD', [...R, ...R, ...R, ...R], 0, 2);
+  const s = signal({ qty: 5 });
+  t.same(r.check(s, 1), { approved: true });
+  t.equal(s.qty, 5);
+  t.match(r.counters, { resized: 0, varSkipped: { symbol: 0, account: 0 } });
+  t.end();
+});

@@ -104,6 +104,20 @@ void t.test(
       err(() => loadConfig({ env: {}, overrides: { risk: { maxSignalsPerSec: 0 } } })).message,
       /risk\.maxSignalsPerSec/,
     );
+    const v = loadConfig({
+      env: { QILIN_RISK: '{"maxSymbolVar":5000,"varMethod":"parametric","varConfidence":0.95}' },
+    });
+    t.match(v.risk, { maxSymbolVar: 5000, varMethod: 'parametric', varConfidence: 0.95 });
+    t.equal(v.risk.maxAccountVar, Infinity, 'VaR rules off unless set');
+    t.match(
+      err(() => loadConfig({ env: { QILIN_RISK: '{"varMethod":"montecarlo"}' } })).message,
+      /risk\.varMethod.*'historical' or 'parametric'/,
+    );
+    t.match(
+      err(() => loadConfig({ env: { QILIN_RISK: '{"varWindow":20}' } })).message,
+      /risk\.varMinObservations.*varWindow \(20\)/,
+      'the default minimum (30) above a smaller window is named',
+    );
     t.end();
   },
 );
