@@ -148,7 +148,7 @@ export class OutputDecoder {
     const m = this.entry(p[L.MODEL]!);
     into.sym = sym;
     into.ts = ev.srcTs;
-    into.model = m.ref as ModelRef;
+    into.model = m.ref;
     into.score = p[L.SCORE]!;
     if (m.interval) {
       const iv = (into.interval ??= { lower: 0, upper: 0 });
@@ -179,7 +179,7 @@ export class OutputDecoder {
     return {
       sym: '',
       ts: 0,
-      model: this.models.get(0).ref as ModelRef,
+      model: this.models.get(0).ref,
       score: 0,
       features: newFeatures(this.features),
       src: { seq: 0, ts: 0 },

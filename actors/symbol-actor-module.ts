@@ -222,11 +222,11 @@ export async function control(body: unknown): Promise<void> {
   if (m === undefined) invalidArgument('control', 'model', 'a worker whose actors were created');
   const c = body as ModelControl;
   if (c.op === 'model-off') {
-    await m!.batch.setLive(undefined)?.scorer.release();
+    await m.batch.setLive(undefined)?.scorer.release();
     return;
   }
   if (c.op === 'shadow-off') {
-    await m!.batch.setShadow(undefined)?.scorer.release();
+    await m.batch.setShadow(undefined)?.scorer.release();
     return;
   }
   if (c.op !== 'model') {
@@ -234,11 +234,11 @@ export async function control(body: unknown): Promise<void> {
   }
   const role = c.role ?? 'live';
   const label = `${c.name}@${c.version}`;
-  const missing = c.features.filter((f) => !m!.names.includes(f));
+  const missing = c.features.filter((f) => !m.names.includes(f));
   if (missing.length > 0) {
     throw new QilinError(
       ErrorCodes.MODEL_INVALID,
-      `${label} reads features this kernel does not compute: ${missing.join(', ')} (configured: ${m!.names.join(', ')})`,
+      `${label} reads features this kernel does not compute: ${missing.join(', ')} (configured: ${m.names.join(', ')})`,
       { details: { model: label, missing } },
     );
   }
@@ -254,24 +254,24 @@ export async function control(body: unknown): Promise<void> {
     id: c.id,
     label,
     scorer,
-    index: Int32Array.from(c.features, (f) => m!.names.indexOf(f)),
+    index: Int32Array.from(c.features, (f) => m.names.indexOf(f)),
     scoreCol: col('score'),
     lowerCol: col('lower'),
     upperCol: col('upper'),
     buy: c.thresholds.buy,
     sell: c.thresholds.sell,
   };
-  m!.refs.set(c.id, {
+  m.refs.set(c.id, {
     ref: { name: c.name, version: c.version, role },
     interval: model.lowerCol >= 0 && model.upperCol >= 0,
   });
   if (role === 'shadow') {
-    await m!.batch.setShadow(model)?.scorer.release();
+    await m.batch.setShadow(model)?.scorer.release();
     return;
   }
-  m!.batch.flush();
-  m!.batch.configure({ budgetUs: c.budgetUs, resetMs: c.resetMs, lastResort: c.lastResort });
-  await m!.batch.setLive(model)?.scorer.release();
+  m.batch.flush();
+  m.batch.configure({ budgetUs: c.budgetUs, resetMs: c.resetMs, lastResort: c.lastResort });
+  await m.batch.setLive(model)?.scorer.release();
 }
 
 /** ActorModule entry point: score the drain's staged rows before the rings flush. */

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { MODEL_STEP_NAMES, ModelStep } from '../actors/model-batch.js';
-import { BUILTIN_MODEL_ID, ModelRefTable, type ModelRefEntry } from '../actors/model-refs.js';
+import type { ModelRefTable } from '../actors/model-refs.js';
+import { BUILTIN_MODEL_ID, type ModelRefEntry } from '../actors/model-refs.js';
 import type { ModelControl } from '../actors/symbol-actor-module.js';
 import type { ModelRegistry } from '../adapters/onnx/model-registry.js';
 import type { QilinConfig } from '../config/config.js';

@@ -482,7 +482,7 @@ export class WorkerPool {
   counters(shard: number): Float64Array {
     const s = this.shards[shard];
     if (s === undefined) invalidArgument('shard', shard, `0 to ${this.shards.length - 1}`);
-    return s!.counters;
+    return s.counters;
   }
 
   /** Partitions adopted from other kernels (takePartitions). */

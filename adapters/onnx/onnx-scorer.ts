@@ -133,12 +133,9 @@ export class OnnxScorer {
   }
 
   /** `runSync` behind a promise (rejects instead of throwing). */
-  run(n: number): Promise<Float32Array> {
-    try {
-      return Promise.resolve(this.runSync(n));
-    } catch (err) {
-      return Promise.reject(err as Error);
-    }
+  async run(n: number): Promise<Float32Array> {
+    await Promise.resolve();
+    return this.runSync(n);
   }
 
   /** Free the native session; safe twice. */

@@ -419,7 +419,7 @@ void t.test('size by interval: clamp(1 − width / maxIntervalWidth, minSizeFact
   const lim = { ...L, maxIntervalWidth: 1, minSizeFactor: 0.25 };
   const withIv = (lower: number, upper: number): SignalMessage =>
     signal({
-      prediction: { score: 0.5, interval: { lower, upper } } as SignalMessage['prediction'],
+      prediction: { score: 0.5, interval: { lower, upper } },
     });
   t.equal(sizeByInterval(withIv(0.1, 0.5), s, lim, 0), 0.6, 'width 0.4');
   t.equal(sizeByInterval(withIv(-0.5, 0.4), s, lim, 0), 0.25, 'width 0.9 → 0.1, clamped up');
