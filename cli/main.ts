@@ -3,6 +3,7 @@ import type { QilinConfig, loadConfig as LoadConfig } from '../config/config.js'
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import type { Logger, createLogger as CreateLogger } from '../kernel/logger.js';
 import { registerAuditCommand } from './audit-command.js';
+import { registerBacktestCommand } from './backtest-command.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerKeysCommand } from './keys-command.js';
@@ -93,6 +94,7 @@ registerRiskCommand(program, context);
 registerKeysCommand(program, context);
 registerAuditCommand(program, context);
 registerModelCommand(program, context);
+registerBacktestCommand(program, context);
 registerBenchCommand(program, context);
 
 try {

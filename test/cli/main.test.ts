@@ -27,6 +27,7 @@ const COMMANDS = [
   'keys',
   'audit',
   'model',
+  'backtest',
   'bench',
 ];
 
