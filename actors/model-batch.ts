@@ -32,6 +32,12 @@ export interface BatchModel {
   /** The manifest's thresholds: `buy` maps to +threshold, `sell` to −threshold (see mapScore). */
   readonly buy: number;
   readonly sell: number;
+  /**
+   * Drift reference: the inner quantile edges of the raw score on the
+   * training data (manifest `reference.scoreQuantiles` without min and max);
+   * k edges make k + 1 bins of equal expected share. Absent: no drift check.
+   */
+  readonly edges?: Float64Array;
 }
 
 /** An actor whose trade waits for its score (SymbolActor). */
@@ -60,7 +66,7 @@ export type ModelStep = (typeof ModelStep)[keyof typeof ModelStep];
 export const MODEL_STEP_NAMES = ['none', 'live', 'previous', 'rule', 'no_signal'] as const;
 
 /** Why a batch counted as a failure for the breaker. */
-export const ModelFault = { ERROR: 1, NON_FINITE: 2, SLOW: 3 } as const;
+export const ModelFault = { ERROR: 1, NON_FINITE: 2, SLOW: 3, DRIFT: 4 } as const;
 
 /** Counters of a ModelBatch (plain numbers; the worker copies them into its shared counters). */
 export interface ModelBatchStats {
@@ -88,6 +94,9 @@ export interface ModelBatchStats {
   shadowAgree: number;
   /** Shadow runs that failed (error or non-finite): their rows get no shadow answer. */
   shadowFailed: number;
+  /** Drift windows whose PSI exceeded the limit; the last window's PSI (−1: none yet). */
+  driftWindows: number;
+  lastPsi: number;
 }
 
 export interface ModelBatchOptions {
@@ -103,6 +112,10 @@ export interface ModelBatchOptions {
   volumeThreshold?: number;
   /** After the previous version and the rule: `rule` (default) scores rows by the rule; `none` gives no signal. */
   lastResort?: 'rule' | 'none';
+  /** Live rows per drift window: the PSI of their raw scores against the reference. Default 5,000. */
+  driftRows?: number;
+  /** A window's PSI above this marks the live version drifted (its batches fail). Default 0.25. */
+  driftPsi?: number;
   /** Monotonic clock, µs (tests). */
   nowUs?: () => number;
   /** The breaker opened or closed (logs, status). */
@@ -147,6 +160,8 @@ export class ModelBatch {
     shadowRows: 0,
     shadowAgree: 0,
     shadowFailed: 0,
+    driftWindows: 0,
+    lastPsi: -1,
   };
   /** The last failure, for status and logs. */
   lastFault = '';
@@ -166,6 +181,13 @@ export class ModelBatch {
   private budgetUs = 5000;
   private lastResort: 'rule' | 'none' = 'rule';
   private readonly nowUs: () => number;
+  private driftRows = 5000;
+  private driftPsi = 0.25;
+  /** Live raw scores per reference bin in the current window. */
+  private driftCounts = new Float64Array(0);
+  private driftN = 0;
+  /** The last full window's PSI was over the limit: the live version's batches fail until a fresh window. */
+  private drifted = false;
   private breaker!: CircuitBreaker<[ok: boolean, why: string], void>;
   private step: ModelStep = ModelStep.NONE;
 
@@ -185,11 +207,19 @@ export class ModelBatch {
   configure(
     o: Pick<
       ModelBatchOptions,
-      'budgetUs' | 'resetMs' | 'errorPercent' | 'volumeThreshold' | 'lastResort'
+      | 'budgetUs'
+      | 'resetMs'
+      | 'errorPercent'
+      | 'volumeThreshold'
+      | 'lastResort'
+      | 'driftRows'
+      | 'driftPsi'
     >,
   ): void {
     this.budgetUs = o.budgetUs ?? 5000;
     this.lastResort = o.lastResort ?? 'rule';
+    this.driftRows = o.driftRows ?? this.driftRows;
+    this.driftPsi = o.driftPsi ?? this.driftPsi;
     this.breaker?.shutdown();
     const breaker = new CircuitBreaker(
       (ok: boolean, why: string) => (ok ? Promise.resolve() : Promise.reject(new Error(why))),
@@ -211,7 +241,11 @@ export class ModelBatch {
       this.stats.opened++;
       this.setStep(this.fallbackStep(), `breaker open: ${this.lastFault}`);
     });
-    breaker.on('halfOpen', () => this.setStep(this.fallbackStep(), 'breaker half-open: trial'));
+    breaker.on('halfOpen', () => {
+      // A trial starts a fresh drift window: the live version is judged again on new rows.
+      this.resetDrift();
+      this.setStep(this.fallbackStep(), 'breaker half-open: trial');
+    });
     breaker.on('close', () => {
       if (this.live !== undefined) this.setStep(ModelStep.LIVE, 'breaker closed');
     });
@@ -288,6 +322,7 @@ export class ModelBatch {
     }
     this.previous = this.live;
     this.live = model;
+    this.resetDrift();
     this.breaker.close();
     this.setStep(ModelStep.LIVE, `live ${model.label}`);
     return dropped;
@@ -372,6 +407,10 @@ export class ModelBatch {
           break;
         }
       }
+      if (fault === 0 && model === this.live && model.edges !== undefined) {
+        this.observeDrift(out, n, s.outputs, model);
+        if (this.drifted) fault = ModelFault.DRIFT;
+      }
       if (fault === 0 && took > this.budgetUs) {
         fault = ModelFault.SLOW;
         this.stats.slow++;
@@ -413,6 +452,39 @@ export class ModelBatch {
     if (model === this.live) {
       this.breaker.fire(fault === 0, this.lastFault).catch(() => undefined);
     }
+  }
+
+  /** Count a batch's raw scores into the drift window; at its end, its PSI against the reference. */
+  private observeDrift(out: Float32Array, n: number, k: number, m: BatchModel): void {
+    const edges = m.edges!;
+    if (this.driftCounts.length !== edges.length + 1) {
+      this.driftCounts = new Float64Array(edges.length + 1);
+      this.driftN = 0;
+    }
+    const c = this.driftCounts;
+    for (let r = 0; r < n; r++) {
+      const v = out[r * k + m.scoreCol]!;
+      let b = 0;
+      while (b < edges.length && v > edges[b]!) b++;
+      c[b]!++;
+    }
+    this.driftN += n;
+    if (this.driftN < this.driftRows) return;
+    const psi = populationStability(c, this.driftN);
+    this.stats.lastPsi = psi;
+    this.drifted = psi > this.driftPsi;
+    if (this.drifted) {
+      this.stats.driftWindows++;
+      this.lastFault = `${m.label}: drift, PSI ${psi.toFixed(3)} over ${this.driftN} rows (limit ${this.driftPsi})`;
+    }
+    c.fill(0);
+    this.driftN = 0;
+  }
+
+  private resetDrift(): void {
+    this.drifted = false;
+    this.driftN = 0;
+    this.driftCounts.fill(0);
   }
 
   /** Run the shadow on the batch's rows; undefined when there is none, or it failed (counted). */
@@ -505,4 +577,20 @@ export class ModelBatch {
     this.step = step;
     this.o.onStep?.(step, reason);
   }
+}
+
+/**
+ * Population stability index of `counts` (n rows in all) against bins of
+ * equal expected share: Σ (a − e) · ln(a / e), a and e the actual and
+ * expected shares, a floored at 1e-4 so an empty bin counts instead of
+ * dividing by zero. Under 0.1: stable; over 0.25: shifted (the usual reading).
+ */
+export function populationStability(counts: ArrayLike<number>, n: number): number {
+  const e = 1 / counts.length;
+  let psi = 0;
+  for (let i = 0; i < counts.length; i++) {
+    const a = Math.max(counts[i]! / n, 1e-4);
+    psi += (a - e) * Math.log(a / e);
+  }
+  return psi;
 }

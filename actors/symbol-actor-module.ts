@@ -161,6 +161,11 @@ export type ModelControl =
       maxBatch?: number;
       /** `live` (default): it scores the trades; `shadow`: scored beside the live one, never trading. */
       role?: 'live' | 'shadow';
+      /** The manifest's `reference.scoreQuantiles` (raw score): the drift reference. */
+      reference?: readonly number[];
+      /** Live rows per drift window, and the PSI over which the version counts as drifted. */
+      driftRows?: number;
+      driftPsi?: number;
       /** Breaker settings (ModelBatchOptions). */
       budgetUs?: number;
       resetMs?: number;
@@ -260,6 +265,10 @@ export async function control(body: unknown): Promise<void> {
     upperCol: col('upper'),
     buy: c.thresholds.buy,
     sell: c.thresholds.sell,
+    // Inner quantile edges (min and max dropped): equal expected share per bin.
+    ...(c.reference !== undefined && c.reference.length >= 3
+      ? { edges: Float64Array.from(c.reference.slice(1, -1)) }
+      : {}),
   };
   m.refs.set(c.id, {
     ref: { name: c.name, version: c.version, role },
@@ -270,7 +279,13 @@ export async function control(body: unknown): Promise<void> {
     return;
   }
   m.batch.flush();
-  m.batch.configure({ budgetUs: c.budgetUs, resetMs: c.resetMs, lastResort: c.lastResort });
+  m.batch.configure({
+    budgetUs: c.budgetUs,
+    resetMs: c.resetMs,
+    lastResort: c.lastResort,
+    driftRows: c.driftRows,
+    driftPsi: c.driftPsi,
+  });
   await m.batch.setLive(model)?.scorer.release();
 }
 
@@ -298,6 +313,8 @@ export function report(c: Float64Array): void {
   c[WorkerCounter.MODEL_SHADOW_AGREE] = s.shadowAgree;
   c[WorkerCounter.MODEL_SHADOW_FAILED] = s.shadowFailed;
   c[WorkerCounter.MODEL_SHADOW_ID] = b.shadowId;
+  c[WorkerCounter.MODEL_PSI] = s.lastPsi;
+  c[WorkerCounter.MODEL_DRIFT_WINDOWS] = s.driftWindows;
   s.maxRunUs = 0;
 }
 

@@ -139,6 +139,18 @@ export class KernelModels {
       'sum',
     );
     gauge(
+      'qilin_model_psi',
+      "PSI of the live version's last drift window against its training reference, worst worker (−1: none yet)",
+      WorkerCounter.MODEL_PSI,
+      'max',
+    );
+    gauge(
+      'qilin_model_drift_windows_total',
+      'Drift windows whose PSI was over modelDriftPsi (the live version counts as failing until a fresh window)',
+      WorkerCounter.MODEL_DRIFT_WINDOWS,
+      'sum',
+    );
+    gauge(
       'qilin_model_run_max_us',
       'Longest model run in the last second, any worker, µs',
       WorkerCounter.MODEL_RUN_MAX_US,
@@ -300,6 +312,11 @@ export class KernelModels {
         features: manifest.features,
         outputs: manifest.outputs,
         thresholds: manifest.thresholds,
+        ...(manifest.reference === undefined
+          ? {}
+          : { reference: manifest.reference.scoreQuantiles }),
+        driftRows: config.modelDriftRows,
+        driftPsi: config.modelDriftPsi,
         maxBatch: config.modelMaxBatch,
         budgetUs: config.modelBudgetUs,
         resetMs: config.modelResetMs,

@@ -267,6 +267,17 @@ export const ConfigSchema = z.object({
     .int({ error: 'an integer number of milliseconds ≥ 10' })
     .min(10, { error: 'an integer number of milliseconds ≥ 10' })
     .default(5000),
+  /** Live rows per drift window (PSI of the raw score against the manifest's reference). */
+  modelDriftRows: z.coerce
+    .number({ error: 'an integer ≥ 100' })
+    .int({ error: 'an integer ≥ 100' })
+    .min(100, { error: 'an integer ≥ 100' })
+    .default(5000),
+  /** A drift window's PSI above this fails the live version's batches (the breaker's input). */
+  modelDriftPsi: z.coerce
+    .number({ error: 'a number > 0' })
+    .positive({ error: 'a number > 0' })
+    .default(0.25),
   /** The last step of the fallback chain: the rule on features (baseline model), or no signal. */
   modelLastResort: z.enum(['rule', 'none'], { error: 'rule or none' }).default('rule'),
   // ── end of models ──

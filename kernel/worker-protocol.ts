@@ -135,6 +135,10 @@ export const WorkerCounter = {
   MODEL_SHADOW_FAILED: 66,
   /** Id of the shadow version (0: none; gauge). */
   MODEL_SHADOW_ID: 67,
+  /** PSI of the live version's last drift window against its reference (−1: none yet; gauge). */
+  MODEL_PSI: 68,
+  /** Drift windows over the PSI limit (each fails the live version's batches until a fresh window). */
+  MODEL_DRIFT_WINDOWS: 69,
 } as const;
 export const WORKER_COUNTER_WORDS = 72;
 

@@ -9,6 +9,7 @@ import t from 'tap';
 import {
   ModelBatch,
   ModelStep,
+  populationStability,
   type BatchMember,
   type BatchModel,
   type SyncScorer,
@@ -360,5 +361,51 @@ void t.test(
     const old = b.setShadow(undefined);
     t.equal(old?.id, 2, 'handed back for release');
     await b.close();
+  },
+);
+
+void t.test(
+  'drift: PSI against the reference; a drifted version fails its batches until a fresh window',
+  async (t) => {
+    t.ok(populationStability([10, 10, 10, 10], 40) < 1e-12, 'the expected shares: PSI 0');
+    t.ok(populationStability([40, 0, 0, 0], 40) > 1, 'everything in one bin: PSI large');
+    // Score = the row's feature; reference deciles of a uniform [0, 1) score.
+    const edges = Float64Array.from([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]);
+    const run = async (values: (i: number) => number): Promise<ModelBatch> => {
+      const b = new ModelBatch({
+        threshold: 0.5,
+        driftRows: 200,
+        volumeThreshold: 5,
+        resetMs: 60_000,
+      });
+      b.setLive(model(1, new FakeScorer(8), { edges, buy: 0.6, sell: 0.4 }));
+      const log: Answer[] = [];
+      for (let i = 0; i < 400; i++) {
+        b.stage(member(i % 8, log, values(i)));
+        if (i % 8 === 7) b.flush();
+        if (i % 40 === 39) await new Promise<void>((r) => setImmediate(r));
+      }
+      b.flush();
+      await new Promise<void>((r) => setImmediate(r));
+      return b;
+    };
+    const steady = await run((i) => ((i * 7919) % 1000) / 1000);
+    t.ok(
+      steady.stats.lastPsi >= 0 && steady.stats.lastPsi < 0.1,
+      `like the reference: PSI ${steady.stats.lastPsi}`,
+    );
+    t.equal(steady.stats.driftWindows, 0);
+    t.equal(steady.currentStep, ModelStep.LIVE);
+    const shifted = await run(() => 0.97);
+    t.ok(shifted.stats.lastPsi > 0.25, `all in the top decile: PSI ${shifted.stats.lastPsi}`);
+    t.ok(shifted.stats.driftWindows >= 1);
+    t.ok(
+      shifted.stats.failedBatches >= 5,
+      `${shifted.stats.failedBatches} batches failed as drifted`,
+    );
+    t.equal(shifted.currentStep, ModelStep.RULE, 'breaker open: nothing before it, the rule');
+    t.match(shifted.lastFault, /drift, PSI/);
+    await steady.close();
+    await shifted.close();
   },
 );
