@@ -246,6 +246,7 @@ export class KernelApp {
       wsSessions: () => this.ws?.stats() ?? NO_WS_SESSIONS,
       store: () => this.store.stats(),
       killed: () => this.risk.killed,
+      riskCounters: () => this.risk.counters,
       feedDropped: () => 0,
       mainLoopLagMs: () => this.mainLagMs,
     });

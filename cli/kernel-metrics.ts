@@ -1,4 +1,5 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { RiskCounters } from '../actors/risk-actor.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PipelineCounters } from '../actors/output-pipeline.js';
 import type { MetricRow } from '../kernel/event-store.js';
@@ -29,6 +30,8 @@ export interface KernelMetricSources {
   wsSessions?(): WsSessionStats;
   store(): { lagMs: number; spilledRows: number; storeUp: boolean };
   killed(): boolean;
+  /** The risk actor's VaR and sizing counters (actors/risk-actor.ts). */
+  riskCounters?(): RiskCounters;
   /** Ticks the in-process feed could not queue (full in-ring). */
   feedDropped(): number;
   /** Worst event-loop lag of the main thread over the last second, ms. */
@@ -68,7 +71,8 @@ type Labels = Record<string, string>;
  * A counter whose value lives elsewhere (a plain number that only grows):
  * at scrape time it adds the increase since the last scrape, per label set.
  */
-function mirrorCounter(
+/** A prom-client counter that follows an absolute count read at scrape time (a reset is not a decrease). */
+export function mirrorCounter(
   registers: Registry[],
   name: string,
   help: string,
@@ -250,6 +254,36 @@ export class KernelMetrics {
         this.set(sum((s) => s.ackWaiting)());
       },
     });
+    const risk = src.riskCounters?.bind(src);
+    if (risk !== undefined) {
+      mirrorCounter(
+        registers,
+        'qilin_risk_observations_total',
+        'Prices the risk actor took for its VaR windows (accepted), and refused (not a finite price > 0)',
+        ['outcome'],
+        () => [
+          [{ outcome: 'accepted' }, risk().observations],
+          [{ outcome: 'refused' }, risk().observationsRejected],
+        ],
+      );
+      mirrorCounter(
+        registers,
+        'qilin_risk_resized_total',
+        'Approved signals whose quantity the interval sizing reduced',
+        [],
+        () => [[{}, risk().resized]],
+      );
+      mirrorCounter(
+        registers,
+        'qilin_risk_var_skipped_total',
+        'VaR checks passed for want of varMinObservations returns, by rule (symbol, account)',
+        ['rule'],
+        () => [
+          [{ rule: 'symbol' }, risk().varSkipped.symbol],
+          [{ rule: 'account' }, risk().varSkipped.account],
+        ],
+      );
+    }
     mirrorCounter(
       registers,
       'qilin_outputs_dropped_total',

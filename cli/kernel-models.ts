@@ -8,6 +8,7 @@ import type { ModelRegistry } from '../adapters/onnx/model-registry.js';
 import type { QilinConfig } from '../config/config.js';
 import type { ModelRef } from '../kernel/messages.js';
 import type { WorkerPool } from '../kernel/worker-pool.js';
+import { mirrorCounter } from './kernel-metrics.js';
 import { WorkerCounter } from '../kernel/worker-protocol.js';
 
 /** What the kernel's model layer needs of the rest of the kernel. */
@@ -67,7 +68,6 @@ export class KernelModels {
   /** Versions refused (`name@version#role`): reported once, not retried every poll. */
   private readonly refused = new Set<string>();
   private readonly loads: Counter<'outcome'>;
-  private readonly rows: Gauge<'by'>;
   private readonly step: Gauge<'shard'>;
   private closed = false;
 
@@ -80,81 +80,76 @@ export class KernelModels {
       registers: [o.registry],
     });
     const counters = (i: number): number => this.sum(i);
-    this.rows = new Gauge({
-      name: 'qilin_model_rows_total',
-      help: 'Trades scored, by what scored them: model (live or previous version), previous, rule, none (no score: warming up, or no signal)',
-      labelNames: ['by'],
-      registers: [o.registry],
-      collect() {
-        this.set({ by: 'model' }, counters(WorkerCounter.MODEL_ROWS));
-        this.set({ by: 'previous' }, counters(WorkerCounter.MODEL_PREVIOUS_ROWS));
-        this.set({ by: 'rule' }, counters(WorkerCounter.MODEL_RULE_ROWS));
-        this.set({ by: 'none' }, counters(WorkerCounter.MODEL_NO_SIGNAL_ROWS));
-      },
-    });
-    const gauge = (name: string, help: string, i: number, reduce: 'sum' | 'max'): void => {
+    const registers = [o.registry];
+    mirrorCounter(
+      registers,
+      'qilin_model_rows_total',
+      'Trades scored, by what scored them: model (live or previous version), previous, rule, none (no score: warming up, or no signal)',
+      ['by'],
+      () => [
+        [{ by: 'model' }, counters(WorkerCounter.MODEL_ROWS)],
+        [{ by: 'previous' }, counters(WorkerCounter.MODEL_PREVIOUS_ROWS)],
+        [{ by: 'rule' }, counters(WorkerCounter.MODEL_RULE_ROWS)],
+        [{ by: 'none' }, counters(WorkerCounter.MODEL_NO_SIGNAL_ROWS)],
+      ],
+    );
+    const counter = (name: string, help: string, i: number): void =>
+      mirrorCounter(registers, name, help, [], () => [[{}, counters(i)]]);
+    const maxOf = (i: number): number => {
+      let m = -1;
+      for (const s of this.o.pool.stats()) m = Math.max(m, this.o.pool.counters(s.shard)[i] ?? -1);
+      return m;
+    };
+    const gauge = (name: string, help: string, i: number): void => {
       new Gauge({
         name,
         help,
-        registers: [o.registry],
+        registers,
         collect: function (this: Gauge) {
-          this.set(reduce === 'sum' ? counters(i) : maxOf(i));
+          this.set(maxOf(i));
         },
       });
     };
-    const maxOf = (i: number): number => {
-      let m = 0;
-      for (const s of this.o.pool.stats()) m = Math.max(m, this.o.pool.counters(s.shard)[i] ?? 0);
-      return m;
-    };
-    gauge('qilin_model_batches_total', 'Model runs (batches)', WorkerCounter.MODEL_BATCHES, 'sum');
-    gauge(
+    counter('qilin_model_batches_total', 'Model runs (batches)', WorkerCounter.MODEL_BATCHES);
+    counter(
       'qilin_model_failed_batches_total',
       "Model batches that failed (error, non-finite score, over modelBudgetUs): the model breaker's failures",
       WorkerCounter.MODEL_FAILED,
-      'sum',
     );
-    gauge(
+    counter(
       'qilin_model_breaker_opened_total',
       'Times a worker opened its model breaker',
       WorkerCounter.MODEL_BREAKER_OPENED,
-      'sum',
     );
-    gauge(
+    counter(
       'qilin_model_shadow_rows_total',
       'Trades the shadow version scored beside the live one',
       WorkerCounter.MODEL_SHADOW_ROWS,
-      'sum',
     );
-    gauge(
+    counter(
       'qilin_model_shadow_agree_total',
       'Of them, trades where the shadow and the live version stood for the same side',
       WorkerCounter.MODEL_SHADOW_AGREE,
-      'sum',
     );
-    gauge(
+    counter(
       'qilin_model_shadow_failed_batches_total',
       'Shadow runs that failed (no shadow answer for their rows; the live path is unaffected)',
       WorkerCounter.MODEL_SHADOW_FAILED,
-      'sum',
     );
     gauge(
       'qilin_model_psi',
       "PSI of the live version's last drift window against its training reference, worst worker (−1: none yet)",
       WorkerCounter.MODEL_PSI,
-      'max',
     );
-    gauge(
+    counter(
       'qilin_model_drift_windows_total',
       'Drift windows whose PSI was over modelDriftPsi (the live version counts as failing until a fresh window)',
       WorkerCounter.MODEL_DRIFT_WINDOWS,
-      'sum',
     );
     gauge(
       'qilin_model_run_max_us',
       'Longest model run in the last second, any worker, µs',
       WorkerCounter.MODEL_RUN_MAX_US,
-      'max',
     );
     this.step = new Gauge({
       name: 'qilin_model_step',
