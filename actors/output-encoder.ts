@@ -408,13 +408,7 @@ export class OutputEncoder {
     const model = this.modelOf(p[L.MODEL]!);
     o = put(buf, o, end, this.predModel[model]!);
     o = putNumber(buf, o, end, p, L.SCORE);
-    if (this.predInterval[model] === true) {
-      o = put(buf, o, end, K_INTERVAL_LOWER);
-      o = putNumber(buf, o, end, p, L.LOWER);
-      o = put(buf, o, end, K_INTERVAL_UPPER);
-      o = putNumber(buf, o, end, p, L.UPPER);
-      o = put(buf, o, end, K_CLOSE);
-    }
+    if (this.predInterval[model] === true) o = putInterval(buf, o, end, p, L.LOWER, L.UPPER);
     // `{` of the features object: after `,"features":`.
     const textStart = o + FEATURES_OBJECT_AT;
     for (let i = 0; i < K_FEATURES.length; i++) {
@@ -539,13 +533,7 @@ export class OutputEncoder {
     const model = this.modelOf(p[L.MODEL]!);
     o = put(buf, o, end, this.sigAccount[model]!);
     o = putNumber(buf, o, end, p, L.PRED_SCORE);
-    if (this.predInterval[model] === true) {
-      o = put(buf, o, end, K_INTERVAL_LOWER);
-      o = putNumber(buf, o, end, p, L.LOWER);
-      o = put(buf, o, end, K_INTERVAL_UPPER);
-      o = putNumber(buf, o, end, p, L.UPPER);
-      o = put(buf, o, end, K_CLOSE);
-    }
+    if (this.predInterval[model] === true) o = putInterval(buf, o, end, p, L.LOWER, L.UPPER);
     o = put(buf, o, end, K_QUALITY_SCORE);
     o = putNumber(buf, o, end, p, L.QUALITY);
     o = putTail(buf, o, end, h);
@@ -654,6 +642,22 @@ function putIdNumber(buf: Buffer, off: number, end: number, a: Float64Array, i: 
   const x = a[i]!;
   if (Number.isSafeInteger(x)) return putSafeInt(buf, off, end, a, i);
   return putText(buf, off, end, String(x));
+}
+
+/** `,"interval":{"lower":p[lo],"upper":p[hi]}` (after a prediction's or a signal's score). */
+function putInterval(
+  buf: Buffer,
+  off: number,
+  end: number,
+  p: Float64Array,
+  lo: number,
+  hi: number,
+): number {
+  let o = put(buf, off, end, K_INTERVAL_LOWER);
+  o = putNumber(buf, o, end, p, lo);
+  o = put(buf, o, end, K_INTERVAL_UPPER);
+  o = putNumber(buf, o, end, p, hi);
+  return put(buf, o, end, K_CLOSE);
 }
 
 function putText(buf: Buffer, off: number, end: number, s: string): number {
