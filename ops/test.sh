@@ -20,4 +20,15 @@ echo "» local services"
 exports="$(node dist/ops/test-services.js)"
 eval "$exports"
 echo "» tests"
-npx tap "$@" "dist/test/**/*.test.js"
+rm -rf .tap/test-results
+status=0
+npx tap "$@" "dist/test/**/*.test.js" || status=$?
+if [ "$status" -ne 0 ]; then
+  # The coverage table ends tap's output; name the failures after it so a CI
+  # log's tail says what failed.
+  echo "» failed tests (from .tap/test-results)"
+  grep -rn -B2 -A12 "^ *not ok" .tap/test-results | grep -v "^--$" | head -120 || true
+  echo "» files with failures:"
+  grep -rl "^ *not ok" .tap/test-results | sed 's|^.tap/test-results/||; s|\.tap$||' || true
+fi
+exit "$status"
