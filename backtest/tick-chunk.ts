@@ -15,7 +15,7 @@
  * `bid`/`bidQty`/`ask`/`askQty` (quotes).
  */
 import { invalidArgument } from '../kernel/errors.js';
-import { MarketKind, type MarketEvent, type SideValue } from '../kernel/market-record.js';
+import { MarketKind, type MarketEvent } from '../kernel/market-record.js';
 
 export interface TickChunk {
   readonly capacity: number;
