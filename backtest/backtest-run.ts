@@ -19,19 +19,24 @@
  * One thread, a simulated clock (the ticks' exchange times): the same seed
  * and options give the same report, bit for bit.
  */
-import type { OutputSink } from '../kernel/actor.js';
-import { newMarketEvent, MarketKind } from '../kernel/market-record.js';
-import { OutputKind, type OutputEvent } from '../kernel/output-record.js';
+import { newMarketEvent } from '../kernel/market-record.js';
 import { TickJsonDecoder } from '../adapters/nats/tick-json-decoder.js';
 import { MarketSimulator } from '../ops/sim/market-simulator.js';
-import { createActorFactory, BASELINE_MODEL } from '../actors/symbol-actor-module.js';
-import { OutputDecoder } from '../actors/output-decoder.js';
-import { RiskActor } from '../actors/risk-actor.js';
+import { createActorFactory, endOfDrain, BASELINE_MODEL } from '../actors/symbol-actor-module.js';
 import type { RiskLimits } from '../actors/risk-rules.js';
 import { invalidArgument } from '../kernel/errors.js';
-import { FillModel, orderFromSignal, type FillModelOptions, type SimFill } from './fill-model.js';
-import { Portfolio } from './portfolio.js';
+import type { FillModelOptions } from './fill-model.js';
 import { buildReport, type BacktestReport } from './report.js';
+import { BacktestConsumer } from './backtest-consumer.js';
+import { replay } from './replay-engine.js';
+import { OutputBuffer, OutputOrder, ShardRunner, newSharedOutput } from './shard-runner.js';
+import {
+  SymbolIds,
+  appendTick,
+  newTickChunk,
+  type TickChunk,
+  type TickSource,
+} from './tick-chunk.js';
 
 export interface BacktestRunOptions {
   /** Generated market: symbols, messages (all symbols together), seed, µs between messages. */
@@ -66,94 +71,94 @@ export interface BacktestRunResult {
 }
 
 const T0_US = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z: a fixed start, so runs repeat exactly
+const CHUNK = 8192;
 
-export function runBacktest(o: BacktestRunOptions): BacktestRunResult {
-  if (!Number.isInteger(o.messages) || o.messages < 1) {
-    invalidArgument('messages', o.messages, 'an integer ≥ 1');
+/**
+ * The generated market as chunks, synchronously: the `qilin sim` simulator
+ * by seed, each message decoded by the kernel's tick decoder (recv = ts).
+ */
+export class GeneratedMarket implements TickSource {
+  readonly ids = new SymbolIds();
+  rejected = 0;
+  produced = 0;
+  private readonly sim: MarketSimulator;
+  private readonly decoder = new TickJsonDecoder();
+  private readonly ev = newMarketEvent();
+  private now = T0_US;
+
+  constructor(
+    symbols: number,
+    seed: number,
+    private readonly stepUs: number,
+    readonly messages: number,
+  ) {
+    if (!Number.isInteger(messages) || messages < 1) {
+      invalidArgument('messages', messages, 'an integer ≥ 1');
+    }
+    if (!(stepUs > 0)) invalidArgument('stepUs', stepUs, 'a number of µs > 0');
+    this.sim = new MarketSimulator({ symbols, rate: 1, seed, badRate: 0, gapRate: 0 });
   }
-  if (!(o.stepUs > 0)) invalidArgument('stepUs', o.stepUs, 'a number of µs > 0');
-  const sim = new MarketSimulator({
-    symbols: o.symbols,
-    rate: 1,
-    seed: o.seed,
-    badRate: 0,
-    gapRate: 0,
-  });
-  const decoder = new TickJsonDecoder();
-  const options = { ...o.actor, strategy: o.strategy, account: o.account };
-  const factory = createActorFactory({ shard: 0, shards: 1, options });
-  const outDecoder = new OutputDecoder({
+
+  /** The next ticks into `c` (from index 0); 0 at the end. */
+  fill(c: TickChunk): number {
+    c.length = 0;
+    const ev = this.ev;
+    while (c.length < c.capacity && this.produced < this.messages) {
+      this.produced++;
+      this.now += this.stepUs;
+      const msg = this.sim.nextMessage(this.now);
+      const r = this.decoder.decode(msg.subject, msg.data, ev);
+      if (!r.ok) {
+        this.rejected++;
+        continue;
+      }
+      ev.symId = this.ids.id(r.sym);
+      ev.recv = ev.ts;
+      appendTick(c, ev);
+    }
+    return c.length;
+  }
+
+  // ── TickSource (for `replay`) ──
+  get description(): string {
+    return `generated market (${this.messages} messages)`;
+  }
+  get symbols(): readonly string[] {
+    return this.ids.names;
+  }
+  readonly total = undefined;
+  get read(): number {
+    return this.produced - this.rejected;
+  }
+  next(c: TickChunk): Promise<number> {
+    return Promise.resolve(this.fill(c));
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function consumerFor(o: BacktestRunOptions): BacktestConsumer {
+  return new BacktestConsumer({
     strategy: o.strategy,
     account: o.account,
     model: BASELINE_MODEL,
-  });
-  const risk = new RiskActor(o.risk);
-  const portfolio = new Portfolio({
-    accounts: [o.account],
+    risk: o.risk,
+    fill: o.fill,
     initialCash: o.initialCash,
     sampleIntervalUs: o.sampleIntervalUs,
   });
-  let fills = 0;
-  const fillModel = new FillModel(o.fill, (f: SimFill) => {
-    fills++;
-    risk.onFill(f);
-    portfolio.onFill(f);
-  });
-  const ids = new Map<string, number>();
-  const names: string[] = [];
-  const actors: Array<ReturnType<typeof factory>> = [];
-  let signals = 0;
-  let approved = 0;
-  let now = T0_US;
-  const sink: OutputSink = {
-    emit(ev: OutputEvent): void {
-      if (ev.kind !== OutputKind.SIGNAL) return;
-      signals++;
-      const sig = outDecoder.toSignal(ev, names[ev.symId]!);
-      const d = risk.check(sig, now);
-      if (!d.approved) return;
-      approved++;
-      const order = orderFromSignal(sig, portfolio.position(sig.sym, o.account));
-      if (order !== null) fillModel.submit(order);
-    },
-  };
-  const ev = newMarketEvent();
-  let ticks = 0;
-  let rejected = 0;
-  const step = Math.max(1, Math.floor(o.messages / 100));
-  const t0 = performance.now();
-  for (let m = 0; m < o.messages; m++) {
-    now += o.stepUs;
-    const msg = sim.nextMessage(now);
-    const r = decoder.decode(msg.subject, msg.data, ev);
-    if (!r.ok) {
-      rejected++;
-      continue;
-    }
-    let id = ids.get(r.sym);
-    if (id === undefined) {
-      id = names.length;
-      ids.set(r.sym, id);
-      names.push(r.sym);
-      actors.push(factory(id, r.sym));
-    }
-    ev.symId = id;
-    ev.recv = ev.ts;
-    ticks++;
-    if (ev.kind === MarketKind.TRADE) {
-      fillModel.onTrade(r.sym, ev.ts, ev.px, ev.qty);
-      portfolio.mark(r.sym, ev.px, ev.ts);
-    } else {
-      fillModel.onQuote(r.sym, ev.ts, ev.bid, ev.bidQty, ev.ask, ev.askQty);
-      portfolio.advance(ev.ts);
-    }
-    actors[id]!.onMarket(ev, sink);
-    if (o.onProgress !== undefined && m % step === 0) o.onProgress(m, o.messages);
-  }
-  portfolio.finish(now);
-  const ms = performance.now() - t0;
-  o.onProgress?.(o.messages, o.messages);
-  const report = buildReport(portfolio.result(), {
+}
+
+function resultOf(
+  o: BacktestRunOptions,
+  consumer: BacktestConsumer,
+  ticks: number,
+  rejected: number,
+  ms: number,
+): BacktestRunResult {
+  consumer.finish();
+  const report = buildReport(consumer.portfolio.result(), {
     id: `bt-${o.strategy}-${o.seed}`,
     name: `${o.strategy} on a generated market (${o.symbols} symbols, seed ${o.seed})`,
     config: {
@@ -173,10 +178,59 @@ export function runBacktest(o: BacktestRunOptions): BacktestRunResult {
     report,
     ticks,
     rejectedTicks: rejected,
-    signals,
-    approved,
-    fills,
+    signals: consumer.signals,
+    approved: consumer.approved,
+    fills: consumer.fills,
     ms,
     ticksPerSec: ticks / (ms / 1000),
   };
+}
+
+/** A backtest on a generated market, on this thread (synchronous; jobs and sweeps call it). */
+export function runBacktest(o: BacktestRunOptions): BacktestRunResult {
+  const market = new GeneratedMarket(o.symbols, o.seed, o.stepUs, o.messages);
+  const options = { ...o.actor, strategy: o.strategy, account: o.account };
+  const runner = new ShardRunner(
+    createActorFactory({ shard: 0, shards: 1, options }),
+    0,
+    1,
+    endOfDrain,
+  );
+  const consumer = consumerFor(o);
+  const chunk = newTickChunk(CHUNK);
+  const out = [new OutputBuffer(newSharedOutput(CHUNK))];
+  const order = new OutputOrder(CHUNK);
+  let ticks = 0;
+  const t0 = performance.now();
+  for (let n = market.fill(chunk); n > 0; n = market.fill(chunk)) {
+    runner.run(chunk, market.ids.names, out[0]!);
+    order.sort(out, n);
+    consumer.onChunk(chunk, market.ids.names, order);
+    ticks += n;
+    o.onProgress?.(market.produced, o.messages);
+  }
+  return resultOf(o, consumer, ticks, market.rejected, performance.now() - t0);
+}
+
+/**
+ * The same backtest through the replay engine: the generated market (or any
+ * TickSource) in shard workers. The same report as `runBacktest`, whatever
+ * `workers` is.
+ */
+export async function runBacktestReplay(
+  o: BacktestRunOptions & { workers: number; source?: TickSource },
+): Promise<BacktestRunResult> {
+  const market =
+    o.source === undefined
+      ? new GeneratedMarket(o.symbols, o.seed, o.stepUs, o.messages)
+      : undefined;
+  const source = o.source ?? market!;
+  const consumer = consumerFor(o);
+  const stats = await replay(source, consumer, {
+    workers: o.workers,
+    chunkTicks: CHUNK,
+    actorOptions: { ...o.actor, strategy: o.strategy, account: o.account },
+    onProgress: (done, total) => o.onProgress?.(done, total ?? o.messages),
+  });
+  return resultOf(o, consumer, stats.ticks, source.rejected, stats.ms);
 }

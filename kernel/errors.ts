@@ -104,6 +104,14 @@ export const ErrorCodes = {
    */
   MODEL_REGISTRY_CONFLICT: 'QLN_MODEL_REGISTRY_CONFLICT',
   // ── end model registry ──
+  // ── replay engine (issue 10 item 1) ──
+  /**
+   * A replay shard failed: its worker thread could not start the actor
+   * module, apply a control message (e.g. load a model), or run a chunk
+   * (the message names the shard and the cause). The replay stops.
+   */
+  REPLAY_FAILED: 'QLN_REPLAY_FAILED',
+  // ── end replay engine ──
   // ── backtest: fill model and portfolio (issue 10 items 3-4) ──
   /**
    * The simulated book refused an order: a quantity or price that is not a
