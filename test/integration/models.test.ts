@@ -173,7 +173,12 @@ void t.test('models in the loop, live', async (t) => {
       await until('the shadow scored trades', () => (status().model.shadow?.rows ?? 0) >= 30);
       const sh = status().model.shadow!;
       t.equal(sh.agreement, 0, 'live buys, shadow sells: they never agree');
-      t.ok(signals.length > mark, 'the live version still trades');
+      // The signals come over the WebSocket: they may land after the status counted the rows.
+      await until('the live version still trades', () => signals.length > mark);
+      t.ok(
+        signals.length > mark,
+        `the live version still trades (${signals.length - mark} signals)`,
+      );
       t.ok(
         signals.slice(mark).every((x) => x.model.version === '1' && x.model.role === 'live'),
         'every signal is the live version’s: the shadow never trades',
