@@ -30,7 +30,7 @@ import { RiskActor } from '../actors/risk-actor.js';
 import type { RiskLimits } from '../actors/risk-rules.js';
 import { invalidArgument } from '../kernel/errors.js';
 import { FillModel, orderFromSignal, type FillModelOptions, type SimFill } from './fill-model.js';
-import { Portfolio } from './portfolio.js';
+import { Portfolio, type Execution } from './portfolio.js';
 import { buildReport, type BacktestReport } from './report.js';
 
 export interface BacktestRunOptions {
@@ -63,6 +63,8 @@ export interface BacktestRunResult {
   /** Wall time of the run, ms, and ticks per second through the whole chain. */
   ms: number;
   ticksPerSec: number;
+  /** The portfolio's fills (the `backtest_trades` rows; sweep: `qilin backtest --save`). */
+  executions: Execution[];
 }
 
 const T0_US = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z: a fixed start, so runs repeat exactly
@@ -153,7 +155,8 @@ export function runBacktest(o: BacktestRunOptions): BacktestRunResult {
   portfolio.finish(now);
   const ms = performance.now() - t0;
   o.onProgress?.(o.messages, o.messages);
-  const report = buildReport(portfolio.result(), {
+  const result = portfolio.result(); // sweep: kept for its executions
+  const report = buildReport(result, {
     id: `bt-${o.strategy}-${o.seed}`,
     name: `${o.strategy} on a generated market (${o.symbols} symbols, seed ${o.seed})`,
     config: {
@@ -178,5 +181,6 @@ export function runBacktest(o: BacktestRunOptions): BacktestRunResult {
     fills,
     ms,
     ticksPerSec: ticks / (ms / 1000),
+    executions: result.executions,
   };
 }
