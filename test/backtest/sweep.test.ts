@@ -1,0 +1,120 @@
+/**
+ * Sweeps over worker threads (backtest/sweep.ts, sweep-worker.ts): the same
+ * grid gives the same ranked results, bit for bit, with 1 and with 3
+ * workers, and each point's report is the one `runBacktest` gives in
+ * process for that point's options (trades included); a point the actor refuses is named
+ * before any worker starts; an aborted sweep rejects and stops its workers.
+ * Small markets: the whole file runs in a few seconds.
+ */
+import { pino } from 'pino';
+import t from 'tap';
+import { runBacktest } from '../../backtest/backtest-run.js';
+import { gridPoint, parseSweep } from '../../backtest/sweep-grid.js';
+import { pointOptions, runSweep, sweepId, type SweepOptions } from '../../backtest/sweep.js';
+
+const log = pino({ level: 'silent' });
+
+const options: SweepOptions = {
+  base: {
+    symbols: 3,
+    messages: 2_000,
+    seed: 11,
+    stepUs: 1000,
+    account: 'bt',
+    risk: {},
+    fill: { model: 'next-tick', feeBps: 1 },
+    initialCash: 1_000_000,
+    sampleIntervalUs: 500_000,
+    codeVersion: 'test',
+  },
+  strategy: 'momentum',
+  actor: {},
+  params: { minIntervalUs: 0 },
+  axes: [parseSweep('threshold=0.0002..0.0006:0.0004'), parseSweep('saturation=0.005..0.01:0.005')],
+  log,
+};
+
+/** What must not depend on the worker count: everything but wall times. */
+const stable = (s: Awaited<ReturnType<typeof runSweep>>): string =>
+  JSON.stringify({
+    id: s.id,
+    rankBy: s.rankBy,
+    points: s.points.map(({ ms: _ms, ...p }) => p),
+  });
+
+void t.test('the same grid gives the same ranked results with 1 and 3 workers', async (t) => {
+  let progress = 0;
+  const one = await runSweep({
+    ...options,
+    workers: 1,
+    executions: true,
+    onPoint: () => progress++,
+  });
+  const three = await runSweep({ ...options, workers: 3, executions: true });
+  t.equal(progress, 4, 'progress once per point');
+  t.equal(one.workers, 1);
+  t.equal(three.workers, 3);
+  t.equal(one.points.length, 4, '2 × 2 points');
+  t.same(
+    one.points.map((p) => p.index).sort((a, b) => a - b),
+    [0, 1, 2, 3],
+    'every point once',
+  );
+  t.ok(
+    one.points.every((p) => p.fills > 0),
+    `fills at every point (${one.points.map((p) => p.fills).join(', ')})`,
+  );
+  t.ok(
+    new Set(one.points.map((p) => p.report.total.pnl)).size > 1,
+    'the parameters change the result',
+  );
+  t.equal(stable(one), stable(three), 'identical ranked results, trades included, bit for bit');
+  // Ranked by Sharpe, best first, nulls last.
+  const sharpe = one.points.map((p) => p.report.total.sharpe);
+  for (let i = 1; i < sharpe.length; i++) {
+    const [a, b] = [sharpe[i - 1]!, sharpe[i]!];
+    t.ok(a === null ? b === null : b === null || a >= b, `rank ${i}: ${a} before ${b}`);
+  }
+  t.equal(one.id, sweepId(options), 'the id is a hash of the sweep, not of the workers');
+  t.match(one.points[0]!.report.meta.id, new RegExp(`^${one.id}-\\d$`));
+  t.match(one.points[0]!.report.meta.config, { sweep: { id: one.id, points: 4 } });
+
+  // Each point's report is runBacktest's for its options, in process.
+  for (const p of one.points) {
+    const direct = runBacktest(pointOptions(options, gridPoint(options.axes, p.index)));
+    t.equal(p.fills, direct.fills, `point ${p.index}: fills`);
+    t.equal(p.executions?.length, direct.executions.length, `point ${p.index}: executions`);
+    t.equal(
+      JSON.stringify({ ...p.report, meta: null }),
+      JSON.stringify({ ...direct.report, meta: null }),
+      `point ${p.index}: the same report`,
+    );
+  }
+});
+
+void t.test('a point the actor refuses is named before any worker starts', async (t) => {
+  await t.rejects(
+    runSweep({ ...options, axes: [parseSweep('volFloor=0..2:1')] }),
+    { code: 'QLN_CLI_USAGE', message: /grid point 0 \(volFloor=0\): invalid volFloor/ },
+  );
+  await t.rejects(runSweep({ ...options, params: { threshold: 1 } }), {
+    code: 'QLN_CLI_USAGE',
+    message: /a key not also set by --param/,
+  });
+});
+
+void t.test('an aborted sweep rejects with QLN_BACKTEST_SWEEP_FAILED', async (t) => {
+  const ac = new AbortController();
+  let done = 0;
+  const run = runSweep({
+    ...options,
+    workers: 1,
+    signal: ac.signal,
+    onPoint: (d) => {
+      done = d;
+      if (d === 2) ac.abort();
+    },
+  });
+  await t.rejects(run, { code: 'QLN_BACKTEST_SWEEP_FAILED', message: /cancelled after 2 of 4 points/ });
+  t.equal(done, 2, 'no point reported after the abort');
+});
