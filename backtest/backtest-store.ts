@@ -17,10 +17,10 @@
  * migrated before a run starts, so that error comes first, not after it.
  */
 import type { QilinConfig } from '../config/config.js';
-import { ErrorCodes, QilinError } from '../kernel/errors.js';
+import { ErrorCodes, QilinError, hasCode } from '../kernel/errors.js';
 import type { EventStore } from '../kernel/event-store.js';
 import type { JsonRow } from '../adapters/clickhouse/row-format.js';
-import { createStore } from '../cli/store-factory.js';
+import { chdbPath, createStore, storeKind } from '../cli/store-factory.js';
 import { backtestRow, backtestTradeRows } from './clickhouse-ddl.js';
 import type { Execution } from './portfolio.js';
 import type { BacktestReport } from './report.js';
@@ -56,6 +56,19 @@ export async function openBacktestStore(config: QilinConfig): Promise<BacktestSt
     await store.migrate();
   } catch (err) {
     await store.close();
+    // chdb does not always say why it cannot open (its lock message goes to
+    // stderr only): name the usual reason.
+    if (
+      storeKind(config) === 'chdb' &&
+      hasCode(err, ErrorCodes.STORE_FAILED) &&
+      !/in use by another process/.test((err as Error).message)
+    ) {
+      throw new QilinError(
+        ErrorCodes.STORE_FAILED,
+        `${(err as Error).message} (the embedded store at ${chdbPath(config)} is held by one process at a time: if a kernel or another qilin command runs on it, stop it, or set clickhouseUrl to save to a ClickHouse server)`,
+        { cause: err, details: { store: 'chdb', path: chdbPath(config) } },
+      );
+    }
     throw err;
   }
   return store as BacktestStore;
