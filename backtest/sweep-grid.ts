@@ -51,7 +51,8 @@ function usage(option: string, value: string, allowed: string): never {
 }
 
 const KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const SWEEP_FORM = 'key=from..to:step with numbers, from ≤ to, step > 0, e.g. threshold=0.1..0.5:0.1';
+const SWEEP_FORM =
+  'key=from..to:step with numbers, from ≤ to, step > 0, e.g. threshold=0.1..0.5:0.1';
 
 /** Parse one `--sweep key=from..to:step`; throws QLN_CLI_USAGE naming what is wrong. */
 export function parseSweep(text: string): SweepAxis {

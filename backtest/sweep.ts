@@ -29,7 +29,7 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { resolveSymbolActorOptions } from '../actors/symbol-actor-module.js';
 import type { StrategyKind } from '../actors/strategies.js';
-import { ErrorCodes, QilinError, type ErrorCode } from '../kernel/errors.js';
+import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
 import { WorkerThread } from '../kernel/worker-thread.js';
 import type { BacktestRunOptions } from './backtest-run.js';
@@ -116,7 +116,9 @@ export function defaultSweepWorkers(configWorkers?: number): number {
 }
 
 /** `sw-` + 12 hex digits of a hash of what defines the sweep (not the worker count). */
-export function sweepId(o: Pick<SweepOptions, 'base' | 'strategy' | 'actor' | 'params' | 'axes'>): string {
+export function sweepId(
+  o: Pick<SweepOptions, 'base' | 'strategy' | 'actor' | 'params' | 'axes'>,
+): string {
   const key = JSON.stringify([
     o.strategy,
     o.base,
@@ -214,20 +216,26 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
         fail(
           failed(
             `grid point ${msg.index} (${fmtParams(p.params)}) failed: ${msg.code}: ${msg.message}`,
-            { id, index: msg.index, params: p.params, code: msg.code as ErrorCode },
+            { id, index: msg.index, params: p.params, code: msg.code },
           ),
         );
         return;
       }
       const { type: _type, ...r } = msg;
-      results[r.index] = { ...r, params: points[r.index]!.params, report: withSweepMeta(r.report, id, points[r.index]!, total) };
+      results[r.index] = {
+        ...r,
+        params: points[r.index]!.params,
+        report: withSweepMeta(r.report, id, points[r.index]!, total),
+      };
       done++;
       o.onPoint?.(done, total);
       if (done === total) settle!.resolve();
       else dispatch(t);
     };
     t.onExit = (code, lastError) =>
-      fail(failed(`sweep worker exited (code ${code}) during sweep ${id}`, { id, code }, lastError));
+      fail(
+        failed(`sweep worker exited (code ${code}) during sweep ${id}`, { id, code }, lastError),
+      );
   }
   try {
     if (error === undefined) {

@@ -53,7 +53,9 @@ export function runIdOf(
   config: Readonly<Record<string, unknown>>,
   codeVersion: string,
 ): string {
-  const h = createHash('sha256').update(JSON.stringify([config, codeVersion])).digest('hex');
+  const h = createHash('sha256')
+    .update(JSON.stringify([config, codeVersion]))
+    .digest('hex');
   return `bt-${strategy}-${seed}-${h.slice(0, 12)}`;
 }
 
@@ -117,13 +119,20 @@ export function registerBacktestCommand(
       (v: string, acc: SweepAxis[]) => [...acc, parseSweep(v)],
       [],
     )
-    .option('--workers <n>', 'worker threads of a sweep (default: the config\'s workers, at most cores - 1)')
+    .option(
+      '--workers <n>',
+      "worker threads of a sweep (default: the config's workers, at most cores - 1)",
+    )
     .option(
       '--rank-by <metric>',
       'rank a sweep by: sharpe, sortino, calmar, totalReturn, annualisedReturn, pnl, hitRate, profitFactor, expectancy, trades (higher first); maxDrawdown, maxDrawdownDurationUs, volatility, fees (lower first)',
       'sharpe',
     )
-    .option('--top <n>', 'rows of the ranked table on the terminal (--json and --html have every point)', '20')
+    .option(
+      '--top <n>',
+      'rows of the ranked table on the terminal (--json and --html have every point)',
+      '20',
+    )
     .option(
       '--save',
       'store the run (a sweep: every point, with the sweep id) in the backtests and backtest_trades tables of the configured store',
@@ -212,9 +221,8 @@ export function registerBacktestCommand(
         bar?.start(total, 0);
         if (sweeping) {
           const { runSweep } = await import('../backtest/sweep.js');
-          const { renderSweepHtml, renderSweepText, sweepJson } = await import(
-            '../backtest/sweep-report.js'
-          );
+          const { renderSweepHtml, renderSweepText, sweepJson } =
+            await import('../backtest/sweep-report.js');
           let s;
           try {
             s = await runSweep({
@@ -306,4 +314,3 @@ export function registerBacktestCommand(
       }
     });
 }
-

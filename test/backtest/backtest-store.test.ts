@@ -51,13 +51,16 @@ async function roundTrip(t: Test, store: BacktestStore): Promise<void> {
   t.same(versions.at(-1), { version: 7 }, 'migration 7 applied');
   const r = run();
   t.ok(r.executions.length > 2, `${r.executions.length} fills to store`);
-  const report = { ...r.report, meta: { ...r.report.meta, id: `bt-rt-${randomBytes(3).toString('hex')}` } };
+  const report = {
+    ...r.report,
+    meta: { ...r.report.meta, id: `bt-rt-${randomBytes(3).toString('hex')}` },
+  };
   const id = report.meta.id;
   for (let i = 0; i < 2; i++) {
-    t.same(
-      await saveBacktests(store, [{ report, executions: r.executions }], FINISHED_US),
-      { runs: 1, trades: r.executions.length },
-    );
+    t.same(await saveBacktests(store, [{ report, executions: r.executions }], FINISHED_US), {
+      runs: 1,
+      trades: r.executions.length,
+    });
   }
   const rows = await store.query(
     `SELECT id, name, sweep_id, ts_us, start_us, end_us, code_version, config, initial_cash, pnl, sharpe, max_drawdown, trades, fills, fees, report FROM backtests FINAL WHERE id = '${id}'`,
@@ -82,7 +85,11 @@ async function roundTrip(t: Test, store: BacktestStore): Promise<void> {
   t.equal(row['sharpe'], m.sharpe ?? 0, 'sharpe (null stored as 0)');
   t.equal(row['max_drawdown'], m.maxDrawdown);
   t.same(JSON.parse(row['config'] as string), JSON.parse(JSON.stringify(report.meta.config)));
-  t.same(JSON.parse(row['report'] as string), JSON.parse(JSON.stringify(report)), 'the whole report');
+  t.same(
+    JSON.parse(row['report'] as string),
+    JSON.parse(JSON.stringify(report)),
+    'the whole report',
+  );
 
   const trades = await store.query(
     `SELECT seq, sym, ts_us, account, strategy, signal_id, side, qty, px, fee, realised, position FROM backtest_trades FINAL WHERE backtest_id = '${id}' ORDER BY seq`,
@@ -120,7 +127,18 @@ void t.test('ClickHouse: migration 7 and the --save round trip', async (t) => {
 
   // The command line, a single run, into the same database.
   const cli = await runQilin(
-    ['backtest', '--messages', '3000', '--symbols', '2', '--strategy', 'momentum', '--param', 'threshold=0.0002', '--save'],
+    [
+      'backtest',
+      '--messages',
+      '3000',
+      '--symbols',
+      '2',
+      '--strategy',
+      'momentum',
+      '--param',
+      'threshold=0.0002',
+      '--save',
+    ],
     { QILIN_CLICKHOUSE_URL: clickhouseUrl, QILIN_CLICKHOUSE_DB: db },
   );
   t.equal(cli.code, 0, cli.err);
@@ -181,7 +199,7 @@ void t.test('chdb: a sweep saved by the command line, the round trip, a held sto
   const trades = await store.query(
     `SELECT count() AS n FROM backtest_trades WHERE backtest_id LIKE '${out.id}-%'`,
   );
-  t.ok(Number(trades[0]!['n']) > 0, `the points' trades (${trades[0]!['n']})`);
+  t.ok(Number(trades[0]!['n']) > 0, `the points' trades (${String(trades[0]!['n'])})`);
 
   await roundTrip(t, store);
 

@@ -75,7 +75,9 @@ void t.test('property: the grid has Π counts points, each inside its ranges, al
   fc.assert(
     fc.property(fc.array(axisArb, { minLength: 1, maxLength: 4 }), (specs) => {
       runs++;
-      const axes: SweepAxis[] = specs.map((s, i) => parseSweep(`k${i}=${s.from}..${s.to}:${s.step}`));
+      const axes: SweepAxis[] = specs.map((s, i) =>
+        parseSweep(`k${i}=${s.from}..${s.to}:${s.step}`),
+      );
       axes.forEach((a, i) => {
         if (a.values.length !== specs[i]!.count) {
           throw new Error(`axis ${i}: ${a.values.length} values, want ${specs[i]!.count}`);
@@ -161,10 +163,11 @@ void t.test('--strategy selects a strategy of the registry; params reach rule or
   const resolved = resolveSymbolActorOptions(o);
   t.match(resolved.rule, { kind: 'momentum', threshold: 0.002, ref: 'ema26' });
   // The config's rule of the same kind is the base; of another kind it is replaced.
-  t.same(
-    strategyActorOptions({ rule: { kind: 'rsi', lower: 20 } }, 'rsi', { upper: 80 }).rule,
-    { kind: 'rsi', lower: 20, upper: 80 },
-  );
+  t.same(strategyActorOptions({ rule: { kind: 'rsi', lower: 20 } }, 'rsi', { upper: 80 }).rule, {
+    kind: 'rsi',
+    lower: 20,
+    upper: 80,
+  });
   t.same(strategyActorOptions({ rule: { kind: 'rsi', lower: 20 } }, 'macd', {}).rule, {
     kind: 'macd',
   });

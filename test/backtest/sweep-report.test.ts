@@ -27,33 +27,38 @@ const point = (index: number, total: Partial<BacktestReport['total']>): Fake => 
   report: { total } as unknown as BacktestReport,
 });
 
-void t.test('rankPoints: higher first for ratios, lower first for drawdown; null last; ties by index', (t) => {
-  const pts = [
-    point(0, { sharpe: 1, maxDrawdown: 0.2 }),
-    point(1, { sharpe: null, maxDrawdown: 0.1 }),
-    point(2, { sharpe: 3, maxDrawdown: 0.3 }),
-    point(3, { sharpe: 1, maxDrawdown: 0.1 }),
-    point(4, { sharpe: null, maxDrawdown: 0.05 }),
-  ];
-  t.same(
-    rankPoints(pts, 'sharpe').map((p) => p.index),
-    [2, 0, 3, 1, 4],
-  );
-  t.same(
-    rankPoints(pts, 'maxDrawdown').map((p) => p.index),
-    [4, 1, 3, 0, 2],
-  );
-  t.same(
-    pts.map((p) => p.index),
-    [0, 1, 2, 3, 4],
-    'the input is not reordered',
-  );
-  t.end();
-});
+void t.test(
+  'rankPoints: higher first for ratios, lower first for drawdown; null last; ties by index',
+  (t) => {
+    const pts = [
+      point(0, { sharpe: 1, maxDrawdown: 0.2 }),
+      point(1, { sharpe: null, maxDrawdown: 0.1 }),
+      point(2, { sharpe: 3, maxDrawdown: 0.3 }),
+      point(3, { sharpe: 1, maxDrawdown: 0.1 }),
+      point(4, { sharpe: null, maxDrawdown: 0.05 }),
+    ];
+    t.same(
+      rankPoints(pts, 'sharpe').map((p) => p.index),
+      [2, 0, 3, 1, 4],
+    );
+    t.same(
+      rankPoints(pts, 'maxDrawdown').map((p) => p.index),
+      [4, 1, 3, 0, 2],
+    );
+    t.same(
+      pts.map((p) => p.index),
+      [0, 1, 2, 3, 4],
+      'the input is not reordered',
+    );
+    t.end();
+  },
+);
 
 void t.test('property: the ranking does not depend on the input order', (t) => {
   let runs = 0;
-  const metricArb = fc.constantFrom(...(Object.keys(RANK_METRICS) as Array<keyof typeof RANK_METRICS>));
+  const metricArb = fc.constantFrom(
+    ...(Object.keys(RANK_METRICS) as Array<keyof typeof RANK_METRICS>),
+  );
   fc.assert(
     fc.property(
       fc.array(fc.option(fc.integer({ min: -3, max: 3 }), { nil: null }), {
@@ -137,7 +142,10 @@ void t.test('text table, JSON and the self-contained page', (t) => {
   };
   const text = renderSweepText(s);
   const lines = text.split('\n');
-  t.match(lines[0], /sweep sw-x: strategy momentum, 2 points \(threshold=1\.\.2:1\), fixed minIntervalUs=5, ranked by pnl/);
+  t.match(
+    lines[0],
+    /sweep sw-x: strategy momentum, 2 points \(threshold=1\.\.2:1\), fixed minIntervalUs=5, ranked by pnl/,
+  );
   t.match(lines[2], /rank\s+point\s+threshold\s+sharpe/);
   t.match(lines[4], /^\s+1\s+1\s+2\s/, 'the better point (index 1) first');
   t.match(lines[5], /^\s+2\s+0\s+1\s/);
@@ -152,8 +160,8 @@ void t.test('text table, JSON and the self-contained page', (t) => {
   );
   const page = renderSweepHtml(s);
   t.match(page, /<h2 id="sweep">Sweep sw-x: 2 points, ranked by pnl<\/h2>/);
-  t.match(page, /<svg/, 'the best point\'s curves');
-  t.match(page, /&lt;run sw-x-1&gt;/, 'the best point\'s report, escaped');
+  t.match(page, /<svg/, "the best point's curves");
+  t.match(page, /&lt;run sw-x-1&gt;/, "the best point's report, escaped");
   const section = page.slice(page.indexOf('id="sweep"'));
   t.equal((section.match(/<tr/g) ?? []).length, 3, 'the grid table: a header and every point');
   t.equal(page.indexOf('</body>'), page.lastIndexOf('</body>'), 'one body');

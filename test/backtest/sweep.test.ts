@@ -93,10 +93,10 @@ void t.test('the same grid gives the same ranked results with 1 and 3 workers', 
 });
 
 void t.test('a point the actor refuses is named before any worker starts', async (t) => {
-  await t.rejects(
-    runSweep({ ...options, axes: [parseSweep('volFloor=0..2:1')] }),
-    { code: 'QLN_CLI_USAGE', message: /grid point 0 \(volFloor=0\): invalid volFloor/ },
-  );
+  await t.rejects(runSweep({ ...options, axes: [parseSweep('volFloor=0..2:1')] }), {
+    code: 'QLN_CLI_USAGE',
+    message: /grid point 0 \(volFloor=0\): invalid volFloor/,
+  });
   await t.rejects(runSweep({ ...options, params: { threshold: 1 } }), {
     code: 'QLN_CLI_USAGE',
     message: /a key not also set by --param/,
@@ -115,6 +115,9 @@ void t.test('an aborted sweep rejects with QLN_BACKTEST_SWEEP_FAILED', async (t)
       if (d === 2) ac.abort();
     },
   });
-  await t.rejects(run, { code: 'QLN_BACKTEST_SWEEP_FAILED', message: /cancelled after 2 of 4 points/ });
+  await t.rejects(run, {
+    code: 'QLN_BACKTEST_SWEEP_FAILED',
+    message: /cancelled after 2 of 4 points/,
+  });
   t.equal(done, 2, 'no point reported after the abort');
 });
