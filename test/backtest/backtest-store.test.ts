@@ -16,6 +16,7 @@ import { ChdbStore } from '../../adapters/chdb/chdb-store.js';
 import { ClickHouseStore } from '../../adapters/clickhouse/clickhouse-store.js';
 import { runBacktest, type BacktestRunResult } from '../../backtest/backtest-run.js';
 import { saveBacktests, type BacktestStore } from '../../backtest/backtest-store.js';
+import { docQueries } from '../adapters/clickhouse/store-contract.js';
 import { runQilin } from '../helpers/cli.js';
 import { dropDatabase } from '../helpers/drop-database.js';
 import { ensureServices } from '../helpers/services.js';
@@ -40,7 +41,8 @@ function run(): BacktestRunResult {
   return cached;
 }
 
-const FINISHED_US = 1_767_300_000_123_456;
+// Later than any run the command line saves (wall clock): the docs' "latest run".
+const FINISHED_US = 2_000_000_000_123_456;
 
 /** Save one run twice; read both tables back and compare with the report. */
 async function roundTrip(t: Test, store: BacktestStore): Promise<void> {
@@ -113,6 +115,43 @@ async function roundTrip(t: Test, store: BacktestStore): Promise<void> {
     })),
     'every fill as the portfolio recorded it',
   );
+
+  // The documented queries (docs/sql.md), as they are.
+  const qs = docQueries();
+  const best = await store.query(qs.get('backtest_best_runs')!);
+  t.ok(
+    best.some((b) => b['id'] === id),
+    'backtest_best_runs: the run is there',
+  );
+  const sharpe = best.map((b) => Number(b['sharpe']));
+  t.same(
+    sharpe,
+    [...sharpe].sort((a, b) => b - a),
+    'best Sharpe first',
+  );
+  const bySym = await store.query(qs.get('backtest_trades_by_symbol')!);
+  const want = new Map<string, { fills: number; fees: number; realised: number }>();
+  for (const e of r.executions) {
+    const w = want.get(e.sym) ?? { fills: 0, fees: 0, realised: 0 };
+    w.fills++;
+    w.fees += e.fee;
+    w.realised += e.realised;
+    want.set(e.sym, w);
+  }
+  t.same(
+    bySym.map((b) => b['sym']),
+    [...want.keys()].sort(),
+    'backtest_trades_by_symbol: the latest run, every symbol',
+  );
+  for (const b of bySym) {
+    const w = want.get(b['sym'] as string)!;
+    t.equal(Number(b['fills']), w.fills, `${String(b['sym'])}: fills`);
+    t.ok(Math.abs(Number(b['fees']) - w.fees) < 1e-9 * (1 + w.fees), `${String(b['sym'])}: fees`);
+    t.ok(
+      Math.abs(Number(b['realised']) - w.realised) < 1e-9 * (1 + Math.abs(w.realised)),
+      `${String(b['sym'])}: realised`,
+    );
+  }
 }
 
 void t.test('ClickHouse: migration 7 and the --save round trip', async (t) => {

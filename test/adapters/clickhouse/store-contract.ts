@@ -322,6 +322,9 @@ export async function storeContract(t: Test, store: EventStore): Promise<void> {
     const qs = docQueries();
     t.same([...qs.keys()].sort(), [
       'audit_by_action',
+      // Run against saved backtests by test/backtest/backtest-store.test.ts.
+      'backtest_best_runs',
+      'backtest_trades_by_symbol',
       'bars_1m',
       'bars_1m_fast',
       'quality_daily',
