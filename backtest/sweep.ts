@@ -61,8 +61,17 @@ export interface SweepOptions {
   workers?: number;
   /** Default `sharpe`. */
   rankBy?: RankMetric;
-  /** Keep each point's executions (for `backtest_trades`); default false. */
+  /** Workers send each point's executions (for `backtest_trades`); default false. */
   executions?: boolean;
+  /**
+   * Flat memory for large grids: once `onResult` has seen a point, its
+   * executions are dropped and its equity curve too, unless it is the best
+   * point so far (the page shows the best point's curve). Default false:
+   * every point keeps everything.
+   */
+  lean?: boolean;
+  /** Each point as it arrives (arrival order, not grid order), before `lean` drops anything. */
+  onResult?: (point: SweepPointResult) => void;
   log: Logger;
   /** After each point: points done, points in all. */
   onPoint?: (done: number, total: number) => void;
@@ -187,6 +196,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   );
   let next = 0;
   let done = 0;
+  let best: SweepPointResult | undefined;
   let settle: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   const finished = new Promise<void>((resolve, reject) => {
     settle = { resolve, reject };
@@ -222,11 +232,29 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
         return;
       }
       const { type: _type, ...r } = msg;
-      results[r.index] = {
+      const point: SweepPointResult = {
         ...r,
         params: points[r.index]!.params,
         report: withSweepMeta(r.report, id, points[r.index]!, total),
       };
+      results[r.index] = point;
+      try {
+        o.onResult?.(point);
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      if (o.lean === true) {
+        delete point.executions;
+        // Only the best point so far keeps its curve: the same comparison as
+        // the final ranking, so the last one standing is the ranked first.
+        if (best === undefined || rankPoints([best, point], rankBy)[0] === point) {
+          if (best !== undefined) best.report = withoutCurve(best.report);
+          best = point;
+        } else {
+          point.report = withoutCurve(point.report);
+        }
+      }
       done++;
       o.onPoint?.(done, total);
       if (done === total) settle!.resolve();
@@ -281,4 +309,9 @@ function withSweepMeta(
       },
     },
   };
+}
+
+/** A report without its equity curve (`lean` sweeps: every point but the best). */
+function withoutCurve(report: BacktestReport): BacktestReport {
+  return { ...report, curve: { ts: [], equity: [], drawdown: [] } };
 }

@@ -220,41 +220,60 @@ export function registerBacktestCommand(
             : undefined;
         bar?.start(total, 0);
         if (sweeping) {
-          const { runSweep } = await import('../backtest/sweep.js');
+          const { runSweep, sweepId } = await import('../backtest/sweep.js');
           const { renderSweepHtml, renderSweepText, sweepJson } =
             await import('../backtest/sweep-report.js');
+          const { saveBacktests } = await import('../backtest/backtest-store.js');
+          const sweep = { base, strategy, actor: actorBase, params: o.param, axes: o.sweep };
+          const id = sweepId(sweep);
+          // --save: each point is stored as it arrives (memory stays flat
+          // however large the grid); a failed insert cancels the sweep.
+          const ac = new AbortController();
+          let saving: Promise<void> = Promise.resolve();
+          let saveError: Error | undefined;
+          const written = { runs: 0, trades: 0 };
           let s;
           try {
             s = await runSweep({
-              base,
-              strategy,
-              actor: actorBase,
-              params: o.param,
-              axes: o.sweep,
+              ...sweep,
               workers,
               rankBy,
               executions: store !== undefined,
+              lean: true,
               log,
+              signal: ac.signal,
               onPoint: (done) => bar?.update(done),
+              onResult:
+                store === undefined
+                  ? undefined
+                  : (p) => {
+                      const run = { report: p.report, executions: p.executions ?? [], sweepId: id };
+                      saving = saving.then(async () => {
+                        if (saveError !== undefined) return;
+                        try {
+                          const w = await saveBacktests(store, [run], Date.now() * 1000);
+                          written.runs += w.runs;
+                          written.trades += w.trades;
+                        } catch (err) {
+                          saveError = err instanceof Error ? err : new Error(String(err));
+                          ac.abort();
+                        }
+                      });
+                    },
             });
+          } catch (err) {
+            await saving;
+            throw saveError ?? err;
           } finally {
             bar?.stop();
           }
+          await saving;
+          if (saveError !== undefined) throw saveError;
           if (o.html !== undefined) writeFileSync(o.html, renderSweepHtml(s));
-          let saved = '';
-          if (store !== undefined) {
-            const { saveBacktests } = await import('../backtest/backtest-store.js');
-            const w = await saveBacktests(
-              store,
-              s.points.map((p) => ({
-                report: p.report,
-                executions: p.executions ?? [],
-                sweepId: s.id,
-              })),
-              Date.now() * 1000,
-            );
-            saved = `; saved ${w.runs} runs and ${w.trades} trades (sweep_id '${s.id}')`;
-          }
+          const saved =
+            store === undefined
+              ? ''
+              : `; saved ${written.runs} runs and ${written.trades} trades (sweep_id '${s.id}')`;
           if (o.json === true) {
             process.stdout.write(`${JSON.stringify(sweepJson(s), null, 2)}\n`);
             return;

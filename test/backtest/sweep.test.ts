@@ -79,6 +79,40 @@ void t.test('the same grid gives the same ranked results with 1 and 3 workers', 
   t.match(one.points[0]!.report.meta.id, new RegExp(`^${one.id}-\\d$`));
   t.match(one.points[0]!.report.meta.config, { sweep: { id: one.id, points: 4 } });
 
+  // lean (the command line): the same ranking; only the best keeps its curve;
+  // onResult sees every point with its executions first.
+  const seen: number[] = [];
+  const lean = await runSweep({
+    ...options,
+    workers: 2,
+    executions: true,
+    lean: true,
+    onResult: (p) => {
+      if (p.executions?.length === p.fills) seen.push(p.index);
+    },
+  });
+  t.same(
+    lean.points.map((p) => p.report.meta.id),
+    one.points.map((p) => p.report.meta.id),
+    'lean: the same ranking',
+  );
+  t.same(
+    seen.sort((a, b) => a - b),
+    [0, 1, 2, 3],
+    'onResult: every point, with its executions',
+  );
+  t.same(
+    lean.points.map((p) => [p.executions, p.report.curve.ts.length > 0]),
+    [
+      [undefined, true],
+      [undefined, false],
+      [undefined, false],
+      [undefined, false],
+    ],
+    "lean: executions dropped, only the best point's curve kept",
+  );
+  t.same(lean.points[0]!.report, one.points[0]!.report, "the best point's report whole");
+
   // Each point's report is runBacktest's for its options, in process.
   for (const p of one.points) {
     const direct = runBacktest(pointOptions(options, gridPoint(options.axes, p.index)));
