@@ -116,6 +116,12 @@ async function roundTrip(t: Test, store: BacktestStore): Promise<void> {
     'every fill as the portfolio recorded it',
   );
 
+  await t.rejects(
+    store.insertRows('backtests; DROP TABLE ticks', [{ id: 'x' }]),
+    { code: 'QLN_INVALID_ARGUMENT', message: /invalid table/ },
+    'a table name is an identifier, never interpolated as given',
+  );
+
   // The documented queries (docs/sql.md), as they are.
   const qs = docQueries();
   const best = await store.query(qs.get('backtest_best_runs')!);
@@ -214,7 +220,7 @@ void t.test('chdb: a sweep saved by the command line, the round trip, a held sto
       '--sweep',
       'threshold=0.0002..0.0004:0.0002',
       '--workers',
-      '2',
+      '1',
       '--save',
       '--json',
     ],
