@@ -131,7 +131,7 @@ export class ClickHouseStore implements EventStore {
     try {
       await this.admin.insert({
         table: `${this.database}.${table}`,
-        values: rows as JsonRow[],
+        values: rows,
         format: 'JSONEachRow',
       });
     } catch (cause) {
