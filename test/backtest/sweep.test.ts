@@ -137,6 +137,14 @@ void t.test('a point the actor refuses is named before any worker starts', async
   });
 });
 
+void t.test('a point that fails in its worker stops the sweep, named', async (t) => {
+  await t.rejects(runSweep({ ...options, base: { ...options.base, messages: 0 }, workers: 2 }), {
+    code: 'QLN_BACKTEST_SWEEP_FAILED',
+    message:
+      /^grid point \d \(threshold=0\.000\d saturation=0\.0\d+\) failed: QLN_INVALID_ARGUMENT: invalid messages: 0/,
+  });
+});
+
 void t.test('an aborted sweep rejects with QLN_BACKTEST_SWEEP_FAILED', async (t) => {
   const ac = new AbortController();
   let done = 0;
