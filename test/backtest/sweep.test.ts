@@ -34,14 +34,6 @@ const options: SweepOptions = {
   log,
 };
 
-/** What must not depend on the worker count: everything but wall times. */
-const stable = (s: Awaited<ReturnType<typeof runSweep>>): string =>
-  JSON.stringify({
-    id: s.id,
-    rankBy: s.rankBy,
-    points: s.points.map(({ ms: _ms, ...p }) => p),
-  });
-
 void t.test('the same grid gives the same ranked results with 1 and 3 workers', async (t) => {
   let progress = 0;
   const one = await runSweep({
@@ -50,7 +42,17 @@ void t.test('the same grid gives the same ranked results with 1 and 3 workers', 
     executions: true,
     onPoint: () => progress++,
   });
-  const three = await runSweep({ ...options, workers: 3, executions: true });
+  // Three workers, lean (as the command line runs it): every point as it
+  // arrives (onResult, before lean drops anything) must equal the
+  // one-worker run's point, trades included, bit for bit.
+  const arrived = new Map<number, string>();
+  const three = await runSweep({
+    ...options,
+    workers: 3,
+    executions: true,
+    lean: true,
+    onResult: (p) => arrived.set(p.index, JSON.stringify({ ...p, ms: 0 })),
+  });
   t.equal(progress, 4, 'progress once per point');
   t.equal(one.workers, 1);
   t.equal(three.workers, 3);
@@ -68,41 +70,22 @@ void t.test('the same grid gives the same ranked results with 1 and 3 workers', 
     new Set(one.points.map((p) => p.report.total.pnl)).size > 1,
     'the parameters change the result',
   );
-  t.equal(stable(one), stable(three), 'identical ranked results, trades included, bit for bit');
-  // Ranked by Sharpe, best first, nulls last.
-  const sharpe = one.points.map((p) => p.report.total.sharpe);
-  for (let i = 1; i < sharpe.length; i++) {
-    const [a, b] = [sharpe[i - 1]!, sharpe[i]!];
-    t.ok(a === null ? b === null : b === null || a >= b, `rank ${i}: ${a} before ${b}`);
+  t.equal(arrived.size, 4, 'onResult: every point');
+  for (const p of one.points) {
+    t.equal(
+      arrived.get(p.index),
+      JSON.stringify({ ...p, ms: 0 }),
+      `point ${p.index}: identical with 1 and 3 workers, trades included`,
+    );
   }
-  t.equal(one.id, sweepId(options), 'the id is a hash of the sweep, not of the workers');
-  t.match(one.points[0]!.report.meta.id, new RegExp(`^${one.id}-\\d$`));
-  t.match(one.points[0]!.report.meta.config, { sweep: { id: one.id, points: 4 } });
-
-  // lean (the command line): the same ranking; only the best keeps its curve;
-  // onResult sees every point with its executions first.
-  const seen: number[] = [];
-  const lean = await runSweep({
-    ...options,
-    workers: 2,
-    executions: true,
-    lean: true,
-    onResult: (p) => {
-      if (p.executions?.length === p.fills) seen.push(p.index);
-    },
-  });
   t.same(
-    lean.points.map((p) => p.report.meta.id),
+    three.points.map((p) => p.report.meta.id),
     one.points.map((p) => p.report.meta.id),
-    'lean: the same ranking',
+    'the same ranking',
   );
+  t.same(three.points[0]!.report, one.points[0]!.report, "lean: the best point's report whole");
   t.same(
-    seen.sort((a, b) => a - b),
-    [0, 1, 2, 3],
-    'onResult: every point, with its executions',
-  );
-  t.same(
-    lean.points.map((p) => [p.executions, p.report.curve.ts.length > 0]),
+    three.points.map((p) => [p.executions, p.report.curve.ts.length > 0]),
     [
       [undefined, true],
       [undefined, false],
@@ -111,7 +94,21 @@ void t.test('the same grid gives the same ranked results with 1 and 3 workers', 
     ],
     "lean: executions dropped, only the best point's curve kept",
   );
-  t.same(lean.points[0]!.report, one.points[0]!.report, "the best point's report whole");
+  t.same(
+    three.points.map((p) => p.report.total),
+    one.points.map((p) => p.report.total),
+    'lean: every TOTAL row kept',
+  );
+  // Ranked by Sharpe, best first, nulls last.
+  const sharpe = one.points.map((p) => p.report.total.sharpe);
+  for (let i = 1; i < sharpe.length; i++) {
+    const [a, b] = [sharpe[i - 1]!, sharpe[i]!];
+    t.ok(a === null ? b === null : b === null || a >= b, `rank ${i}: ${a} before ${b}`);
+  }
+  t.equal(one.id, sweepId(options), 'the id is a hash of the sweep, not of the workers');
+  t.equal(three.id, one.id);
+  t.match(one.points[0]!.report.meta.id, new RegExp(`^${one.id}-\\d$`));
+  t.match(one.points[0]!.report.meta.config, { sweep: { id: one.id, points: 4 } });
 
   // Each point's report is runBacktest's for its options, in process.
   for (const p of one.points) {
@@ -138,7 +135,7 @@ void t.test('a point the actor refuses is named before any worker starts', async
 });
 
 void t.test('a point that fails in its worker stops the sweep, named', async (t) => {
-  await t.rejects(runSweep({ ...options, base: { ...options.base, messages: 0 }, workers: 2 }), {
+  await t.rejects(runSweep({ ...options, base: { ...options.base, messages: 0 }, workers: 1 }), {
     code: 'QLN_BACKTEST_SWEEP_FAILED',
     message:
       /^grid point \d \(threshold=0\.000\d saturation=0\.0\d+\) failed: QLN_INVALID_ARGUMENT: invalid messages: 0/,
