@@ -26,6 +26,7 @@ import { createActorFactory, endOfDrain, BASELINE_MODEL } from '../actors/symbol
 import type { RiskLimits } from '../actors/risk-rules.js';
 import { invalidArgument } from '../kernel/errors.js';
 import type { FillModelOptions } from './fill-model.js';
+import type { Execution } from './portfolio.js';
 import { buildReport, type BacktestReport } from './report.js';
 import { BacktestConsumer } from './backtest-consumer.js';
 import { replay } from './replay-engine.js';
@@ -68,6 +69,8 @@ export interface BacktestRunResult {
   /** Wall time of the run, ms, and ticks per second through the whole chain. */
   ms: number;
   ticksPerSec: number;
+  /** The portfolio's fills (the `backtest_trades` rows; `qilin backtest --save`). */
+  executions: Execution[];
 }
 
 const T0_US = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z: a fixed start, so runs repeat exactly
@@ -158,7 +161,8 @@ function resultOf(
   ms: number,
 ): BacktestRunResult {
   consumer.finish();
-  const report = buildReport(consumer.portfolio.result(), {
+  const result = consumer.portfolio.result();
+  const report = buildReport(result, {
     id: `bt-${o.strategy}-${o.seed}`,
     name: `${o.strategy} on a generated market (${o.symbols} symbols, seed ${o.seed})`,
     config: {
@@ -183,6 +187,7 @@ function resultOf(
     fills: consumer.fills,
     ms,
     ticksPerSec: ticks / (ms / 1000),
+    executions: result.executions,
   };
 }
 

@@ -7,9 +7,9 @@ import type { BacktestMetrics, BacktestReport } from './report.js';
  * ClickHouse tables of backtest results: `backtests` (one row per run, with
  * the config and code version that made it) and `backtest_trades` (one row per
  * simulated fill). Exported as DDL strings with the `{db}` placeholder the
- * migrations of adapters/clickhouse/schema.ts use; wiring them into the
- * migration list and the store is left to the store's owner
- * ({@link backtestMigration} builds the step).
+ * migrations of adapters/clickhouse/schema.ts use: {@link backtestMigration}
+ * builds the step, migration 7 of the store's MIGRATIONS. The points of one
+ * sweep share `sweep_id` ('' for a single run).
  *
  * Portable like the rest of the schema (ClickHouse 18.16, current releases,
  * chdb): no DateTime64 (times are Int64 µs plus `ts` DateTime and `date` Date
@@ -18,14 +18,16 @@ import type { BacktestMetrics, BacktestReport } from './report.js';
  * a profit factor with no loss) is stored as 0 in its column; the full report,
  * nulls included, is the `report` column (JSON), so nothing is lost.
  *
- * `backtests` is a ReplacingMergeTree on `id`: storing a run twice (a retried
- * job) reads once under FINAL. `backtest_trades` is ordered by
- * (backtest_id, sym, ts_us, seq), the order a run's trades are read in.
+ * Both are ReplacingMergeTrees: storing a run twice (a retried job, the same
+ * config saved again: ids are content hashes) reads once under FINAL —
+ * `backtests` keyed by `id`, `backtest_trades` by (backtest_id, sym, ts_us,
+ * seq), a fill's identity and the order a run's trades are read in.
  */
 
 export const BACKTESTS_DDL = `CREATE TABLE IF NOT EXISTS {db}.backtests (
   id String,
   name String,
+  sweep_id String,
   ts_us Int64,
   ts DateTime,
   date Date,
@@ -71,7 +73,7 @@ export const BACKTEST_TRADES_DDL = `CREATE TABLE IF NOT EXISTS {db}.backtest_tra
   fee Float64,
   realised Float64,
   position Float64
-) ENGINE = MergeTree PARTITION BY toYYYYMM(date) ORDER BY (backtest_id, sym, ts_us, seq)`;
+) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(date) ORDER BY (backtest_id, sym, ts_us, seq)`;
 
 /** The migration step that creates both tables, numbered by the caller (the next free version). */
 export function backtestMigration(version: number): Migration {
@@ -85,12 +87,16 @@ export function backtestMigration(version: number): Migration {
 const n = (v: number | null): number => (v !== null && Number.isFinite(v) ? v : 0);
 const int = (v: number): number => (Number.isFinite(v) ? Math.round(v) : 0);
 
-/** The `backtests` row of a report; `finishedUs` is when the run ended (wall clock, µs). */
-export function backtestRow(report: BacktestReport, finishedUs: number): JsonRow {
+/**
+ * The `backtests` row of a report; `finishedUs` is when the run ended (wall
+ * clock, µs); `sweepId` the sweep the run is a point of ('' for a single run).
+ */
+export function backtestRow(report: BacktestReport, finishedUs: number, sweepId = ''): JsonRow {
   const m: BacktestMetrics = report.total;
   return {
     id: report.meta.id,
     name: report.meta.name,
+    sweep_id: sweepId,
     ts_us: int(finishedUs),
     ts: secondsOf(finishedUs),
     date: dateOf(finishedUs),

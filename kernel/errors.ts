@@ -124,6 +124,14 @@ export const ErrorCodes = {
    * or a quantity, price or fee that is not a finite number (≥ 0, price > 0).
    */
   BACKTEST_FILL_INVALID: 'QLN_BACKTEST_FILL_INVALID',
+  // ── backtest sweeps (issue 10 item 5: backtest/sweep.ts) ──
+  /**
+   * A parameter sweep stopped: a grid point failed in its worker (the message
+   * names the point's index and parameters and carries the worker's error
+   * code), a sweep worker died, or the sweep was cancelled.
+   */
+  BACKTEST_SWEEP_FAILED: 'QLN_BACKTEST_SWEEP_FAILED',
+  // ── end backtest sweeps ──
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -3,11 +3,12 @@ import { firstLine, storeFailed } from '../clickhouse/store-failure.js';
 import { Session } from 'chdb';
 import type { EventStore, StoreBatch } from '../../kernel/event-store.js';
 import { ErrorCodes, QilinError, invalidArgument } from '../../kernel/errors.js';
-import { formatBatchText } from '../clickhouse/row-format.js';
+import { formatBatchText, toNdjson, type JsonRow } from '../clickhouse/row-format.js';
 import {
   MIGRATIONS,
   applyTtl,
   checkDatabaseName,
+  checkTableName,
   checkTtlDays,
   migrateSchema,
   type Migration,
@@ -115,6 +116,30 @@ export class ChdbStore implements EventStore {
       }
     }
   }
+
+  // ---- rows of tables outside StoreBatch (backtest results: backtest/backtest-store.ts) ----
+
+  /** Insert JSONEachRow objects into `table` of this database; rejects QLN_STORE_FAILED. */
+  async insertRows(table: string, rows: readonly JsonRow[]): Promise<void> {
+    checkTableName(table);
+    if (rows.length === 0) return;
+    const s = this.open();
+    try {
+      await s.insert({
+        table: `${this.database}.${table}`,
+        values: toNdjson(rows),
+        format: 'JSONEachRow',
+      });
+    } catch (cause) {
+      throw storeFailed(
+        'chdb',
+        `insert of ${rows.length} rows into ${this.database}.${table} failed`,
+        cause,
+        { table, rows: rows.length },
+      );
+    }
+  }
+  // ---- end of rows outside StoreBatch ----
 
   async query(sql: string): Promise<Array<Record<string, unknown>>> {
     if (!this.readonly && !READ_STATEMENT.test(sql)) {

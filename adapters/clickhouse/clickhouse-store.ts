@@ -2,11 +2,12 @@ import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickh
 import { firstLine, storeFailed } from './store-failure.js';
 import type { EventStore, StoreBatch } from '../../kernel/event-store.js';
 import { invalidArgument } from '../../kernel/errors.js';
-import { formatBatch } from './row-format.js';
+import { formatBatch, type JsonRow } from './row-format.js';
 import {
   MIGRATIONS,
   applyTtl,
   checkDatabaseName,
+  checkTableName,
   checkTtlDays,
   migrateSchema,
   type Migration,
@@ -120,6 +121,29 @@ export class ClickHouseStore implements EventStore {
   query(sql: string): Promise<Array<Record<string, unknown>>> {
     return this.run(this.reader, sql, true);
   }
+
+  // ---- rows of tables outside StoreBatch (backtest results: backtest/backtest-store.ts) ----
+
+  /** Insert JSONEachRow objects into `table` of this database; rejects QLN_STORE_FAILED. */
+  async insertRows(table: string, rows: readonly JsonRow[]): Promise<void> {
+    checkTableName(table);
+    if (rows.length === 0) return;
+    try {
+      await this.admin.insert({
+        table: `${this.database}.${table}`,
+        values: rows,
+        format: 'JSONEachRow',
+      });
+    } catch (cause) {
+      throw storeFailed(
+        'clickhouse',
+        `insert of ${rows.length} rows into ${this.database}.${table} failed`,
+        cause,
+        { table, rows: rows.length },
+      );
+    }
+  }
+  // ---- end of rows outside StoreBatch ----
 
   async ping(): Promise<boolean> {
     if (this.closed) return false;

@@ -1,4 +1,5 @@
 import { invalidArgument } from '../../kernel/errors.js';
+import { backtestMigration } from '../../backtest/clickhouse-ddl.js';
 
 /**
  * The history schema as numbered, append-only migrations, shared by the
@@ -351,6 +352,9 @@ export const MIGRATIONS: readonly Migration[] = [
       addColumn('predictions', 'upper', 'Nullable(Float64)'),
     ],
   },
+  // Backtest results (`qilin backtest --save`): `backtests` and
+  // `backtest_trades`, DDL and row builders in backtest/clickhouse-ddl.ts.
+  backtestMigration(7),
 ];
 
 /** How a store runs schema statements (both stores provide it). */
@@ -367,6 +371,12 @@ const DB_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export function checkDatabaseName(db: string): string {
   if (!DB_NAME.test(db)) invalidArgument('database', db, 'an identifier [A-Za-z_][A-Za-z0-9_]*');
   return db;
+}
+
+/** A table name a store may interpolate into a statement (same rule as the database's). */
+export function checkTableName(table: string): string {
+  if (!DB_NAME.test(table)) invalidArgument('table', table, 'an identifier [A-Za-z_][A-Za-z0-9_]*');
+  return table;
 }
 
 /**

@@ -26,7 +26,7 @@ void t.test('DDL: portable column types only', (t) => {
     t.match(ddl, /^CREATE TABLE IF NOT EXISTS \{db\}\./);
     t.match(ddl, /ts_us Int64,\n {2}ts DateTime,\n {2}date Date/);
   }
-  t.same(backtestMigration(6).statements, [BACKTESTS_DDL, BACKTEST_TRADES_DDL]);
+  t.same(backtestMigration(7).statements, [BACKTESTS_DDL, BACKTEST_TRADES_DDL]);
   t.end();
 });
 
@@ -40,7 +40,7 @@ void t.test('backtests and backtest_trades on ClickHouse: create, insert, read b
   });
   await ch.command({ query: `CREATE DATABASE ${db}` });
   for (let i = 0; i < 2; i++) {
-    for (const ddl of backtestMigration(6).statements) {
+    for (const ddl of backtestMigration(7).statements) {
       await ch.command({ query: (ddl as string).replaceAll('{db}', db) });
     }
   }

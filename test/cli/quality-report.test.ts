@@ -169,8 +169,8 @@ async function migrationChecks(t: Test, exec: SchemaExecutor, db: string): Promi
   );
   t.same(
     await migrateSchema(exec, db),
-    [3, 4, 5, 6],
-    'version 3 (ticks keyed by the tick), 4 (materialized views), 5 (audit), 6 (prediction role, interval)',
+    [3, 4, 5, 6, 7],
+    'version 3 (ticks keyed by the tick), 4 (materialized views), 5 (audit), 6 (prediction role, interval), 7 (backtests)',
   );
   t.same(await migrateSchema(exec, db), [], 'nothing left to apply');
   // A migration that died after its ALTERs but before its record runs again:

@@ -196,8 +196,9 @@ export async function storeContract(t: Test, store: EventStore): Promise<void> {
         { version: 4, n: 1 },
         { version: 5, n: 1 },
         { version: 6, n: 1 },
+        { version: 7, n: 1 },
       ],
-      'versions 1 to 6 recorded once each',
+      'versions 1 to 7 recorded once each',
     );
     t.same(
       await store.query(
@@ -210,6 +211,8 @@ export async function storeContract(t: Test, store: EventStore): Promise<void> {
     const names = tables.map((r) => r['name']).sort();
     t.same(names, [
       'audit',
+      'backtest_trades',
+      'backtests',
       'bars_1m_agg',
       'bars_1m_mv',
       'metrics',
@@ -319,6 +322,9 @@ export async function storeContract(t: Test, store: EventStore): Promise<void> {
     const qs = docQueries();
     t.same([...qs.keys()].sort(), [
       'audit_by_action',
+      // Run against saved backtests by test/backtest/backtest-store.test.ts.
+      'backtest_best_runs',
+      'backtest_trades_by_symbol',
       'bars_1m',
       'bars_1m_fast',
       'quality_daily',
@@ -492,6 +498,7 @@ export async function upgradeContract(t: Test, store: MigratableStore): Promise<
       { version: 4 },
       { version: 5 },
       { version: 6 },
+      { version: 7 },
     ],
   );
   // Migration 4 backfilled the views' tables from `ticks FINAL`: the copy once.
