@@ -48,7 +48,9 @@ export function sourceFailed(
   details: Record<string, unknown> = {},
 ): QilinError {
   const why =
-    cause === undefined ? '' : `: ${cause instanceof Error ? cause.message : String(cause)}`;
+    cause === undefined
+      ? ''
+      : `: ${cause instanceof Error ? cause.message : (JSON.stringify(cause) ?? 'unknown')}`;
   return new QilinError(ErrorCodes.REPLAY_SOURCE_FAILED, `${source}: ${what}${why}`, {
     cause,
     details: { ...details, source },
