@@ -17,6 +17,8 @@
  * QLN_REPLAY_SOURCE_FAILED (missing file, bad header, store or stream
  * unreachable, the embedded store held by a running kernel).
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import type { QilinConfig } from '../../config/config.js';
@@ -208,9 +210,47 @@ async function openStore(
     await src.open();
   } catch (e) {
     await src.close().catch(() => undefined);
+    const holder =
+      ctx.store === undefined && ctx.config !== undefined
+        ? await chdbHolder(ctx.config)
+        : undefined;
+    if (holder !== undefined) {
+      // The engine's own message ("Failed to create connection") says nothing useful: not appended.
+      throw new QilinError(
+        ErrorCodes.REPLAY_SOURCE_FAILED,
+        `${src.description}: the embedded store ${holder.path} is in use by another process (pid ${holder.pid}: a running kernel?); stop it, or replay from a ClickHouse server (clickhouseUrl)`,
+        { cause: e, details: { source: src.description, pid: holder.pid, path: holder.path } },
+      );
+    }
     throw e;
   }
   return src;
+}
+
+/**
+ * The process holding the embedded store's lock, when another live one does:
+ * chdb (like clickhouse-server) writes `PID: n` into `<path>/status` and
+ * locks it; its own open error only says "Failed to create connection".
+ */
+async function chdbHolder(config: QilinConfig): Promise<{ pid: number; path: string } | undefined> {
+  const { storeKind, chdbPath } = await import('../../cli/store-factory.js');
+  if (storeKind(config) !== 'chdb') return undefined;
+  const path = chdbPath(config);
+  let text: string;
+  try {
+    text = await readFile(join(path, 'status'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const pid = Number(/PID:\s*(\d+)/.exec(text)?.[1]);
+  if (!Number.isSafeInteger(pid) || pid === process.pid) return undefined;
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    // EPERM: alive, someone else's; ESRCH: a stale file.
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
+  }
+  return { pid, path };
 }
 
 async function openJetStream(
