@@ -37,7 +37,11 @@ export interface JetStreamSourceOptions {
   nc: NatsConnection;
   /** Stream name (default `QILIN_MD`). */
   stream?: string;
-  /** Subjects to read (default: all of the stream's). */
+  /**
+   * Subjects to read, as stored: the project's NATS maps `md.<venue>.<sym>`
+   * to `md.<venue>.<sym>.<partition>`, so `md.binance.BTCUSDT.>` (default:
+   * all of the stream's; more than one needs nats-server 2.10+).
+   */
   subjects?: string[];
   /** Start at the first message stored at or after this time, µs since epoch. */
   since?: number;
@@ -113,7 +117,10 @@ export class JetStreamTickSource implements TickSource {
         return;
       }
       this.consumer = await jetstream(o.nc).consumers.get(this.stream, {
-        ...(o.subjects !== undefined ? { filter_subjects: o.subjects } : {}),
+        // One subject as a string: servers before 2.10 (Debian's) take a single filter only.
+        ...(o.subjects !== undefined
+          ? { filter_subjects: o.subjects.length === 1 ? o.subjects[0]! : o.subjects }
+          : {}),
         ...(o.since !== undefined
           ? {
               deliver_policy: DeliverPolicy.StartTime,
