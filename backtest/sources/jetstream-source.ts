@@ -8,8 +8,8 @@
  *
  * Bounded: `open()` takes the stream's last sequence; the replay ends there
  * (`next` returns 0) even while the market keeps publishing. Start: `since`
- * (µs; the time JetStream stored the message, millisecond precision on the
- * server's side), or `startSeq`, or the stream's first message.
+ * (µs: the first message JetStream stored at or after it), or `startSeq`, or
+ * the stream's first message.
  * `total` is the consumer's pending count at the start. Messages the
  * decoders refuse are counted in `rejected`. A stream that does not exist or
  * a server that does not answer throws QLN_REPLAY_SOURCE_FAILED.
@@ -73,6 +73,7 @@ export class JetStreamTickSource implements TickSource {
   private done = false;
   private closed = false;
   private seq = 0;
+  private readonly sinceNs: bigint;
 
   constructor(o: JetStreamSourceOptions) {
     this.stream = o.stream ?? 'QILIN_MD';
@@ -89,6 +90,7 @@ export class JetStreamTickSource implements TickSource {
       invalidArgument('startSeq', o.startSeq, 'a stream sequence ≥ 1');
     }
     this.o = o;
+    this.sinceNs = o.since === undefined ? 0n : BigInt(Math.floor(o.since)) * 1000n;
     const from =
       o.since !== undefined
         ? ` since ${o.since}`
@@ -161,7 +163,8 @@ export class JetStreamTickSource implements TickSource {
             this.done = true;
             break;
           }
-          this.take(m, into);
+          // The server starts at a millisecond; messages of that millisecond before `since` are outside.
+          if (this.sinceNs === 0n || m.timestampNanos >= this.sinceNs) this.take(m, into);
           if (m.seq >= this.lastSeq || m.info.pending === 0) {
             this.done = true;
             break;

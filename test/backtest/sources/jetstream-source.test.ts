@@ -153,6 +153,21 @@ void t.test('JetStreamTickSource on a real stream', async (t) => {
     await src.close();
   });
 
+  await t.test('since is exact to the µs (the server starts at a millisecond)', async (t) => {
+    const all = (await readAll(new JetStreamTickSource({ nc, stream }), 50)).ticks;
+    for (const k of [1, 5, 20]) {
+      const since = all[k]!.recvUs;
+      const src = new JetStreamTickSource({ nc, stream, since });
+      const got = (await readAll(src, 6)).ticks;
+      t.same(
+        got.map((r) => r.seq),
+        all.filter((r) => r.recvUs >= since).map((r) => r.seq),
+        `since the ${k}th tick's stored time`,
+      );
+      await src.close();
+    }
+  });
+
   await t.test(
     'subjects filter (stored subjects carry the partition: md.<venue>.<sym>.<p>)',
     async (t) => {
