@@ -154,22 +154,20 @@ export class ArrowTickSource implements TickSource {
     this.rowNo++;
     const v = this.vec;
     const r = this.raw;
-    const get = (c: Col | undefined): unknown =>
-      c === null || c === undefined ? undefined : c.get(i);
-    r.kind = parseKind(get(v.type));
-    const sym = get(v.sym);
+    r.kind = parseKind(cellAt(v.type, i));
+    const sym = cellAt(v.sym, i);
     r.sym = typeof sym === 'string' ? sym : '';
-    r.seq = toNumber(get(v.seq));
-    r.ts = toNumber(get(v.ts_us));
-    r.recv = toNumber(get(v.recv_us));
-    r.px = toNumber(get(v.px));
-    r.qty = toNumber(get(v.qty));
-    const side = get(v.side);
+    r.seq = toNumber(cellAt(v.seq, i));
+    r.ts = toNumber(cellAt(v.ts_us, i));
+    r.recv = toNumber(cellAt(v.recv_us, i));
+    r.px = toNumber(cellAt(v.px, i));
+    r.qty = toNumber(cellAt(v.qty, i));
+    const side = cellAt(v.side, i);
     r.side = parseSide(typeof side === 'bigint' ? Number(side) : side);
-    r.bid = toNumber(get(v.bid));
-    r.bidQty = toNumber(get(v.bid_qty));
-    r.ask = toNumber(get(v.ask));
-    r.askQty = toNumber(get(v.ask_qty));
+    r.bid = toNumber(cellAt(v.bid, i));
+    r.bidQty = toNumber(cellAt(v.bid_qty, i));
+    r.ask = toNumber(cellAt(v.ask, i));
+    r.askQty = toNumber(cellAt(v.ask_qty, i));
     const why = checkRawTick(r);
     if (why !== '') {
       this.rejected++;
@@ -179,6 +177,11 @@ export class ArrowTickSource implements TickSource {
     }
     appendRawTick(into, r, this.ids.id(r.sym));
   }
+}
+
+/** Row `i` of column `c`, undefined when the column is absent. */
+function cellAt(c: Col | undefined, i: number): unknown {
+  return c === null || c === undefined ? undefined : c.get(i);
 }
 
 /** Options of {@link writeTicksArrow}. */

@@ -144,9 +144,14 @@ export class CsvTickSource implements TickSource {
     this.stream = createReadStream(this.path, { highWaterMark: READ_BYTES })[
       Symbol.asyncIterator
     ]() as AsyncIterator<Buffer>;
-    if (!(await this.fill())) this.header('');
-    this.lineNo++;
-    this.header(this.lines[this.at++]!);
+    try {
+      if (!(await this.fill())) this.header('');
+      this.lineNo++;
+      this.header(this.lines[this.at++]!);
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
   }
 
   /** Next lines of the file into `lines`; false at the end. */
@@ -200,19 +205,18 @@ export class CsvTickSource implements TickSource {
     }
     const c = this.cols!;
     const r = this.raw;
-    const get = (k: number): string => (k < 0 ? '' : f[k]!);
-    r.kind = parseKind(get(c.type));
-    r.sym = get(c.sym);
-    r.seq = toNumber(get(c.seq));
-    r.ts = toNumber(get(c.ts_us));
-    r.recv = toNumber(get(c.recv_us));
-    r.px = toNumber(get(c.px));
-    r.qty = toNumber(get(c.qty));
-    r.side = parseSide(get(c.side));
-    r.bid = toNumber(get(c.bid));
-    r.bidQty = toNumber(get(c.bid_qty));
-    r.ask = toNumber(get(c.ask));
-    r.askQty = toNumber(get(c.ask_qty));
+    r.kind = parseKind(cell(f, c.type));
+    r.sym = cell(f, c.sym);
+    r.seq = toNumber(cell(f, c.seq));
+    r.ts = toNumber(cell(f, c.ts_us));
+    r.recv = toNumber(cell(f, c.recv_us));
+    r.px = toNumber(cell(f, c.px));
+    r.qty = toNumber(cell(f, c.qty));
+    r.side = parseSide(cell(f, c.side));
+    r.bid = toNumber(cell(f, c.bid));
+    r.bidQty = toNumber(cell(f, c.bid_qty));
+    r.ask = toNumber(cell(f, c.ask));
+    r.askQty = toNumber(cell(f, c.ask_qty));
     const why = checkRawTick(r);
     if (why !== '') {
       this.reject(why);
@@ -225,6 +229,11 @@ export class CsvTickSource implements TickSource {
     this.rejected++;
     if (this.rejections.length < KEPT_REJECTIONS) this.rejections.push({ at: this.lineNo, reason });
   }
+}
+
+/** Field `k` of a split line, '' when the column is absent (-1). */
+function cell(f: readonly string[], k: number): string {
+  return k < 0 ? '' : f[k]!;
 }
 
 function stripCr(s: string): string {

@@ -153,7 +153,12 @@ export async function openTickSource(
     case 'csv':
     case 'arrow': {
       const src = p.kind === 'csv' ? new CsvTickSource(p.path) : new ArrowTickSource(p.path);
-      await src.open();
+      try {
+        await src.open();
+      } catch (e) {
+        await src.close().catch(() => undefined);
+        throw e;
+      }
       return src;
     }
     case 'store':

@@ -128,6 +128,16 @@ void t.test(
   },
 );
 
+void t.test('a BOM before the header is skipped', async (t) => {
+  const path = join(dir, 'bom.csv');
+  writeFileSync(path, '\uFEFFtype,sym,seq,ts_us,px,qty\ntrade,X,1,1000,10,1\n');
+  const src = new CsvTickSource(path);
+  t.same(
+    (await readAll(src, 4)).ticks.map((r) => [r.type, r.sym, r.px]),
+    [['trade', 'X', 10]],
+  );
+});
+
 void t.test(
   'kind for type, no recv_us (= ts_us), buy/sell sides, a trades-only file',
   async (t) => {
