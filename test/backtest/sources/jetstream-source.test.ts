@@ -13,7 +13,8 @@ import { JetStreamTickSource } from '../../../backtest/sources/jetstream-source.
 import { openTickSource } from '../../../backtest/sources/open-source.js';
 import { newTickChunk } from '../../../backtest/tick-chunk.js';
 import { ErrorCodes } from '../../../kernel/errors.js';
-import { connectAs } from '../../helpers/services.js';
+import { connectAs, ensureServices } from '../../helpers/services.js';
+import { testKernelConfig } from '../../helpers/test-kernel.js';
 import { until } from '../../helpers/wait.js';
 import { readAll, type ReadTick } from './source-fixtures.js';
 
@@ -166,6 +167,19 @@ void t.test('JetStreamTickSource on a real stream', async (t) => {
       );
       await src.close();
     }
+  });
+
+  await t.test('from the kernel config: connects as the kernel role', async (t) => {
+    const config = await testKernelConfig(
+      await ensureServices(),
+      `qilin_src_${run}`,
+      run.repeat(4),
+    );
+    const src = await openTickSource(`jetstream:stream=${stream},seq=2`, { config });
+    const got = await readAll(src, 8);
+    t.equal(got.ticks[0]!.seq, 2, 'from stream seq 2');
+    t.equal(got.ticks.length + src.rejected, src.total!, 'every pending message read or refused');
+    await src.close();
   });
 
   await t.test(
