@@ -256,8 +256,8 @@ void t.test('memory stays flat: 200k rows read in chunks of 10k', async (t) => {
   t.equal(src.read, n, `${n} ticks read from ${(bytes / 1e6).toFixed(0)} MB`);
   // Keeping the rows (≥ 100 B each as objects or columns) would need ≥ 20 MB.
   t.ok(
-    peak < 8e6,
-    `memory grew ${(peak / 1e6).toFixed(1)} MB (bound 8 MB) reading a ${(bytes / 1e6).toFixed(0)} MB file`,
+    peak < 4e6,
+    `memory grew ${(peak / 1e6).toFixed(1)} MB (bound 4 MB) reading a ${(bytes / 1e6).toFixed(0)} MB file`,
   );
   await src.close();
 });
