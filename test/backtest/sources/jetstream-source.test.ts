@@ -8,6 +8,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { headers } from '@nats-io/transport-node';
+import {
+  TICK_BINARY_CONTENT_TYPE,
+  TickBinaryCodec,
+} from '../../../adapters/nats/tick-binary-codec.js';
 import t from 'tap';
 import { JetStreamTickSource } from '../../../backtest/sources/jetstream-source.js';
 import { openTickSource } from '../../../backtest/sources/open-source.js';
@@ -195,6 +200,29 @@ void t.test('JetStreamTickSource on a real stream', async (t) => {
       await src.close();
     },
   );
+
+  await t.test('binary ticks (by Content-Type) decode as the kernel decodes them', async (t) => {
+    const h = headers();
+    h.set('Content-Type', TICK_BINARY_CONTENT_TYPE);
+    const codec = new TickBinaryCodec();
+    const trade = {
+      type: 'trade',
+      sym: 'AAA',
+      ts: T0 + 7,
+      px: 12.5,
+      qty: 3,
+      side: 'sell',
+      seq: 9,
+    } as const;
+    const ack = await js.publish(`md.${venue}.AAA`, codec.encodeTick(trade), { headers: h });
+    const src = new JetStreamTickSource({ nc, stream, startSeq: ack.seq });
+    const got = await readAll(src, 2);
+    t.same(
+      got.ticks.map((r) => [r.type, r.sym, r.seq, r.tsUs, r.px, r.qty, r.side]),
+      [['trade', 'AAA', 9, T0 + 7, 12.5, 3, -1]],
+    );
+    t.equal(src.rejected, 0);
+  });
 
   await t.test(
     'an empty stream ends at once; a missing one is QLN_REPLAY_SOURCE_FAILED',
