@@ -173,8 +173,13 @@ export class JetStreamTickSource implements TickSource {
       } catch (cause) {
         throw sourceFailed(this.description, `reading after stream seq ${this.seq} failed`, cause);
       }
-      // Nothing came although the server had messages left: they were removed (limits) meanwhile.
-      if (got === 0) this.done = true;
+      // Nothing came although the server said messages were left: a stall, not the end.
+      if (got === 0) {
+        throw sourceFailed(
+          this.description,
+          `no message within ${this.o.fetchTimeoutMs ?? 5000} ms after stream seq ${this.seq} though the replay ends at ${this.lastSeq}`,
+        );
+      }
     }
     this.read += into.length;
     return into.length;
