@@ -1,43 +1,35 @@
 /**
- * A backtest through the kernel's own code: the generated market (the
- * `qilin sim` simulator, by seed), decoded by the kernel's tick decoder, fed
- * in exchange-time order to the same SymbolActors (the worker's actor
- * module: quality, windows, features, model, strategy, gate), their signals
- * decoded as the output pipeline does and checked by the same RiskActor;
- * approved signals become orders for the fill model, fills go to the risk
- * actor (as live `fill.<account>` messages) and to the portfolio.
+ * A backtest through the kernel's own code: history (the generated market of
+ * `qilin sim` by seed, or any TickSource: stored ticks, JetStream, CSV,
+ * Arrow) in chunks through the same SymbolActors (the worker's actor module:
+ * quality, windows, features, model, strategy, gate), their signals decoded
+ * as the output pipeline does and checked by the same RiskActor; approved
+ * signals become orders for the fill model, fills go to the risk actor (as
+ * live `fill.<account>` messages) and to the portfolio (BacktestConsumer).
  *
  * ```
- *  MarketSimulator(seed) ─► TickJsonDecoder ─► per tick, in order:
- *     FillModel.onTrade / onQuote   (orders of earlier signals fill first: never on their own tick)
- *     Portfolio.mark / advance
- *     SymbolActor.onMarket ─► SIGNAL ─► OutputDecoder.toSignal ─► RiskActor.check
- *                                             approved ─► orderFromSignal ─► FillModel.submit
+ *  source ─► chunk ─► ShardRunner(s): SymbolActor.onMarket … ─► outputs by source tick
+ *        ─► BacktestConsumer, per tick in order:
+ *             FillModel.onTrade / onQuote   (orders of earlier signals fill first: never on their own tick)
+ *             Portfolio.mark / advance
+ *             the tick's SIGNALs ─► OutputDecoder.toSignal ─► RiskActor.check ─► approved ─► FillModel.submit
  *  FillModel fill ─► RiskActor.onFill + Portfolio.onFill
  *  end ─► Portfolio.finish ─► buildReport ─► JSON, text table, HTML page
  * ```
- * One thread, a simulated clock (the ticks' exchange times): the same seed
- * and options give the same report, bit for bit.
+ * `runBacktest`: one shard on this thread, synchronous (sweeps and jobs run
+ * it in their own threads). `runBacktestReplay`: the replay engine's shard
+ * workers; the same report, bit for bit, whatever the number of workers.
  */
-import { newMarketEvent } from '../kernel/market-record.js';
-import { TickJsonDecoder } from '../adapters/nats/tick-json-decoder.js';
-import { MarketSimulator } from '../ops/sim/market-simulator.js';
 import { createActorFactory, endOfDrain, BASELINE_MODEL } from '../actors/symbol-actor-module.js';
 import type { RiskLimits } from '../actors/risk-rules.js';
-import { invalidArgument } from '../kernel/errors.js';
 import type { FillModelOptions } from './fill-model.js';
 import type { Execution } from './portfolio.js';
 import { buildReport, type BacktestReport } from './report.js';
 import { BacktestConsumer } from './backtest-consumer.js';
 import { replay } from './replay-engine.js';
 import { OutputBuffer, OutputOrder, ShardRunner, newSharedOutput } from './shard-runner.js';
-import {
-  SymbolIds,
-  appendTick,
-  newTickChunk,
-  type TickChunk,
-  type TickSource,
-} from './tick-chunk.js';
+import { newTickChunk, type TickSource } from './tick-chunk.js';
+import { GeneratedTickSource } from './sources/generated-source.js';
 
 export interface BacktestRunOptions {
   /** Generated market: symbols, messages (all symbols together), seed, µs between messages. */
@@ -73,72 +65,15 @@ export interface BacktestRunResult {
   executions: Execution[];
 }
 
-const T0_US = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z: a fixed start, so runs repeat exactly
 const CHUNK = 8192;
 
-/**
- * The generated market as chunks, synchronously: the `qilin sim` simulator
- * by seed, each message decoded by the kernel's tick decoder (recv = ts).
- */
-export class GeneratedMarket implements TickSource {
-  readonly ids = new SymbolIds();
-  rejected = 0;
-  produced = 0;
-  private readonly sim: MarketSimulator;
-  private readonly decoder = new TickJsonDecoder();
-  private readonly ev = newMarketEvent();
-  private now = T0_US;
-
-  constructor(
-    symbols: number,
-    seed: number,
-    private readonly stepUs: number,
-    readonly messages: number,
-  ) {
-    if (!Number.isInteger(messages) || messages < 1) {
-      invalidArgument('messages', messages, 'an integer ≥ 1');
-    }
-    if (!(stepUs > 0)) invalidArgument('stepUs', stepUs, 'a number of µs > 0');
-    this.sim = new MarketSimulator({ symbols, rate: 1, seed, badRate: 0, gapRate: 0 });
-  }
-
-  /** The next ticks into `c` (from index 0); 0 at the end. */
-  fill(c: TickChunk): number {
-    c.length = 0;
-    const ev = this.ev;
-    while (c.length < c.capacity && this.produced < this.messages) {
-      this.produced++;
-      this.now += this.stepUs;
-      const msg = this.sim.nextMessage(this.now);
-      const r = this.decoder.decode(msg.subject, msg.data, ev);
-      if (!r.ok) {
-        this.rejected++;
-        continue;
-      }
-      ev.symId = this.ids.id(r.sym);
-      ev.recv = ev.ts;
-      appendTick(c, ev);
-    }
-    return c.length;
-  }
-
-  // ── TickSource (for `replay`) ──
-  get description(): string {
-    return `generated market (${this.messages} messages)`;
-  }
-  get symbols(): readonly string[] {
-    return this.ids.names;
-  }
-  readonly total = undefined;
-  get read(): number {
-    return this.produced - this.rejected;
-  }
-  next(c: TickChunk): Promise<number> {
-    return Promise.resolve(this.fill(c));
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
+function generatedMarket(o: BacktestRunOptions): GeneratedTickSource {
+  return new GeneratedTickSource({
+    symbols: o.symbols,
+    messages: o.messages,
+    seed: o.seed,
+    stepUs: o.stepUs,
+  });
 }
 
 function consumerFor(o: BacktestRunOptions): BacktestConsumer {
@@ -159,17 +94,22 @@ function resultOf(
   ticks: number,
   rejected: number,
   ms: number,
+  from?: string,
 ): BacktestRunResult {
   consumer.finish();
   const result = consumer.portfolio.result();
+  const market =
+    from === undefined
+      ? { symbols: o.symbols, messages: o.messages, seed: o.seed, stepUs: o.stepUs }
+      : { from };
   const report = buildReport(result, {
     id: `bt-${o.strategy}-${o.seed}`,
-    name: `${o.strategy} on a generated market (${o.symbols} symbols, seed ${o.seed})`,
+    name:
+      from === undefined
+        ? `${o.strategy} on a generated market (${o.symbols} symbols, seed ${o.seed})`
+        : `${o.strategy} on ${from}`,
     config: {
-      symbols: o.symbols,
-      messages: o.messages,
-      seed: o.seed,
-      stepUs: o.stepUs,
+      ...market,
       strategy: o.strategy,
       actor: o.actor,
       risk: o.risk,
@@ -193,7 +133,7 @@ function resultOf(
 
 /** A backtest on a generated market, on this thread (synchronous; jobs and sweeps call it). */
 export function runBacktest(o: BacktestRunOptions): BacktestRunResult {
-  const market = new GeneratedMarket(o.symbols, o.seed, o.stepUs, o.messages);
+  const market = generatedMarket(o);
   const options = { ...o.actor, strategy: o.strategy, account: o.account };
   const runner = new ShardRunner(
     createActorFactory({ shard: 0, shards: 1, options }),
@@ -208,9 +148,9 @@ export function runBacktest(o: BacktestRunOptions): BacktestRunResult {
   let ticks = 0;
   const t0 = performance.now();
   for (let n = market.fill(chunk); n > 0; n = market.fill(chunk)) {
-    runner.run(chunk, market.ids.names, out[0]!);
+    runner.run(chunk, market.symbols, out[0]!);
     order.sort(out, n);
-    consumer.onChunk(chunk, market.ids.names, order);
+    consumer.onChunk(chunk, market.symbols, order);
     ticks += n;
     o.onProgress?.(market.produced, o.messages);
   }
@@ -225,11 +165,7 @@ export function runBacktest(o: BacktestRunOptions): BacktestRunResult {
 export async function runBacktestReplay(
   o: BacktestRunOptions & { workers: number; source?: TickSource },
 ): Promise<BacktestRunResult> {
-  const market =
-    o.source === undefined
-      ? new GeneratedMarket(o.symbols, o.seed, o.stepUs, o.messages)
-      : undefined;
-  const source = o.source ?? market!;
+  const source = o.source ?? generatedMarket(o);
   const consumer = consumerFor(o);
   const stats = await replay(source, consumer, {
     workers: o.workers,
@@ -237,5 +173,12 @@ export async function runBacktestReplay(
     actorOptions: { ...o.actor, strategy: o.strategy, account: o.account },
     onProgress: (done, total) => o.onProgress?.(done, total ?? o.messages),
   });
-  return resultOf(o, consumer, stats.ticks, source.rejected, stats.ms);
+  return resultOf(
+    o,
+    consumer,
+    stats.ticks,
+    source.rejected,
+    stats.ms,
+    o.source === undefined ? undefined : source.description,
+  );
 }

@@ -67,6 +67,7 @@ interface BacktestCliOptions {
   strategy?: string;
   param: Record<string, unknown>;
   sweep: SweepAxis[];
+  from?: string;
   workers?: string;
   rankBy: string;
   top: string;
@@ -120,8 +121,12 @@ export function registerBacktestCommand(
       [],
     )
     .option(
+      '--from <source>',
+      'history instead of the generated market, replayed in shard workers: store[:since=T,until=T,symbols=A|B] | jetstream[:stream=S,since=T] | FILE.csv | FILE.arrow | sim[:symbols=N,messages=N,seed=N]',
+    )
+    .option(
       '--workers <n>',
-      "worker threads of a sweep (default: the config's workers, at most cores - 1)",
+      "worker threads of a sweep (default: the config's workers, at most cores - 1), or shard workers of a --from replay (default: the cores)",
     )
     .option(
       '--rank-by <metric>',
@@ -174,10 +179,19 @@ export function registerBacktestCommand(
       const top = num('--top', o.top, 1, true);
       checkGrid(o.sweep, o.param);
       const sweeping = o.sweep.length > 0;
+      if (sweeping && o.from !== undefined) {
+        throw new QilinError(
+          ErrorCodes.CLI_USAGE,
+          'invalid --from with --sweep: a sweep runs on the generated market (allowed: one of them)',
+          { details: { option: '--from', value: o.from } },
+        );
+      }
       const workers =
-        o.workers === undefined
-          ? sweepWorkersDefault(config.workers)
-          : num('--workers', o.workers, 1, true);
+        o.workers !== undefined
+          ? num('--workers', o.workers, 1, true)
+          : o.from !== undefined
+            ? (await import('./replay-command.js')).replayWorkersDefault()
+            : sweepWorkersDefault(config.workers);
       const messages = num('--messages', o.messages, 1, true);
       const seed = num('--seed', o.seed, 0, true);
       const base = {
@@ -286,16 +300,28 @@ export function registerBacktestCommand(
           );
           return;
         }
-        const { runBacktest } = await import('../backtest/backtest-run.js');
+        const { runBacktest, runBacktestReplay } = await import('../backtest/backtest-run.js');
         const { renderHtmlReport, renderTextReport } = await import('../backtest/report.js');
         let r;
         try {
-          r = runBacktest({
+          const run = {
             ...base,
             strategy,
             actor: strategyActorOptions(actorBase, strategy, o.param),
-            onProgress: (done) => bar?.update(done),
-          });
+            onProgress: (done: number) => bar?.update(done),
+          };
+          if (o.from === undefined) {
+            r = runBacktest(run);
+          } else {
+            const { openTickSource } = await import('../backtest/sources/open-source.js');
+            const source = await openTickSource(o.from, { config, log });
+            if (bar !== undefined) bar.setTotal(source.total ?? 0);
+            try {
+              r = await runBacktestReplay({ ...run, workers, source });
+            } finally {
+              await source.close();
+            }
+          }
         } finally {
           bar?.stop();
         }

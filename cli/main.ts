@@ -10,6 +10,7 @@ import { registerKeysCommand } from './keys-command.js';
 import { registerModelCommand } from './model-command.js';
 import { registerMigrateCommand } from './migrate-command.js';
 import { registerQualityCommand } from './quality-command.js';
+import { registerReplayCommand } from './replay-command.js';
 import { registerRiskCommand } from './risk-command.js';
 import { registerServicesCommand } from './services-command.js';
 import { registerSimCommand } from './sim-command.js';
@@ -95,6 +96,7 @@ registerKeysCommand(program, context);
 registerAuditCommand(program, context);
 registerModelCommand(program, context);
 registerBacktestCommand(program, context);
+registerReplayCommand(program, context);
 registerBenchCommand(program, context);
 
 try {

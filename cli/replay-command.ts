@@ -134,7 +134,7 @@ export function registerReplayCommand(
         ticksPerSec: Math.round(stats.ticksPerSec),
         out: o.out,
       };
-      log.info(summary, 'replay done');
+      log.debug(summary, 'replay done');
       const say = o.out === '-' ? process.stderr : process.stdout;
       if (o.json === true) {
         say.write(`${JSON.stringify(summary, null, 2)}\n`);

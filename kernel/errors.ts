@@ -132,6 +132,22 @@ export const ErrorCodes = {
    */
   BACKTEST_SWEEP_FAILED: 'QLN_BACKTEST_SWEEP_FAILED',
   // ── end backtest sweeps ──
+  // ── replay sources (issue 10 item 1, backtest/sources/) ──
+  /**
+   * A replay source cannot be read at all: a missing or unreadable file, a
+   * header without a required column or with an unknown or repeated one, a
+   * store or stream that cannot be reached or opened (the embedded store held
+   * by a running kernel). The message names the source and what is wrong.
+   * Malformed rows are not this: the source counts them in `rejected`.
+   */
+  REPLAY_SOURCE_FAILED: 'QLN_REPLAY_SOURCE_FAILED',
+  /**
+   * A replay source spec (`--from`, `openTickSource`) that does not parse: an
+   * unknown kind or option, or a bad value; the message names the part that
+   * is wrong and what is allowed.
+   */
+  REPLAY_SOURCE_SPEC: 'QLN_REPLAY_SOURCE_SPEC',
+  // ── end replay sources ──
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -86,7 +86,7 @@ void t.test('a replay of a recorded live session reproduces its signals exactly'
       await app.store.flush();
       const rows = (await app.store.query(
         `SELECT id, side, strength, ref_px FROM ${db}.signals FINAL WHERE strategy = '${strategy}' ORDER BY id`,
-      )) as Sig[];
+      )) as unknown as Sig[];
       const same = rows.length > 0 && rows.length === live.length;
       live = rows.map((r) => ({ ...r, strength: Number(r.strength), ref_px: Number(r.ref_px) }));
       return same;
