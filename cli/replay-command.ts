@@ -42,7 +42,11 @@ export function registerReplayCommand(
       'store[:since=T,until=T,symbols=A|B] | jetstream[:stream=S,since=T] | FILE.csv | FILE.arrow | sim[:symbols=N,messages=N,seed=N]',
     )
     .option('--workers <n>', `shard worker threads (default ${replayWorkersDefault()}: the cores)`)
-    .option('--speed <k>', 'k seconds of history per second of wall time; 0: as fast as possible', '0')
+    .option(
+      '--speed <k>',
+      'k seconds of history per second of wall time; 0: as fast as possible',
+      '0',
+    )
     .option('--out <file>', 'write predictions and signals as NDJSON (- for stdout)')
     .option('--strategy <name>', 'strategy name (signal ids: <strategy>:<sym>:<seq>)', 'momentum')
     .option(
@@ -81,8 +85,7 @@ export function registerReplayCommand(
       const { OutputRecorder } = await import('../backtest/output-recorder.js');
       const { BASELINE_MODEL } = await import('../actors/symbol-actor-module.js');
       const source = await openTickSource(o.from, { config, log });
-      const fd =
-        o.out === undefined ? undefined : o.out === '-' ? 1 : openSync(o.out, 'w');
+      const fd = o.out === undefined ? undefined : o.out === '-' ? 1 : openSync(o.out, 'w');
       const actor = { ...config.actor, ...o.param };
       const recorder = new OutputRecorder({
         strategy: o.strategy,

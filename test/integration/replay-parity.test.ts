@@ -68,8 +68,9 @@ void t.test('a replay of a recorded live session reproduces its signals exactly'
   await until('every tick accepted', () => accepted() >= sent, 60_000);
   const stored = async (table: string): Promise<number> =>
     Number(
-      ((await app.store.query(`SELECT count() AS n FROM ${db}.${table}`)) as Array<{ n: string }>)[0]!
-        .n,
+      (
+        (await app.store.query(`SELECT count() AS n FROM ${db}.${table}`)) as Array<{ n: string }>
+      )[0]!.n,
     );
   await until(
     'the session stored',
@@ -96,10 +97,7 @@ void t.test('a replay of a recorded live session reproduces its signals exactly'
   );
   t.equal(await stored('ticks'), sent, `${sent} ticks recorded`);
   t.ok(live.length > 100, `${live.length} live signals`);
-  t.ok(
-    live.some((s) => s.side === 'buy') && live.some((s) => s.side === 'sell'),
-    'buys and sells',
-  );
+  t.ok(live.some((s) => s.side === 'buy') && live.some((s) => s.side === 'sell'), 'buys and sells');
 
   // The replay: the stored ticks in arrival order through the same actors.
   for (const workers of [1, 2]) {
