@@ -45,6 +45,8 @@ import { KernelMetrics, NO_WS_SESSIONS } from './kernel-metrics.js';
 import { StoreClient } from './store-client.js';
 // ── audit log (issue 11 item 4) ──
 import { KernelAudit } from './kernel-audit.js';
+// ── jobs (issue 10 item 6; jobs/README.md) ──
+import type { KernelJobs } from '../jobs/kernel-jobs.js';
 
 /**
  * The live kernel, wired: the composition root of `qilin start` and `qilin
@@ -148,6 +150,8 @@ export class KernelApp {
   /** Keys managed by `qilin keys`, merged into the table (docs/security.md). */
   private keyStore: RedisApiKeys | undefined;
   private timers: NodeJS.Timeout[] = [];
+  /** The job worker (config jobsEnabled); undefined: this kernel runs no jobs. */
+  private jobs: KernelJobs | undefined;
   private state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | undefined;
   private boundPort = 0;
@@ -450,6 +454,13 @@ export class KernelApp {
         ),
       );
     }
+    // ── jobs (issue 10 item 6): long work on worker threads, never on this thread ──
+    if (config.jobsEnabled) {
+      const { KernelJobs } = await import('../jobs/kernel-jobs.js');
+      this.jobs = new KernelJobs({ config, log: log.child({ part: 'jobs' }), nc: this.nc });
+      this.jobs.start();
+    }
+    // ── end jobs ──
     this.state = 'running';
     log.info(
       {
@@ -527,6 +538,7 @@ export class KernelApp {
     for (const t of this.timers) clearInterval(t);
     this.loopDelay.disable();
     poolChannels.restart.unsubscribe(this.onRestart);
+    await this.jobs?.close(); // jobs: running ones back to the queue
     await this.models.close();
     await (now ? this.pool.destroy() : this.pool.close());
     await this.control?.close();

@@ -6,6 +6,7 @@ import { registerAuditCommand } from './audit-command.js';
 import { registerBacktestCommand } from './backtest-command.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerDemoCommand } from './demo-command.js';
+import { registerJobsCommand } from './jobs-command.js';
 import { registerKeysCommand } from './keys-command.js';
 import { registerModelCommand } from './model-command.js';
 import { registerMigrateCommand } from './migrate-command.js';
@@ -96,6 +97,7 @@ registerAuditCommand(program, context);
 registerModelCommand(program, context);
 registerBacktestCommand(program, context);
 registerBenchCommand(program, context);
+registerJobsCommand(program, context);
 
 try {
   await program.parseAsync(process.argv);

@@ -69,7 +69,12 @@ export class JobWorker {
 
   async start(): Promise<void> {
     if (this.worker !== undefined) return;
-    await this.redis.connect();
+    // The cancel marks' connection: ioredis retries by itself while Redis is away.
+    this.redis
+      .connect()
+      .catch((err: unknown) =>
+        this.o.log.warn({ err }, 'job worker: Redis not reachable yet (cancel marks)'),
+      );
     const worker = new Worker<JobData, JobResult>(
       JOB_QUEUE_NAME,
       (job, token) => this.process(job, token),
