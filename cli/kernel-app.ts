@@ -457,7 +457,14 @@ export class KernelApp {
     // ── jobs (issue 10 item 6): long work on worker threads, never on this thread ──
     if (config.jobsEnabled) {
       const { KernelJobs } = await import('../jobs/kernel-jobs.js');
-      this.jobs = new KernelJobs({ config, log: log.child({ part: 'jobs' }), nc: this.nc });
+      const ws = this.ws;
+      this.jobs = new KernelJobs({
+        config,
+        log: log.child({ part: 'jobs' }),
+        nc: this.nc,
+        // WebSocket `job/<id>` (and `job/*`), admin keys only (adapters/ws/topic-pattern.ts).
+        onEvent: (ev) => ws.publish(`job/${ev.id}`, ev),
+      });
       this.jobs.start();
     }
     // ── end jobs ──

@@ -15,7 +15,7 @@ import type { ApiKeyTable, Scope } from './api-keys.js';
 import { FrameHistory } from './frame-history.js';
 import { assertNativeUws, nativeUwsInfo } from './native-uws.js';
 import { OffsetFrameWriter } from './offset-frame.js';
-import { ALL_TOPICS, TopicPattern } from './topic-pattern.js';
+import { ADMIN_TOPIC_KIND, ALL_TOPICS, TopicPattern } from './topic-pattern.js';
 
 /** What an HTTP route returns; served for GET on the WebSocket port. */
 export interface HttpRouteResult {
@@ -259,6 +259,8 @@ export interface TopicEntry {
 
 const EMPTY_HEADER = '';
 const ALL_TOPICS_BYTES = Buffer.from(ALL_TOPICS);
+/** `job/*`: job topics are not part of `*` (admins only; adapters/ws/topic-pattern.ts). */
+const ADMIN_WILDCARD = `${ADMIN_TOPIC_KIND}/*`;
 
 /**
  * The WebSocket fan-out server (uWebSockets.js) and the HTTP routes on the
@@ -530,7 +532,8 @@ export class UwsServer {
     if (!this.history.append(entry.id, off, out, out.length)) entry.histFrom = off + 1;
     this.app.publish(entry.topicBytes, out, false);
     if (entry.wildcardBytes !== undefined) this.app.publish(entry.wildcardBytes, out, false);
-    this.app.publish(ALL_TOPICS_BYTES, out, false);
+    // Job topics (admins only) are not part of `*` (adapters/ws/topic-pattern.ts).
+    if (entry.wildcard !== ADMIN_WILDCARD) this.app.publish(ALL_TOPICS_BYTES, out, false);
     this.bytesSinceSweep += out.length;
     if (this.bytesSinceSweep >= this.limit) this.sweep();
   }
@@ -617,7 +620,11 @@ export class UwsServer {
 
   private addTopic(topic: string): TopicEntry {
     if (!TopicPattern.isTopic(topic)) {
-      invalidArgument('topic', topic, 'signal/<sym>, prediction/<sym>, quality/<sym> or status');
+      invalidArgument(
+        'topic',
+        topic,
+        'signal/<sym>, prediction/<sym>, quality/<sym>, job/<id> or status',
+      );
     }
     const kind = TopicPattern.kindOf(topic);
     const wildcard = kind === 'status' ? undefined : TopicPattern.wildcardOf(kind);
@@ -654,8 +661,16 @@ export class UwsServer {
    * published message reaches it through exactly one of them.
    */
   private static uwsTopicsFor(patterns: Map<string, TopicPattern>): Set<string> {
-    if (patterns.has(ALL_TOPICS)) return new Set([ALL_TOPICS]);
     const out = new Set<string>();
+    if (patterns.has(ALL_TOPICS)) {
+      // `*` holds everything but the job topics, asked for by name (admins only).
+      out.add(ALL_TOPICS);
+      for (const p of patterns.values()) {
+        if (p.kind !== ADMIN_TOPIC_KIND) continue;
+        if (p.isWildcard || !patterns.has(ADMIN_WILDCARD)) out.add(p.text);
+      }
+      return out;
+    }
     for (const p of patterns.values()) {
       if (p.isWildcard) out.add(p.text);
       else if (
