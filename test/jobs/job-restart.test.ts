@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import WebSocket from 'ws';
 import { JobQueue } from '../../jobs/job-queue.js';
 import type { JobEvent } from '../../jobs/job-types.js';
 import { dropDatabase } from '../helpers/drop-database.js';
@@ -24,10 +25,13 @@ import {
 import { connectAs, ensureServices } from '../helpers/services.js';
 import { freePort } from '../helpers/test-kernel.js';
 import { until } from '../helpers/wait.js';
+import { opened } from '../helpers/ws.js';
 
 const run = randomBytes(3).toString('hex');
 const db = `qilin_jobs_${run}`;
 const MESSAGES = 150_000;
+const ADMIN_KEY = `jobs-admin-${run}`;
+const READ_KEY = `jobs-read-${run}`;
 
 void t.test('a job survives a kernel restart', async (t) => {
   const urls = await ensureServices();
@@ -42,7 +46,11 @@ void t.test('a job survives a kernel restart', async (t) => {
       logFile: join(stateDir, 'kernel.log'),
       httpPort,
       args: ['--duration', '0'],
-      env: { QILIN_JOBS_LOCK_MS: '2000', QILIN_WORKERS: '1' },
+      env: {
+        QILIN_JOBS_LOCK_MS: '2000',
+        QILIN_WORKERS: '1',
+        QILIN_API_KEYS: `${ADMIN_KEY}:admin,${READ_KEY}:read`,
+      },
     });
   const nc = await connectAs('admin');
   const events: JobEvent[] = [];
@@ -83,6 +91,28 @@ void t.test('a job survives a kernel restart', async (t) => {
 
   k = start();
   await kernelReady(k);
+  // WebSocket job/* on the restarted kernel: an admin key gets the frames, a read key is refused.
+  const wsEvents: JobEvent[] = [];
+  const admin = new WebSocket(`ws://127.0.0.1:${httpPort}/ws?key=${ADMIN_KEY}`);
+  const reader = new WebSocket(`ws://127.0.0.1:${httpPort}/ws?key=${READ_KEY}`);
+  t.teardown(() => {
+    admin.close();
+    reader.close();
+  });
+  await Promise.all([opened(admin), opened(reader)]);
+  const refusals: string[] = [];
+  admin.on('message', (raw: Buffer) => {
+    const f = JSON.parse(raw.toString()) as { topic?: string; data?: JobEvent };
+    if (f.topic === `job/${v.id}` && f.data !== undefined) wsEvents.push(f.data);
+  });
+  reader.on('message', (raw: Buffer) => {
+    const f = JSON.parse(raw.toString()) as { type?: string; code?: string };
+    if (f.type === 'error' && f.code !== undefined) refusals.push(f.code);
+  });
+  admin.send(JSON.stringify({ op: 'subscribe', topics: ['job/*'] }));
+  reader.send(JSON.stringify({ op: 'subscribe', topics: ['job/*'] }));
+  await until('the read key refused job/*', () => refusals.length > 0, 10_000);
+  t.same(refusals, ['forbidden'], 'a read key may not subscribe job/*');
   await until(
     'the job completed after the restart',
     () => of().at(-1)?.event === 'completed',
@@ -104,6 +134,18 @@ void t.test('a job survives a kernel restart', async (t) => {
     'monotonic within the second run',
   );
   t.equal(second.at(-1)?.progress.done, MESSAGES, 'to the end');
+  await until('the completed frame on the WebSocket', () => wsEvents.at(-1)?.event === 'completed');
+  const wsProgress = wsEvents.filter((e) => e.event === 'progress');
+  t.ok(wsProgress.length >= 20, `progress frames on job/<id> (${wsProgress.length})`);
+  t.ok(
+    wsProgress.every((e, i) => i === 0 || e.progress.done > wsProgress[i - 1]!.progress.done),
+    'monotonic on the WebSocket',
+  );
+  t.same(
+    wsProgress.slice(-10).map((e) => e.progress.done),
+    second.slice(-10).map((e) => e.progress.done),
+    'the same progress steps as on NATS',
+  );
   const shown = await queue.show(v.id);
   t.equal(shown.state, 'completed');
   t.equal(shown.attempts.started, 2, 'two attempts started');
