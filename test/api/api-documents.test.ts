@@ -160,7 +160,7 @@ void t.test('patterns agree with the code', (t) => {
   const topic = api.validator('async.topicPattern');
   const token = api.validator('async.token');
   const candidates = fc.oneof(
-    fc.constantFrom('*', 'status', 'signal/*', 'quality/*', 'prediction/BTC-USD', 'status/*'),
+    fc.constantFrom('*', 'status', 'signal/*', 'quality/*', 'prediction/BTC-USD', 'status/*', 'job/*', 'job/17'),
     fc.stringMatching(/^(signal|prediction|quality|status|trade|\*)?\/?[A-Za-z0-9_* ./-]{0,70}$/),
   );
   fc.assert(
