@@ -153,4 +153,52 @@ void t.test('a job survives a kernel restart', async (t) => {
   t.equal(shown.summary?.['ticks'], MESSAGES, 'the whole run');
   const r = await queue.result(v.id);
   t.equal((r?.result as { meta: { id: string } }).meta.id, 'bt-momentum-3', 'the report');
+
+  // The HTTP routes of the same queue on the kernel's port (admin keys only).
+  const base = `http://127.0.0.1:${httpPort}`;
+  const auth = (key: string): Record<string, string> => ({ Authorization: `Bearer ${key}` });
+  const shownHttp = await fetch(`${base}/jobs/${v.id}`, { headers: auth(ADMIN_KEY) });
+  t.equal(shownHttp.status, 200, 'GET /jobs/<id>');
+  t.equal(((await shownHttp.json()) as { state: string }).state, 'completed');
+  t.equal(
+    (await fetch(`${base}/jobs/${v.id}`, { headers: auth(READ_KEY) })).status,
+    403,
+    'read key: 403',
+  );
+  t.equal((await fetch(`${base}/jobs`)).status, 401, 'no key: 401');
+  const listed = (await (await fetch(`${base}/jobs`, { headers: auth(ADMIN_KEY) })).json()) as {
+    jobs: Array<{ id: string }>;
+  };
+  t.ok(
+    listed.jobs.some((j) => j.id === v.id),
+    'GET /jobs lists it',
+  );
+  t.equal(
+    (await fetch(`${base}/jobs/nope`, { headers: auth(ADMIN_KEY) })).status,
+    404,
+    'unknown id: 404',
+  );
+  const post = (path: string, body: string): Promise<Response> =>
+    fetch(`${base}${path}`, { method: 'POST', headers: auth(ADMIN_KEY), body });
+  const bad = await post('/jobs', JSON.stringify({ type: 'backtest', params: { messages: -1 } }));
+  t.equal(bad.status, 400, 'bad params: 400');
+  t.equal(((await bad.json()) as { error: { code: string } }).error.code, 'QLN_JOB_INVALID');
+  t.equal((await post('/jobs', '{not json')).status, 400, 'bad JSON: 400');
+  t.equal((await post(`/jobs/${v.id}/cancel`, '')).status, 400, 'cancel a completed job: 400');
+  const created = await post(
+    '/jobs',
+    JSON.stringify({ type: 'backtest', params: { messages: 2000 } }),
+  );
+  t.equal(created.status, 201, 'POST /jobs: 201');
+  const id = ((await created.json()) as { id: string }).id;
+  await until(
+    'the job submitted over HTTP completed',
+    async () => (await queue.show(id)).state === 'completed',
+    30_000,
+  );
+  t.equal(
+    (await fetch(`${base}/metrics`, { method: 'POST' })).status,
+    405,
+    'POST elsewhere: still 405',
+  );
 });
