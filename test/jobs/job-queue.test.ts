@@ -100,12 +100,12 @@ void t.test('a backtest job: progress monotonic, completed with the report', asy
 void t.test('cancel mid-run: cancelled, not retried, and the run really stopped', async (t) => {
   const v = await queue.submit({
     type: 'backtest',
-    params: { messages: 5_000_000, symbols: 4 },
+    params: { messages: 1_000_000, symbols: 4 },
     attempts: 3,
   });
   await until(
     'the long job past 2 %',
-    () => of(v.id).some((e) => e.event === 'progress' && e.progress.done >= 100_000),
+    () => of(v.id).some((e) => e.event === 'progress' && e.progress.done >= 20_000),
     20_000,
   );
   t.equal((await queue.cancel(v.id)).state, 'active', 'still active when asked');
@@ -117,7 +117,7 @@ void t.test('cancel mid-run: cancelled, not retried, and the run really stopped'
   t.equal(shown.state, 'cancelled');
   t.equal(shown.error?.code, ErrorCodes.JOB_CANCELLED);
   t.equal(shown.attempts.made, 1, 'not retried (3 attempts allowed)');
-  t.ok(shown.progress.done < 5_000_000, `stopped before the end (${shown.progress.done})`);
+  t.ok(shown.progress.done < 1_000_000, `stopped before the end (${shown.progress.done})`);
   // The only slot (concurrency 1) is free again: the cancelled run's thread is gone.
   const n = of(v.id).length;
   const next = await queue.submit({ type: 'backtest', params: { messages: 2000 } });
@@ -146,7 +146,7 @@ void t.test(
   async (t) => {
     const v = await queue.submit({
       type: 'backtest',
-      params: { messages: 5_000_000, symbols: 4 },
+      params: { messages: 1_000_000, symbols: 4 },
       timeoutMs: 1000,
       attempts: 2,
       backoffMs: 100,
@@ -168,7 +168,7 @@ void t.test(
   async (t) => {
     await queue.pause();
     const ids: Record<string, string> = {};
-    for (const p of [3, 1, 2]) {
+    for (const p of [2, 1]) {
       ids[p] = (
         await queue.submit({ type: 'backtest', params: { messages: 500 }, priority: p })
       ).id;
@@ -180,10 +180,10 @@ void t.test(
       'list shows the three',
     );
     await queue.resume();
-    await until('the three jobs finished', () => Object.values(ids).every(finished), 20_000);
+    await until('both jobs finished', () => Object.values(ids).every(finished), 20_000);
     const order = events
       .filter((e) => e.event === 'active' && Object.values(ids).includes(e.id))
       .map((e) => e.id);
-    t.same(order, [ids[1], ids[2], ids[3]], 'run in priority order');
+    t.same(order, [ids[1], ids[2]], 'run in priority order, not submission order');
   },
 );
