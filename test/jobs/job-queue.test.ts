@@ -6,6 +6,9 @@
  * Queue and worker in this process, under a key prefix of their own.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { ErrorCodes } from '../../kernel/errors.js';
 import { createLogger } from '../../kernel/logger.js';
@@ -97,6 +100,25 @@ void t.test('a backtest job: progress monotonic, completed with the report', asy
   t.equal(r?.summary['pnl'], report.total.pnl, 'summary pnl = report pnl');
 });
 
+void t.test('a train job: progress through both stages, the model written', async (t) => {
+  const outDir = mkdtempSync(join(tmpdir(), 'qilin-train-job-'));
+  t.teardown(() => rmSync(outDir, { recursive: true, force: true }));
+  const v = await queue.submit({
+    type: 'train',
+    params: { messages: 20_000, epochs: 5, name: 'jobtest', outDir },
+  });
+  await until('the train job finished', () => finished(v.id), 30_000);
+  t.equal(last(v.id)?.event, 'completed', `completed (${JSON.stringify(last(v.id)?.error)})`);
+  const stages = new Set(
+    of(v.id)
+      .filter((e) => e.event === 'progress')
+      .map((e) => (e.progress.done < 100 ? 'data' : 'epochs')),
+  );
+  t.same([...stages].sort(), ['data', 'epochs'], 'progress from the data set and the epochs');
+  t.equal(last(v.id)?.summary?.['model'], 'jobtest@1');
+  t.ok(existsSync(join(outDir, 'jobtest-1.onnx')), 'the model file written');
+});
+
 void t.test('cancel mid-run: cancelled, not retried, and the run really stopped', async (t) => {
   const v = await queue.submit({
     type: 'backtest',
@@ -174,11 +196,7 @@ void t.test(
       ).id;
     }
     const listed = await queue.list();
-    t.equal(
-      listed.filter((j) => Object.values(ids).includes(j.id)).length,
-      2,
-      'list shows both',
-    );
+    t.equal(listed.filter((j) => Object.values(ids).includes(j.id)).length, 2, 'list shows both');
     await queue.resume();
     await until('both jobs finished', () => Object.values(ids).every(finished), 20_000);
     const order = events
