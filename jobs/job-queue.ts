@@ -112,7 +112,7 @@ export class JobQueue {
     const job = await this.call('submit', () =>
       this.queue.add(s.type, { params, timeoutMs }, opts),
     );
-    return this.view(job, 'waiting');
+    return this.view(job, opts.priority === undefined ? 'waiting' : 'prioritized');
   }
 
   /** One job; QLN_JOB_NOT_FOUND when there is none with that id. */
