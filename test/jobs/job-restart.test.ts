@@ -47,7 +47,7 @@ void t.test('a job survives a kernel restart', async (t) => {
       httpPort,
       args: ['--duration', '0'],
       env: {
-        QILIN_JOBS_LOCK_MS: '1000',
+        QILIN_JOBS_LOCK_MS: '2000',
         QILIN_WORKERS: '1',
         QILIN_API_KEYS: `${ADMIN_KEY}:admin,${READ_KEY}:read`,
       },
