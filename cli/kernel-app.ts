@@ -45,6 +45,10 @@ import { KernelMetrics, NO_WS_SESSIONS } from './kernel-metrics.js';
 import { StoreClient } from './store-client.js';
 // ── audit log (issue 11 item 4) ──
 import { KernelAudit } from './kernel-audit.js';
+// ── jobs (issue 10 item 6; jobs/README.md) ──
+import type { KernelJobs } from '../jobs/kernel-jobs.js';
+import { JobQueue, jobsPrefixOf } from '../jobs/job-queue.js';
+import { jobRoutes } from '../jobs/job-routes.js';
 
 /**
  * The live kernel, wired: the composition root of `qilin start` and `qilin
@@ -148,6 +152,10 @@ export class KernelApp {
   /** Keys managed by `qilin keys`, merged into the table (docs/security.md). */
   private keyStore: RedisApiKeys | undefined;
   private timers: NodeJS.Timeout[] = [];
+  /** The job worker (config jobsEnabled); undefined: this kernel runs no jobs. */
+  private jobs: KernelJobs | undefined;
+  /** The queue behind the job HTTP routes, opened on their first request. */
+  private jobQueue: JobQueue | undefined;
   private state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | undefined;
   private boundPort = 0;
@@ -313,6 +321,12 @@ export class KernelApp {
           : json(200, this.risk.audit().slice(-200)),
       ),
     };
+    // ── jobs: GET /jobs, GET /jobs/<id>, POST /jobs, POST /jobs/<id>/cancel (admin keys) ──
+    const jobHttp = jobRoutes(apiKeys, () => {
+      this.jobQueue ??= new JobQueue({ redisUrl: config.redisUrl, prefix: jobsPrefixOf(config) });
+      return this.jobQueue;
+    });
+    // ── end jobs ──
     // With an operations port, metrics and health move there, off the public port.
     const { publicRoutes, opsRoutes } = splitOpsRoutes(routes, config.opsPort !== undefined);
     if (config.opsPort !== undefined) {
@@ -334,7 +348,8 @@ export class KernelApp {
       heartbeatMs: config.wsHeartbeatMs,
       log: log.child({ part: 'ws' }),
       // The dashboard page, its files and the API documents (cli/dashboard.ts).
-      routes: { ...publicRoutes, ...dashboardRoutes(apiKeys) },
+      routes: { ...publicRoutes, ...dashboardRoutes(apiKeys), ...jobHttp.get },
+      postRoutes: jobHttp.post,
       onSecurityEvent: this.audit.onSecurityEvent,
     });
     this.boundPort = await this.ws.start();
@@ -450,6 +465,20 @@ export class KernelApp {
         ),
       );
     }
+    // ── jobs (issue 10 item 6): long work on worker threads, never on this thread ──
+    if (config.jobsEnabled) {
+      const { KernelJobs } = await import('../jobs/kernel-jobs.js');
+      const ws = this.ws;
+      this.jobs = new KernelJobs({
+        config,
+        log: log.child({ part: 'jobs' }),
+        nc: this.nc,
+        // WebSocket `job/<id>` (and `job/*`), admin keys only (adapters/ws/topic-pattern.ts).
+        onEvent: (ev) => ws.publish(`job/${ev.id}`, ev),
+      });
+      this.jobs.start();
+    }
+    // ── end jobs ──
     this.state = 'running';
     log.info(
       {
@@ -527,6 +556,8 @@ export class KernelApp {
     for (const t of this.timers) clearInterval(t);
     this.loopDelay.disable();
     poolChannels.restart.unsubscribe(this.onRestart);
+    await this.jobs?.close(); // jobs: running ones back to the queue
+    await this.jobQueue?.close();
     await this.models.close();
     await (now ? this.pool.destroy() : this.pool.close());
     await this.control?.close();

@@ -6,6 +6,7 @@ import { registerAuditCommand } from './audit-command.js';
 import { registerBacktestCommand } from './backtest-command.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerDemoCommand } from './demo-command.js';
+import { registerJobsCommand } from './jobs-command.js';
 import { registerKeysCommand } from './keys-command.js';
 import { registerModelCommand } from './model-command.js';
 import { registerMigrateCommand } from './migrate-command.js';
@@ -98,6 +99,7 @@ registerModelCommand(program, context);
 registerBacktestCommand(program, context);
 registerReplayCommand(program, context);
 registerBenchCommand(program, context);
+registerJobsCommand(program, context);
 
 try {
   await program.parseAsync(process.argv);

@@ -32,6 +32,11 @@ export interface TrainModelOptions {
   outDir: string;
   /** A progress bar on stderr (when it is a terminal). */
   progress: boolean;
+  /**
+   * Progress out (jobs/train-job.ts): 200 steps, the data set then the
+   * epochs. It may throw to stop the training (a cancelled job).
+   */
+  onProgress?: (done: number, total: number, stage: string) => void;
 }
 
 export interface TrainModelResult {
@@ -71,8 +76,10 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainModelResult
       horizon: o.horizon,
       seed: o.seed,
       features: o.features ?? DEFAULT_TRAIN_FEATURES,
-      onProgress: (done, total) =>
-        bar?.update(Math.floor((100 * done) / total), { stage: 'features and labels' }),
+      onProgress: (done, total) => {
+        bar?.update(Math.floor((100 * done) / total), { stage: 'features and labels' });
+        o.onProgress?.(Math.floor((100 * done) / total), 200, 'features and labels');
+      },
     });
     const [train, valid] = splitByTime(data, 0.8);
     if (train.rows < 100 || valid.rows < 20) {
@@ -87,10 +94,12 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainModelResult
         epochs: o.epochs,
         learningRate: o.learningRate,
         l2: o.l2,
-        onEpoch: (e, loss) =>
+        onEpoch: (e, loss) => {
           bar?.update(100 + Math.floor((100 * e) / o.epochs), {
             stage: `epoch ${e}, loss ${loss.toFixed(4)}`,
-          }),
+          });
+          o.onProgress?.(100 + Math.floor((100 * e) / o.epochs), 200, `epoch ${e}`);
+        },
       },
       { name: o.name, version: o.version },
     );

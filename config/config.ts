@@ -410,6 +410,41 @@ export const ConfigSchema = z.object({
     })
     .default('local'),
   // ── end model registry ──
+  // ── jobs (issue 10 item 6; jobs/README.md) ──
+  /** Run the job worker (backtests, training) in `qilin start`; false: this kernel takes no jobs. */
+  jobsEnabled: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0'])], { error: 'true or false' })
+    .transform((v) => v === true || v === 'true' || v === '1')
+    .default(true),
+  /** Jobs one kernel runs at once, each on a worker thread of its own (default 1: the hot path keeps a core). */
+  jobsConcurrency: z.coerce
+    .number({ error: 'an integer from 1 to 64' })
+    .int({ error: 'an integer from 1 to 64' })
+    .min(1, { error: 'an integer from 1 to 64' })
+    .max(64, { error: 'an integer from 1 to 64' })
+    .default(1),
+  /**
+   * Redis key prefix of the job queue (BullMQ `prefix`). Default
+   * `qilin:jobs:<clickhouseDb>`, so stacks on one Redis keep their own queues.
+   */
+  jobsPrefix: z
+    .string({ error: 'a Redis key prefix of 1 to 100 printable characters' })
+    .regex(/^[\x21-\x7e]{1,100}$/, {
+      error: 'a Redis key prefix of 1 to 100 printable characters',
+    })
+    .optional(),
+  /**
+   * Lock of a running job, ms: renewed every half of it while the kernel
+   * lives; a kernel that died leaves its job stalled this long, then another
+   * kernel (or itself after a restart) takes it again.
+   */
+  jobsLockMs: z.coerce
+    .number({ error: 'an integer from 1000 to 600000 (ms)' })
+    .int({ error: 'an integer from 1000 to 600000 (ms)' })
+    .min(1000, { error: 'an integer from 1000 to 600000 (ms)' })
+    .max(600_000, { error: 'an integer from 1000 to 600000 (ms)' })
+    .default(30_000),
+  // ── end jobs ──
   /** Local service ports used by `qilin services`. */
   natsPort: port().default(14222),
   natsMonitorPort: port().default(18222),

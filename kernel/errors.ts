@@ -148,6 +148,21 @@ export const ErrorCodes = {
    */
   REPLAY_SOURCE_SPEC: 'QLN_REPLAY_SOURCE_SPEC',
   // ── end replay sources ──
+  // ── jobs (issue 10 item 6; jobs/README.md) ──
+  /**
+   * A job was submitted with a type that is not registered, or params its
+   * type refuses (the message names the param, the value and what is allowed).
+   */
+  JOB_INVALID: 'QLN_JOB_INVALID',
+  /** No job with that id in the queue (never submitted, or removed). */
+  JOB_NOT_FOUND: 'QLN_JOB_NOT_FOUND',
+  /** A job was cancelled (`qilin jobs cancel`, POST /jobs/<id>/cancel): it stopped and is not retried. */
+  JOB_CANCELLED: 'QLN_JOB_CANCELLED',
+  /** A job ran past its timeout and was stopped; retried while it has attempts left. */
+  JOB_TIMEOUT: 'QLN_JOB_TIMEOUT',
+  /** The job queue (BullMQ on Redis) could not be reached or refused an operation. */
+  JOB_QUEUE_UNAVAILABLE: 'QLN_JOB_QUEUE_UNAVAILABLE',
+  // ── end jobs ──
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

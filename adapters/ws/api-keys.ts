@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { invalidArgument } from '../../kernel/errors.js';
-import { TopicPattern } from './topic-pattern.js';
+import { ADMIN_TOPIC_KIND, TopicPattern } from './topic-pattern.js';
 
 /**
  * What one API key may do. `read` entries combine: a key listed as
@@ -106,6 +106,8 @@ class KeyScope implements Scope {
     const wanted =
       typeof topicOrPattern === 'string' ? TopicPattern.parse(topicOrPattern) : topicOrPattern;
     if (wanted === undefined) return false;
+    // Job topics: admin keys only (`*` does not cover them; TopicPattern).
+    if (wanted.kind === ADMIN_TOPIC_KIND) return this.admin;
     for (const p of this.readable) if (p.covers(wanted)) return true;
     return false;
   }

@@ -8,8 +8,12 @@
  *  prediction/<sym>                      prediction/*      every prediction topic
  *  quality/<sym>                         quality/*, signal/*
  *  status                                status            exactly `status`
- *                                        *                 every topic
+ *  job/<id>  (jobs, admins only)         job/<id>, job/*
+ *                                        *                 every topic but job/…
  * ```
+ *
+ * Job topics (jobs/README.md) are read by admin keys only, so `*` does not
+ * include them: an admin asks for `job/*` or `job/<id>` by name.
  *
  * `<sym>` is a NATS token (`[A-Za-z0-9_-]+`, PROTOCOL.md), capped at
  * {@link MAX_SYMBOL_LENGTH} characters so a client cannot make the server hold
@@ -18,7 +22,10 @@
  */
 
 /** The kinds of per-symbol topic. `status` is a topic of its own without a symbol. */
-export const TOPIC_KINDS = ['signal', 'prediction', 'quality'] as const;
+export const TOPIC_KINDS = ['signal', 'prediction', 'quality', 'job'] as const;
+
+/** The kind whose topics only admin keys read, and that `*` does not include. */
+export const ADMIN_TOPIC_KIND = 'job';
 
 /** A per-symbol topic kind. */
 export type TopicKind = (typeof TOPIC_KINDS)[number];
@@ -35,7 +42,7 @@ export const ALL_TOPICS = '*';
 const SYMBOL = /^[A-Za-z0-9_-]+$/;
 
 function isKind(s: string): s is TopicKind {
-  return s === 'signal' || s === 'prediction' || s === 'quality';
+  return s === 'signal' || s === 'prediction' || s === 'quality' || s === 'job';
 }
 
 function isSymbol(s: string): boolean {
@@ -107,7 +114,7 @@ export class TopicPattern {
 
   /** True when this pattern matches the (valid) topic. */
   matches(topic: string): boolean {
-    if (this.kind === '*') return true;
+    if (this.kind === '*') return !topic.startsWith('job/');
     if (this.sym !== '*') return topic === this.text;
     // `<kind>/*`: same kind prefix followed by a slash.
     return (
@@ -119,7 +126,7 @@ export class TopicPattern {
 
   /** True when every topic this pattern's `other` matches is matched by this one. */
   covers(other: TopicPattern): boolean {
-    if (this.kind === '*') return true;
+    if (this.kind === '*') return other.kind !== ADMIN_TOPIC_KIND;
     if (other.kind === '*') return false;
     if (this.sym === '*') return other.kind === this.kind;
     return other.text === this.text;

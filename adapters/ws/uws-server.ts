@@ -15,7 +15,7 @@ import type { ApiKeyTable, Scope } from './api-keys.js';
 import { FrameHistory } from './frame-history.js';
 import { assertNativeUws, nativeUwsInfo } from './native-uws.js';
 import { OffsetFrameWriter } from './offset-frame.js';
-import { ALL_TOPICS, TopicPattern } from './topic-pattern.js';
+import { ADMIN_TOPIC_KIND, ALL_TOPICS, TopicPattern } from './topic-pattern.js';
 
 /** What an HTTP route returns; served for GET on the WebSocket port. */
 export interface HttpRouteResult {
@@ -36,7 +36,14 @@ export interface HttpRequestInfo {
   readonly query: URLSearchParams;
   /** The `Authorization` header, '' when absent. */
   readonly authorization: string;
+  /** `post` for a {@link UwsServerOptions.postRoutes} route; absent or `get` otherwise. */
+  readonly method?: 'get' | 'post';
+  /** A POST's body (UTF-8, at most {@link MAX_POST_BODY} bytes); '' for GET. */
+  readonly body?: string;
 }
+
+/** Largest POST body accepted; a bigger one gets 413. */
+export const MAX_POST_BODY = 64 * 1024;
 
 /** An HTTP GET handler (`/metrics`, `/health/live`, …). May be async. */
 export type HttpRoute = (req: HttpRequestInfo) => Promise<HttpRouteResult> | HttpRouteResult;
@@ -67,6 +74,12 @@ export interface UwsServerOptions {
   maxSnapshotTopics?: number;
   /** GET routes on the same port, by exact path (`/metrics`). `/ws` is reserved. */
   routes?: Record<string, HttpRoute>;
+  /**
+   * POST routes (the job routes, jobs/README.md), by exact path; a path
+   * ending in `/*` serves every path under it (`/jobs/*`), also in `routes`.
+   * POST to any other path stays 405.
+   */
+  postRoutes?: Record<string, HttpRoute>;
   /**
    * WebSockets one API key may hold open at once (in this kernel); the next
    * gets a `too_many_connections` error frame and close 4029. Default 10,000 (a fan-out of thousands of subscribers on one key must fit).
@@ -259,6 +272,8 @@ export interface TopicEntry {
 
 const EMPTY_HEADER = '';
 const ALL_TOPICS_BYTES = Buffer.from(ALL_TOPICS);
+/** `job/*`: job topics are not part of `*` (admins only; adapters/ws/topic-pattern.ts). */
+const ADMIN_WILDCARD = `${ADMIN_TOPIC_KIND}/*`;
 
 /**
  * The WebSocket fan-out server (uWebSockets.js) and the HTTP routes on the
@@ -304,6 +319,7 @@ export class UwsServer {
   private readonly subscribeRate: number;
   private readonly maxTopicsPerConnection: number;
   private readonly routes = new Map<string, HttpRoute>();
+  private readonly postRoutes = new Map<string, HttpRoute>();
   /** Open connections per keyId. */
   private readonly perKey = new Map<string, number>();
   private unwatchKeys: (() => void) | undefined;
@@ -409,6 +425,16 @@ export class UwsServer {
         );
       }
       this.routes.set(path, route);
+    }
+    for (const [path, route] of Object.entries(o.postRoutes ?? {})) {
+      if (!path.startsWith('/') || path === '/ws' || typeof route !== 'function') {
+        invalidArgument(
+          `postRoutes[${JSON.stringify(path)}]`,
+          path,
+          'a path starting with / other than /ws, mapped to a function',
+        );
+      }
+      this.postRoutes.set(path, route);
     }
     this.app = uws.App();
   }
@@ -530,7 +556,8 @@ export class UwsServer {
     if (!this.history.append(entry.id, off, out, out.length)) entry.histFrom = off + 1;
     this.app.publish(entry.topicBytes, out, false);
     if (entry.wildcardBytes !== undefined) this.app.publish(entry.wildcardBytes, out, false);
-    this.app.publish(ALL_TOPICS_BYTES, out, false);
+    // Job topics (admins only) are not part of `*` (adapters/ws/topic-pattern.ts).
+    if (entry.wildcard !== ADMIN_WILDCARD) this.app.publish(ALL_TOPICS_BYTES, out, false);
     this.bytesSinceSweep += out.length;
     if (this.bytesSinceSweep >= this.limit) this.sweep();
   }
@@ -617,7 +644,11 @@ export class UwsServer {
 
   private addTopic(topic: string): TopicEntry {
     if (!TopicPattern.isTopic(topic)) {
-      invalidArgument('topic', topic, 'signal/<sym>, prediction/<sym>, quality/<sym> or status');
+      invalidArgument(
+        'topic',
+        topic,
+        'signal/<sym>, prediction/<sym>, quality/<sym>, job/<id> or status',
+      );
     }
     const kind = TopicPattern.kindOf(topic);
     const wildcard = kind === 'status' ? undefined : TopicPattern.wildcardOf(kind);
@@ -654,8 +685,16 @@ export class UwsServer {
    * published message reaches it through exactly one of them.
    */
   private static uwsTopicsFor(patterns: Map<string, TopicPattern>): Set<string> {
-    if (patterns.has(ALL_TOPICS)) return new Set([ALL_TOPICS]);
     const out = new Set<string>();
+    if (patterns.has(ALL_TOPICS)) {
+      // `*` holds everything but the job topics, asked for by name (admins only).
+      out.add(ALL_TOPICS);
+      for (const p of patterns.values()) {
+        if (p.kind !== ADMIN_TOPIC_KIND) continue;
+        if (p.isWildcard || !patterns.has(ADMIN_WILDCARD)) out.add(p.text);
+      }
+      return out;
+    }
     for (const p of patterns.values()) {
       if (p.isWildcard) out.add(p.text);
       else if (
@@ -710,6 +749,7 @@ export class UwsServer {
       close: (ws, code, message) => this.onClose(ws, code, message),
     });
     this.app.get('/*', (res, req) => this.onHttp(res, req));
+    if (this.postRoutes.size > 0) this.app.post('/*', (res, req) => this.onPost(res, req));
     this.app.any('/*', (res, req) => {
       const method = req.getMethod();
       res.cork(() => {
@@ -1341,9 +1381,64 @@ export class UwsServer {
 
   // ── HTTP ──────────────────────────────────────────────────────────────
 
+  /**
+   * POST to a postRoutes path: the body is read (≤ MAX_POST_BODY, else 413),
+   * then the route runs as a GET route does. Any other path: 405 as before.
+   */
+  private onPost(res: HttpResponse, req: HttpRequest): void {
+    const path = req.getUrl();
+    const route = routeFor(this.postRoutes, path);
+    if (route === undefined) {
+      res.cork(() => {
+        res
+          .writeStatus(statusLine(405))
+          .writeHeader('Allow', 'GET')
+          .writeHeader('Content-Type', 'application/json')
+          .end(errorBody('method_not_allowed', 'method POST is not allowed; use GET'));
+      });
+      return;
+    }
+    const head = {
+      path,
+      query: new URLSearchParams(req.getQuery() ?? ''),
+      authorization: req.getHeader('authorization'),
+    };
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    res.onData((chunk, isLast) => {
+      if (aborted || size > MAX_POST_BODY) return;
+      size += chunk.byteLength;
+      if (size > MAX_POST_BODY) {
+        res.cork(() => {
+          res
+            .writeStatus(statusLine(413))
+            .writeHeader('Content-Type', 'application/json')
+            .end(
+              errorBody('payload_too_large', `a POST body is at most ${MAX_POST_BODY} bytes`),
+              true,
+            );
+        });
+        return;
+      }
+      // uWS reuses the chunk's memory after the callback: copy it.
+      chunks.push(Buffer.from(new Uint8Array(chunk)));
+      if (!isLast) return;
+      const info: HttpRequestInfo = {
+        ...head,
+        method: 'post',
+        body: Buffer.concat(chunks).toString('utf8'),
+      };
+      this.serve(res, info, route, () => aborted);
+    });
+  }
+
   private onHttp(res: HttpResponse, req: HttpRequest): void {
     const path = req.getUrl();
-    const route = this.routes.get(path);
+    const route = routeFor(this.routes, path);
     if (route === undefined) {
       const [status, code, message] =
         path === '/ws'
@@ -1366,8 +1461,19 @@ export class UwsServer {
     res.onAborted(() => {
       aborted = true;
     });
+    this.serve(res, info, route, () => aborted);
+  }
+
+  /** Run a route and write its result (or a 500), unless the request was aborted. */
+  private serve(
+    res: HttpResponse,
+    info: HttpRequestInfo,
+    route: HttpRoute,
+    isAborted: () => boolean,
+  ): void {
+    const path = info.path;
     const send = (r: HttpRouteResult): void => {
-      if (aborted) return;
+      if (isAborted()) return;
       if (r.status === 401 || r.status === 403) {
         // Refused by a route's key check (requireAdmin): worth a line, never the key.
         const remote = Buffer.from(res.getRemoteAddressAsText()).toString('utf8');
@@ -1470,6 +1576,23 @@ function intOption(
     invalidArgument(name, value, `an integer from ${min} to ${max}`);
   }
   return value;
+}
+
+/** The route of an exact path, else of the longest `<prefix>/*` path it is under. */
+function routeFor(routes: ReadonlyMap<string, HttpRoute>, path: string): HttpRoute | undefined {
+  const exact = routes.get(path);
+  if (exact !== undefined) return exact;
+  let best: HttpRoute | undefined;
+  let bestLen = -1;
+  for (const [p, r] of routes) {
+    if (!p.endsWith('/*')) continue;
+    const prefix = p.slice(0, -1);
+    if (path.length > prefix.length && path.startsWith(prefix) && prefix.length > bestLen) {
+      best = r;
+      bestLen = prefix.length;
+    }
+  }
+  return best;
 }
 
 function statusLine(status: number): string {

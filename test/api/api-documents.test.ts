@@ -16,6 +16,7 @@ import { TopicPattern } from '../../adapters/ws/topic-pattern.js';
 import { WS_ERROR_CODES } from '../../adapters/ws/uws-server.js';
 import { DASHBOARD_PATHS } from '../../cli/dashboard.js';
 import { KERNEL_HTTP_ROUTES } from '../../cli/kernel-app.js';
+import { JOB_HTTP_PATHS } from '../../jobs/job-routes.js';
 import { RejectReasons } from '../../kernel/market-source.js';
 import { RiskRejectReasons, SIGNAL_SIDES } from '../../kernel/messages.js';
 import {
@@ -140,9 +141,20 @@ void t.test('the documented HTTP routes are the kernel route table', (t) => {
   const served = Object.keys(paths).filter((p) => p !== '/ws' && p !== '/{path}');
   t.same(
     served.sort(),
-    [...KERNEL_HTTP_ROUTES, ...DASHBOARD_PATHS].sort(),
-    'documented routes = the kernel routes + the dashboard and API document routes',
+    [...KERNEL_HTTP_ROUTES, ...DASHBOARD_PATHS, ...JOB_HTTP_PATHS].sort(),
+    'documented routes = the kernel routes + the dashboard and API document routes + the job routes',
   );
+  for (const [p, m] of [
+    ['/jobs', 'get'],
+    ['/jobs', 'post'],
+    ['/jobs/{id}', 'get'],
+    ['/jobs/{id}/cancel', 'post'],
+  ] as const) {
+    t.ok(
+      Object.keys(field(field(field(paths, p), m), 'responses')).length > 0,
+      `${m} ${p} documented`,
+    );
+  }
   for (const p of [...KERNEL_HTTP_ROUTES, ...DASHBOARD_PATHS, '/ws']) {
     const get = field(field(paths, p), 'get');
     t.ok(Object.keys(field(get, 'responses')).length > 0, `${p}: GET has responses`);
@@ -160,7 +172,16 @@ void t.test('patterns agree with the code', (t) => {
   const topic = api.validator('async.topicPattern');
   const token = api.validator('async.token');
   const candidates = fc.oneof(
-    fc.constantFrom('*', 'status', 'signal/*', 'quality/*', 'prediction/BTC-USD', 'status/*'),
+    fc.constantFrom(
+      '*',
+      'status',
+      'signal/*',
+      'quality/*',
+      'prediction/BTC-USD',
+      'status/*',
+      'job/*',
+      'job/17',
+    ),
     fc.stringMatching(/^(signal|prediction|quality|status|trade|\*)?\/?[A-Za-z0-9_* ./-]{0,70}$/),
   );
   fc.assert(

@@ -29,6 +29,7 @@ const COMMANDS = [
   'model',
   'backtest',
   'bench',
+  'jobs',
 ];
 
 /** `@scope/name/sub` → `@scope/name`; `name/sub` → `name`. */
