@@ -142,9 +142,12 @@ export function runBacktest(o: BacktestRunOptions): BacktestRunResult {
     endOfDrain,
   );
   const consumer = consumerFor(o);
-  const chunk = newTickChunk(CHUNK);
-  const out = [new OutputBuffer(newSharedOutput(CHUNK))];
-  const order = new OutputOrder(CHUNK);
+  // About 100 progress steps (a job's cancel is checked at each), chunks of 256 to 8192 ticks:
+  // the chunking changes nothing in the result (test/backtest/replay-engine.test.ts).
+  const size = Math.min(CHUNK, Math.max(256, Math.ceil(o.messages / 100)));
+  const chunk = newTickChunk(size);
+  const out = [new OutputBuffer(newSharedOutput(size))];
+  const order = new OutputOrder(size);
   let ticks = 0;
   const t0 = performance.now();
   for (let n = market.fill(chunk); n > 0; n = market.fill(chunk)) {

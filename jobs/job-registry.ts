@@ -1,6 +1,7 @@
 import { ErrorCodes, QilinError } from '../kernel/errors.js';
 import { backtestJob } from './backtest-job.js';
 import type { JobTypeSpec } from './job-types.js';
+import { sweepJob } from './sweep-job.js';
 import { trainJob } from './train-job.js';
 
 /**
@@ -11,6 +12,7 @@ import { trainJob } from './train-job.js';
  */
 const JOB_TYPES = {
   backtest: backtestJob,
+  sweep: sweepJob,
   train: trainJob,
 } satisfies Record<string, JobTypeSpec<unknown>>;
 

@@ -72,6 +72,9 @@ void t.test(
                 qty: 1,
                 seq,
               }),
+              // The kernel drains the stream at full speed meanwhile: on a loaded
+              // 2-core machine an acknowledgement can take longer than the 5 s default.
+              { timeout: 30_000 },
             ),
           );
           n++;

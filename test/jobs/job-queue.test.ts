@@ -119,6 +119,37 @@ void t.test('a train job: progress through both stages, the model written', asyn
   t.ok(existsSync(join(outDir, 'jobtest-1.onnx')), 'the model file written');
 });
 
+void t.test(
+  'a sweep job: the grid in worker threads, progress per point, ranked points',
+  async (t) => {
+    await t.rejects(
+      queue.submit({ type: 'sweep', params: { messages: 1000 } }),
+      { code: ErrorCodes.JOB_INVALID, message: /invalid param sweep/ },
+      'a sweep without a grid is refused at submit',
+    );
+    const v = await queue.submit({
+      type: 'sweep',
+      params: { messages: 6000, symbols: 2, sweep: 'threshold=0.001..0.002:0.001', workers: 1 },
+    });
+    await until('the sweep job finished', () => finished(v.id), 60_000);
+    t.equal(last(v.id)?.event, 'completed', `completed (${JSON.stringify(last(v.id)?.error)})`);
+    const steps = of(v.id).filter((e) => e.event === 'progress');
+    t.same(
+      steps.map((e) => `${e.progress.done}/${e.progress.total}`),
+      ['1/2', '2/2'],
+      'one progress event per grid point',
+    );
+    const r = await queue.result(v.id);
+    const res = r?.result as { points: Array<{ params: Record<string, number> }> };
+    t.equal(res.points.length, 2, 'both points ranked');
+    t.same(
+      res.points.map((p) => p.params['threshold']).sort(),
+      [0.001, 0.002],
+      'each point its own threshold',
+    );
+  },
+);
+
 void t.test('cancel mid-run: cancelled, not retried, and the run really stopped', async (t) => {
   const v = await queue.submit({
     type: 'backtest',
