@@ -71,7 +71,8 @@ export class BacktestConsumer implements ReplayConsumer {
         portfolio.advance(ts);
       }
       while (next === i) {
-        this.output(outs.decode(k, this.ev), sym, ts);
+        // Only signals matter here: predictions and quality events are not decoded.
+        if (outs.kind(k) === OutputKind.SIGNAL) this.output(outs.decode(k, this.ev), sym, ts);
         next = ++k < count ? outs.src(k) : -1;
       }
       this.lastTs = ts;
@@ -79,7 +80,7 @@ export class BacktestConsumer implements ReplayConsumer {
   }
 
   private output(ev: OutputEvent, sym: string, now: number): void {
-    if (ev.kind !== OutputKind.SIGNAL || this.decoder.isShadow(ev)) return;
+    if (this.decoder.isShadow(ev)) return;
     this.signals++;
     const sig = this.decoder.toSignal(ev, sym);
     const d = this.risk.check(sig, now);

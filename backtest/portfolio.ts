@@ -245,7 +245,8 @@ export class Portfolio {
   private readonly marks: number[] = [];
   private readonly marked: boolean[] = [];
   /** Slots: (account, strategy, symbol) → index; columns below. */
-  private readonly slotIndex = new Map<string, number>();
+  /** Slots by account and symbol: `position()` without a scan of every book. */
+  private readonly slotsOf: number[][][] = [];
   private readonly slotAcc: number[] = [];
   private readonly slotSym: number[] = [];
   private readonly slotStrat: number[] = [];
@@ -378,7 +379,7 @@ export class Portfolio {
       this.marks[s] = fill.px;
       this.marked[s] = true;
     }
-    const slot = this.slot(a, g, s, account, strategy, fill.sym);
+    const slot = this.slot(a, g, s);
     const q = fill.side === 'buy' ? fill.qty : -fill.qty;
     const x = fill.px;
     const notional = Math.abs(q * x);
@@ -448,10 +449,11 @@ export class Portfolio {
     const a = this.accountId(account);
     const s = this.symbols.index.get(sym);
     if (s === undefined) return 0;
+    // The account's books of this symbol (one per strategy), in slot order.
+    const books = this.slotsOf[a]?.[s];
+    if (books === undefined) return 0;
     let p = 0;
-    for (let i = 0; i < this.pos.length; i++) {
-      if (this.slotAcc[i] === a && this.slotSym[i] === s) p += this.pos[i]!;
-    }
+    for (const i of books) p += this.pos[i]!;
     return p;
   }
 
@@ -578,20 +580,12 @@ export class Portfolio {
     return a;
   }
 
-  private slot(
-    a: number,
-    g: number,
-    s: number,
-    account: string,
-    strategy: string,
-    sym: string,
-  ): number {
-    // The key is built per fill, not per tick.
-    const key = `${account}\u0000${strategy}\u0000${sym}`;
-    let i = this.slotIndex.get(key);
-    if (i !== undefined) return i;
-    i = this.pos.length;
-    this.slotIndex.set(key, i);
+  /** The book of (account, strategy, symbol): found among the account's books of the symbol (one per strategy). */
+  private slot(a: number, g: number, s: number): number {
+    const books = ((this.slotsOf[a] ??= [])[s] ??= []);
+    for (const b of books) if (this.slotStrat[b] === g) return b;
+    const i = this.pos.length;
+    books.push(i);
     this.slotAcc.push(a);
     this.slotSym.push(s);
     this.slotStrat.push(g);

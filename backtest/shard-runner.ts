@@ -173,6 +173,8 @@ export interface ChunkOutputs {
   readonly count: number;
   /** Chunk index of the tick that caused the k-th output (ascending in k). */
   src(k: number): number;
+  /** The k-th output's kind (OutputKind), without decoding it. */
+  kind(k: number): number;
   /** The k-th output into the reusable `e`. */
   decode(k: number, e: OutputEvent): OutputEvent;
 }
@@ -201,6 +203,10 @@ export class OutputOrder implements ChunkOutputs {
 
   src(k: number): number {
     return this.srcOf[k]!;
+  }
+
+  kind(k: number): number {
+    return this.outs[this.shardOf[k]!]!.u32[this.posOf[k]! * RECORD_WORDS * 2]!;
   }
 
   decode(k: number, e: OutputEvent): OutputEvent {
