@@ -322,10 +322,14 @@ export class KernelApp {
       ),
     };
     // ── jobs: GET /jobs, GET /jobs/<id>, POST /jobs, POST /jobs/<id>/cancel (admin keys) ──
-    const jobHttp = jobRoutes(apiKeys, () => {
-      this.jobQueue ??= new JobQueue({ redisUrl: config.redisUrl, prefix: jobsPrefixOf(config) });
-      return this.jobQueue;
-    });
+    const jobHttp = jobRoutes(
+      apiKeys,
+      () => {
+        this.jobQueue ??= new JobQueue({ redisUrl: config.redisUrl, prefix: jobsPrefixOf(config) });
+        return this.jobQueue;
+      },
+      () => this.metrics.jobsRefused.inc(),
+    );
     // ── end jobs ──
     // With an operations port, metrics and health move there, off the public port.
     const { publicRoutes, opsRoutes } = splitOpsRoutes(routes, config.opsPort !== undefined);
@@ -469,12 +473,16 @@ export class KernelApp {
     if (config.jobsEnabled) {
       const { KernelJobs } = await import('../jobs/kernel-jobs.js');
       const ws = this.ws;
+      const metrics = this.metrics;
       this.jobs = new KernelJobs({
         config,
         log: log.child({ part: 'jobs' }),
         nc: this.nc,
         // WebSocket `job/<id>` (and `job/*`), admin keys only (adapters/ws/topic-pattern.ts).
-        onEvent: (ev) => ws.publish(`job/${ev.id}`, ev),
+        onEvent: (ev) => {
+          if (ev.event !== 'progress') metrics.jobEvents.inc({ type: ev.type, event: ev.event });
+          ws.publish(`job/${ev.id}`, ev);
+        },
       });
       this.jobs.start();
     }

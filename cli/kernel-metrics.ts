@@ -105,6 +105,8 @@ export class KernelMetrics {
   readonly partitionsAdopted: Counter;
   /** Cluster fan-out: frames received from other kernels and published to this one's WebSocket clients. */
   readonly fanoutReceived: Counter;
+  readonly jobEvents: Counter<'type' | 'event'>;
+  readonly jobsRefused: Counter;
   private readonly unsubscribers: Array<() => void> = [];
   readonly stages: StageLatency;
   /** recv→pub of the latest published signals, for `status.latencyUs` (exact, sliding). */
@@ -387,6 +389,17 @@ export class KernelMetrics {
     this.partitionsAdopted = new Counter({
       name: 'qilin_partitions_adopted_total',
       help: 'Market partitions this kernel adopted from a kernel whose claim expired (failover)',
+      registers,
+    });
+    this.jobEvents = new Counter({
+      name: 'qilin_job_events_total',
+      help: 'State changes of the jobs this kernel ran (event: active, completed, failed, cancelled, retrying), by job type',
+      labelNames: ['type', 'event'],
+      registers,
+    });
+    this.jobsRefused = new Counter({
+      name: 'qilin_jobs_refused_total',
+      help: 'Job HTTP requests refused as bad input (400: unknown type, bad params or options, bad JSON)',
       registers,
     });
     this.fanoutReceived = new Counter({

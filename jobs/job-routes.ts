@@ -23,6 +23,8 @@ export const JOB_HTTP_PATHS = ['/jobs', '/jobs/{id}', '/jobs/{id}/cancel'] as co
 export function jobRoutes(
   apiKeys: ApiKeyTable,
   queue: () => JobQueue,
+  /** A request refused as bad input (400), for the kernel's counter. */
+  onRefused?: () => void,
 ): { get: Record<string, HttpRoute>; post: Record<string, HttpRoute> } {
   const list: HttpRoute = async (req) => {
     const limit = Number(req.query.get('limit') ?? '50');
@@ -82,7 +84,12 @@ export function jobRoutes(
       return error(404, ErrorCodes.JOB_NOT_FOUND, `no route ${req.path.slice(0, 80)}`);
     return json(200, await queue().cancel(m[1]!));
   };
-  const guard = (r: HttpRoute): HttpRoute => requireAdmin(apiKeys, (req) => failures(r, req));
+  const guard = (r: HttpRoute): HttpRoute =>
+    requireAdmin(apiKeys, async (req) => {
+      const res = await failures(r, req);
+      if (res.status === 400) onRefused?.();
+      return res;
+    });
   return {
     get: { '/jobs': guard(list), '/jobs/*': guard(show) },
     post: { '/jobs': guard(submit), '/jobs/*': guard(cancel) },

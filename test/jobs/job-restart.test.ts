@@ -201,4 +201,11 @@ void t.test('a job survives a kernel restart', async (t) => {
     405,
     'POST elsewhere: still 405',
   );
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  t.match(metrics, /^qilin_jobs_refused_total 3$/m, 'the three refused requests counted');
+  t.match(
+    metrics,
+    /^qilin_job_events_total\{type="backtest",event="completed"\} [1-9]/m,
+    'completed jobs counted by type',
+  );
 });
