@@ -98,7 +98,7 @@ export function registerBacktestCommand(
   program
     .command('backtest')
     .description(
-      'replay a generated market through the same actors, risk and strategy code that trades live; fills, PnL and a report (table, --json, --html); --sweep runs a parameter grid over worker threads; --save stores the results',
+      'replay a generated market (or --from stored history) through the same actors, risk and strategy code that trades live; fills, PnL and a report (table, --json, --html); --sweep runs a parameter grid over worker threads; --save stores the results',
     )
     .option('--symbols <n>', 'symbols of the generated market', '8')
     .option('--messages <n>', 'market messages (trades and quotes), all symbols together', '200000')

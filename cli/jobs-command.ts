@@ -20,7 +20,7 @@ export function registerJobsCommand(
   const jobs = program
     .command('jobs')
     .description(
-      'long work as jobs on the queue (backtest, train): submit, list, show, cancel, pause, resume',
+      'long work as jobs on the queue (backtest, sweep, train): submit, list, show, cancel, pause, resume',
     );
 
   /** Open the queue, run `fn`, close it. */
@@ -40,7 +40,9 @@ export function registerJobsCommand(
 
   jobs
     .command('submit <type>')
-    .description('queue a job: type backtest or train; params as `qilin backtest` / `model train`')
+    .description(
+      'queue a job: type backtest, sweep or train; params as `qilin backtest` (sweep: sweep=k=a..b:step;…) / `model train`',
+    )
     .option(
       '--param <k=v>',
       'a param of the job type (repeatable; objects as JSON text)',

@@ -55,7 +55,7 @@ export function jobRoutes(
     }
     const b = body as Record<string, unknown>;
     if (typeof b['type'] !== 'string') {
-      return error(400, ErrorCodes.JOB_INVALID, 'type: a job type name (backtest, train)');
+      return error(400, ErrorCodes.JOB_INVALID, 'type: a job type name (backtest, sweep, train)');
     }
     const params = b['params'];
     if (
