@@ -52,6 +52,9 @@ interface Running {
  *   stalled check (of this or another kernel) puts them back, and they run
  *   again from the start.
  */
+/** How long `close` waits for BullMQ's own close before it drops the connections. */
+const CLOSE_MS = 5000;
+
 export class JobWorker {
   private readonly o: JobWorkerOptions;
   private worker: Worker<JobData, JobResult> | undefined;
@@ -128,9 +131,22 @@ export class JobWorker {
     this.closing ??= (async () => {
       this.closingNow = true;
       clearInterval(this.poll);
-      const closed = this.worker?.close();
+      const worker = this.worker;
+      const closed = worker?.close();
       await Promise.all([...this.running.values()].map((r) => r.thread.terminate()));
-      await closed;
+      // BullMQ's close waits for its blocking connection; after a Redis restart that wait can
+      // last forever. A kernel must still shut down: give it CLOSE_MS, then drop the connections.
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([
+        closed?.then(() => false) ?? Promise.resolve(false),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), CLOSE_MS))),
+      ]);
+      clearTimeout(timer);
+      if (late && worker !== undefined) {
+        this.o.log.warn({ ms: CLOSE_MS }, 'job worker: close did not finish; connections dropped');
+        closed?.catch(() => undefined);
+        await worker.disconnect().catch(() => undefined);
+      }
       await closeRedis(this.redis);
     })();
     return this.closing;

@@ -53,7 +53,10 @@ export class KernelJobs {
 
   /** Running jobs go back to the queue (they run again on the next kernel). Safe twice. */
   async close(): Promise<void> {
-    await this.starting;
+    // A start still waiting for Redis must not hold the kernel's shutdown: close ends it.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.starting, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+    clearTimeout(timer);
     await this.worker.close();
   }
 
