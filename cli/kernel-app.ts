@@ -100,6 +100,9 @@ const LOOP_RESOLUTION_MS = 20;
 /** A worker event-loop lag above this is an overload episode. */
 const LAG_EPISODE_MS = 1000;
 
+/** How often a shutdown step that has not finished is logged. */
+const SHUTDOWN_WARN_MS = 5000;
+
 export class KernelApp {
   readonly metrics: KernelMetrics;
   readonly risk: RiskActor;
@@ -564,30 +567,57 @@ export class KernelApp {
     for (const t of this.timers) clearInterval(t);
     this.loopDelay.disable();
     poolChannels.restart.unsubscribe(this.onRestart);
-    await this.jobs?.close(); // jobs: running ones back to the queue
-    await this.jobQueue?.close();
-    await this.models.close();
-    await (now ? this.pool.destroy() : this.pool.close());
-    await this.control?.close();
+    const step = (name: string, work: () => Promise<void> | void): Promise<void> =>
+      this.shutdownStep(name, work);
+    await step('jobs', () => this.jobs?.close()); // jobs: running ones back to the queue
+    await step('job queue', () => this.jobQueue?.close());
+    await step('models', () => this.models.close());
+    await step('workers', () => (now ? this.pool.destroy() : this.pool.close()));
+    await step('control', () => this.control?.close());
     this.pipeline?.close();
-    await this.sink?.close();
-    await this.audit.close();
-    await this.store.close();
-    if (this.mainState !== undefined) {
-      await this.savingMain;
-      await this.saveMainState();
-      await this.mainState.close();
+    await step('sink', () => this.sink?.close());
+    await step('audit', () => this.audit.close());
+    await step('store', () => this.store.close());
+    const mainState = this.mainState;
+    if (mainState !== undefined) {
+      await step('main state', async () => {
+        await this.savingMain;
+        await this.saveMainState();
+        await mainState.close();
+      });
     }
     this.fanout?.close();
-    await this.ws?.close();
-    await this.ops?.close();
-    await this.keyStore?.close();
-    if (this.nc !== undefined) await drainNats(this.nc);
-    await this.killSwitch.close();
+    await step('websocket', () => this.ws?.close());
+    await step('ops http', () => this.ops?.close());
+    await step('api keys', () => this.keyStore?.close());
+    const nc = this.nc;
+    if (nc !== undefined) await step('nats drain', () => drainNats(nc));
+    await step('kill switch', () => this.killSwitch.close());
     // Last: the partitions stay ours until the workers have handed over what they hold.
-    await this.claims?.close();
+    await step('partition claims', () => this.claims?.close());
     this.metrics.close();
     this.state = 'closed';
+  }
+
+  /**
+   * One step of the shutdown, timed: debug-logged when done, and a warning
+   * every SHUTDOWN_WARN_MS while it has not finished, naming the step an
+   * operator waits on.
+   */
+  private async shutdownStep(name: string, work: () => Promise<void> | void): Promise<void> {
+    const t0 = performance.now();
+    const warn = setInterval(() => {
+      this.log.warn(
+        { step: name, ms: Math.round(performance.now() - t0) },
+        'shutdown step still running',
+      );
+    }, SHUTDOWN_WARN_MS);
+    try {
+      await work();
+    } finally {
+      clearInterval(warn);
+      this.log.debug({ step: name, ms: Math.round(performance.now() - t0) }, 'shutdown step done');
+    }
   }
 
   /**

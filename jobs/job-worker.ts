@@ -55,11 +55,29 @@ interface Running {
 /** How long `close` waits for BullMQ's own close before it drops the connections. */
 const CLOSE_MS = 5000;
 
+/** True when `p` settled within `ms`. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p.then(
+        () => true,
+        () => true,
+      ),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export class JobWorker {
   private readonly o: JobWorkerOptions;
   private worker: Worker<JobData, JobResult> | undefined;
   private readonly redis: Redis;
   private readonly running = new Map<string, Running>();
+  /** Every process() call not yet settled (close waits for them to hand their jobs back). */
+  private readonly inFlight = new Set<Promise<JobResult>>();
   private poll: NodeJS.Timeout | undefined;
   private polling = false;
   private closingNow = false;
@@ -132,20 +150,26 @@ export class JobWorker {
       this.closingNow = true;
       clearInterval(this.poll);
       const worker = this.worker;
-      const closed = worker?.close();
+      // No new job from here (paused without waiting for the running ones)...
+      if (worker !== undefined) await within(worker.pause(true), CLOSE_MS);
+      // ...then the runs: their threads stop and each job goes back to the queue (runJob),
+      // a job fetched meanwhile included.
       await Promise.all([...this.running.values()].map((r) => r.thread.terminate()));
-      // BullMQ's close waits for its blocking connection; after a Redis restart that wait can
-      // last forever. A kernel must still shut down: give it CLOSE_MS, then drop the connections.
-      let timer: NodeJS.Timeout | undefined;
-      const late = await Promise.race([
-        closed?.then(() => false) ?? Promise.resolve(false),
-        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), CLOSE_MS))),
-      ]);
-      clearTimeout(timer);
-      if (late && worker !== undefined) {
+      const deadline = Date.now() + CLOSE_MS;
+      while (this.inFlight.size > 0 && Date.now() < deadline) {
+        await within(Promise.allSettled([...this.inFlight]), deadline - Date.now());
+      }
+      if (this.inFlight.size > 0) {
+        this.o.log.warn(
+          { ms: CLOSE_MS, jobs: this.inFlight.size },
+          'job worker: jobs not handed back in time (they stall, then run again)',
+        );
+      }
+      // Forced: the runs are over, and BullMQ's graceful close also waits for its blocking
+      // fetch, which after a Redis restart never answers (the kernel's shutdown hung there).
+      if (worker !== undefined && !(await within(worker.close(true), CLOSE_MS))) {
         this.o.log.warn({ ms: CLOSE_MS }, 'job worker: close did not finish; connections dropped');
-        closed?.catch(() => undefined);
-        await worker.disconnect().catch(() => undefined);
+        void worker.disconnect().catch(() => undefined);
       }
       await closeRedis(this.redis);
     })();
@@ -153,12 +177,23 @@ export class JobWorker {
   }
 
   private async process(job: Job<JobData, JobResult>, token?: string): Promise<JobResult> {
+    const run = this.runJob(job, token);
+    this.inFlight.add(run);
+    try {
+      return await run;
+    } finally {
+      this.inFlight.delete(run);
+    }
+  }
+
+  private async runJob(job: Job<JobData, JobResult>, token?: string): Promise<JobResult> {
     const id = job.id ?? '';
     if ((await this.redis.sismember(cancelSetKey(this.o.prefix), id).catch(() => 0)) === 1) {
       throw new UnrecoverableError(
         `${ErrorCodes.JOB_CANCELLED}: job ${id} cancelled before it ran`,
       );
     }
+    if (this.closingNow) return this.handBack(job, token);
     let progress: JobProgress = progressOf(undefined);
     this.emit(job, 'active', 'active', {}, progress);
     const thread = runJobThread({
@@ -178,11 +213,7 @@ export class JobWorker {
     try {
       return await thread.result;
     } catch (err) {
-      if (this.closingNow) {
-        // The kernel stops: back to the queue, this attempt not counted as a failure.
-        await job.moveToWait(token);
-        throw new WaitingError();
-      }
+      if (this.closingNow) return this.handBack(job, token);
       this.o.log.warn(
         { job: id, type: job.name, code: (err as { code?: unknown }).code },
         'job failed',
@@ -192,6 +223,12 @@ export class JobWorker {
     } finally {
       this.running.delete(id);
     }
+  }
+
+  /** The kernel stops: the job back to the queue, this attempt not counted as a failure. */
+  private async handBack(job: Job<JobData, JobResult>, token?: string): Promise<never> {
+    await job.moveToWait(token);
+    throw new WaitingError();
   }
 
   private async pollCancels(): Promise<void> {

@@ -1,7 +1,9 @@
 /**
  * A graceful kernel stop hands its running job back (jobs/job-worker.ts
  * close()): the run stops, the job is `waiting` again with no attempt
- * counted as failed, and the next worker takes it. Real Redis.
+ * counted as failed, and the next worker takes it. Real Redis. And a close
+ * right after a Redis restart ends (BullMQ's graceful close waited forever
+ * there for its blocking fetch: a kernel's shutdown hung in CI).
  */
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
@@ -11,7 +13,8 @@ import { JobWorker } from '../../jobs/job-worker.js';
 import { ErrorCodes } from '../../kernel/errors.js';
 import { createLogger } from '../../kernel/logger.js';
 import { ensureServices } from '../helpers/services.js';
-import { until } from '../helpers/wait.js';
+import { startPrivateRedis } from '../helpers/redis-server.js';
+import { until, within } from '../helpers/wait.js';
 
 const prefix = `qilin:test:jobs-close:${randomBytes(3).toString('hex')}`;
 const { redisUrl } = await ensureServices();
@@ -64,4 +67,31 @@ void t.test('close() puts the running job back; the next worker runs it', async 
   await queue.cancel(v.id);
   await until('cancelled on b', () => events.at(-1)?.event === 'cancelled', 10_000);
   t.equal((await queue.show(v.id)).error?.code, ErrorCodes.JOB_CANCELLED);
+});
+
+void t.test('close() right after a Redis restart ends', async (t) => {
+  const redis = await startPrivateRedis();
+  t.teardown(() => redis.stop());
+  const events: JobEvent[] = [];
+  const w = new JobWorker({
+    redisUrl: redis.url,
+    prefix,
+    concurrency: 1,
+    lockMs: 5000,
+    log,
+    onEvent: (ev) => events.push(ev),
+  });
+  await w.start();
+  const queue = new JobQueue({ redisUrl: redis.url, prefix });
+  const v = await queue.submit({ type: 'backtest', params: { messages: 1_000_000, symbols: 4 } });
+  await until('the job running', () => events.some((e) => e.id === v.id && e.event === 'active'));
+  await queue.close();
+  await redis.stop();
+  await redis.restart(); // empty (no persistence); the worker's connections are reconnecting
+  await t.resolves(within('worker close after the restart', w.close(), 20_000), 'close ended');
+  t.equal(
+    events.filter((e) => e.event === 'failed' || e.event === 'retrying').length,
+    0,
+    'the stopped run is not reported as a failure',
+  );
 });
