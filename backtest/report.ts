@@ -10,7 +10,9 @@ import type { GroupResult, PortfolioResult, RoundTrip } from './portfolio.js';
  * returns r_i = (e_i − e_{i−1}) / |e_{i−1}| of the sampled equity e_0..e_n,
  * 0 where e_{i−1} = 0; the risk-free rate is 0):
  * - totalReturn = e_n / e_0 − 1; annualisedReturn = (e_n / e_0)^(yearUs / T) − 1
- *   with T = the time the samples span (null when T = 0; −1 when e_n ≤ 0).
+ *   with T = the time the samples span (null when T is under a day, yearUs / 365:
+ *   compounding minutes to a year gives numbers like 1e89 % that say nothing;
+ *   −1 when e_n ≤ 0).
  * - volatility = sd(r) · √P, sd with n − 1.
  * - sharpe = mean(r) / sd(r) · √P (null: fewer than 2 returns or sd = 0).
  * - sortino = mean(r) / √(Σ min(r, 0)² / n) · √P (null: no negative return).
@@ -29,6 +31,22 @@ import type { GroupResult, PortfolioResult, RoundTrip } from './portfolio.js';
 
 /** A Julian year of 365 days, in µs (crypto trades every day; pass 252 trading days' worth for equities). */
 export const YEAR_US = 365 * 86_400 * 1e6;
+
+/** The shortest span annualised, as a fraction of the year: a day. */
+const MIN_ANNUALISED_FRACTION = 1 / 365;
+
+/** Why `annual` and `calmar` are blank for a run shorter than a day (text and HTML reports). */
+export function annualisationNote(
+  report: Pick<BacktestReport, 'startTs' | 'endTs'> & {
+    total: Pick<SeriesMetrics, 'annualisedReturn'>;
+  },
+): string | null {
+  const span = report.endTs - report.startTs;
+  const short = span > 0 && span < YEAR_US * MIN_ANNUALISED_FRACTION;
+  return short && report.total.annualisedReturn === null
+    ? `annual and calmar are blank: the run spans ${formatDuration(span)}, under a day (compounded to a year it would mean nothing)`
+    : null;
+}
 
 /** Metrics of one equity series. */
 export interface SeriesMetrics {
@@ -215,7 +233,7 @@ export function seriesMetrics(
   const totalReturn = first > 0 ? lastE / first - 1 : 0;
   const span = n > 1 ? ts[n - 1]! - ts[0]! : 0;
   let annualisedReturn: number | null = null;
-  if (span > 0 && first > 0) {
+  if (span > 0 && span >= yearUs * MIN_ANNUALISED_FRACTION && first > 0) {
     annualisedReturn = lastE <= 0 ? -1 : Math.pow(lastE / first, yearUs / span) - 1;
     if (!Number.isFinite(annualisedReturn)) annualisedReturn = null;
   }
@@ -395,7 +413,8 @@ export function renderTextReport(report: BacktestReport): string {
   ];
   const body = cells.map(line);
   body.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
-  return [...head, ...body].join('\n') + '\n';
+  const note = annualisationNote(report);
+  return [...head, ...body, ...(note === null ? [] : ['', note])].join('\n') + '\n';
 }
 
 function escapeHtml(s: string): string {
@@ -520,6 +539,7 @@ export function renderHtmlReport(report: BacktestReport): string {
     )
     .join('\n');
   const title = `Backtest ${escapeHtml(report.meta.name)}`;
+  const note = annualisationNote(report);
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -552,7 +572,7 @@ ${ddSvg}
 ${rows}
 </tbody>
 </table>
-</body>
+${note === null ? '' : `<p class="meta">${escapeHtml(note)}</p>\n`}</body>
 </html>
 `;
 }

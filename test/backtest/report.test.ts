@@ -3,6 +3,7 @@ import t from 'tap';
 import { FillModel } from '../../backtest/fill-model.js';
 import { Portfolio } from '../../backtest/portfolio.js';
 import {
+  annualisationNote,
   buildReport,
   drawdownSeries,
   formatDuration,
@@ -15,6 +16,7 @@ import {
   sharpeRatio,
   sortinoRatio,
   tradeMetrics,
+  YEAR_US,
   type BacktestMeta,
 } from '../../backtest/report.js';
 
@@ -78,6 +80,28 @@ void t.test('undefined metrics are null, never NaN or Infinity', (t) => {
   const bust = seriesMetrics([100, 50, -10], [0, 1, 2], 1, 4);
   t.equal(bust.annualisedReturn, -1, 'equity ≤ 0: −100 %');
   t.same(Array.from(periodReturns([0, 5])), [0], 'a return from 0 is 0');
+  t.end();
+});
+
+void t.test('a run shorter than a day is not annualised (no 1e89 %)', (t) => {
+  const DAY = 86_400e6;
+  // +0.13 % in 200 s: compounded to a year it would be ~1e89.
+  const short = seriesMetrics([100, 100.13], [0, 200e6], 1e6);
+  t.ok(near(short.totalReturn, 0.0013), 'the return itself stays');
+  t.equal(short.annualisedReturn, null, 'annual: blank under a day');
+  t.equal(seriesMetrics([100, 90, 100.13], [0, 1e8, 2e8], 1e6).calmar, null, 'calmar with it');
+  const day = seriesMetrics([100, 100.13], [0, DAY], 1e6);
+  t.ok(near(day.annualisedReturn, Math.pow(1.0013, 365) - 1), 'a day: (1.0013)^365 − 1');
+  t.equal(
+    annualisationNote({ startTs: 0, endTs: 200e6, total: short }),
+    'annual and calmar are blank: the run spans 00:03:20, under a day (compounded to a year it would mean nothing)',
+  );
+  t.equal(
+    annualisationNote({ startTs: 0, endTs: YEAR_US / 365, total: day }),
+    null,
+    'a day: no note',
+  );
+  t.equal(annualisationNote({ startTs: 5, endTs: 5, total: short }), null, 'no span: no note');
   t.end();
 });
 
