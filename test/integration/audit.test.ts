@@ -224,10 +224,15 @@ void t.test('audit log with a running kernel', async (t) => {
     'a body on audit.> that is not an event: refused and counted, not stored',
     async (t) => {
       const junk = `not-an-event-${run}`;
-      await jetstream(nc).publish(
+      const ack = await jetstream(nc).publish(
         'audit.risk.kill',
         JSON.stringify({ id: junk, action: 'risk.kill' }),
       );
+      // The AUDIT stream is shared: the junk must not stay for kernels started later (the demo's
+      // would log it as refused).
+      t.teardown(async () => {
+        await (await jetstreamManager(nc)).streams.deleteMessage(AUDIT_STREAM, ack.seq);
+      });
       await until('counted', async () => {
         const m = /qilin_audit_invalid_total (\d+)/.exec(
           await (await fetch(`${base}/metrics`)).text(),
