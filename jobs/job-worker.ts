@@ -55,8 +55,8 @@ interface Running {
 /** How long `close` waits for BullMQ's own close before it drops the connections. */
 const CLOSE_MS = 5000;
 
-/** True when `p` settled within `ms`. */
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+/** True when `p` settled (resolved or rejected) within `ms`. */
+export async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
@@ -151,13 +151,13 @@ export class JobWorker {
       clearInterval(this.poll);
       const worker = this.worker;
       // No new job from here (paused without waiting for the running ones)...
-      if (worker !== undefined) await within(worker.pause(true), CLOSE_MS);
+      if (worker !== undefined) await settledWithin(worker.pause(true), CLOSE_MS);
       // ...then the runs: their threads stop and each job goes back to the queue (runJob),
       // a job fetched meanwhile included.
       await Promise.all([...this.running.values()].map((r) => r.thread.terminate()));
       const deadline = Date.now() + CLOSE_MS;
       while (this.inFlight.size > 0 && Date.now() < deadline) {
-        await within(Promise.allSettled([...this.inFlight]), deadline - Date.now());
+        await settledWithin(Promise.allSettled([...this.inFlight]), deadline - Date.now());
       }
       if (this.inFlight.size > 0) {
         this.o.log.warn(
@@ -167,7 +167,7 @@ export class JobWorker {
       }
       // Forced: the runs are over, and BullMQ's graceful close also waits for its blocking
       // fetch, which after a Redis restart never answers (the kernel's shutdown hung there).
-      if (worker !== undefined && !(await within(worker.close(true), CLOSE_MS))) {
+      if (worker !== undefined && !(await settledWithin(worker.close(true), CLOSE_MS))) {
         this.o.log.warn({ ms: CLOSE_MS }, 'job worker: close did not finish; connections dropped');
         void worker.disconnect().catch(() => undefined);
       }

@@ -3,7 +3,7 @@ import type { QilinConfig } from '../config/config.js';
 import type { Logger } from '../kernel/logger.js';
 import { jobsPrefixOf } from './job-queue.js';
 import type { JobEvent } from './job-types.js';
-import { JobWorker } from './job-worker.js';
+import { JobWorker, settledWithin } from './job-worker.js';
 
 /** NATS subject of a job's events. */
 export function jobSubject(id: string): string {
@@ -54,9 +54,7 @@ export class KernelJobs {
   /** Running jobs go back to the queue (they run again on the next kernel). Safe twice. */
   async close(): Promise<void> {
     // A start still waiting for Redis must not hold the kernel's shutdown: close ends it.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.starting, new Promise((r) => (timer = setTimeout(r, 5000)))]);
-    clearTimeout(timer);
+    if (this.starting !== undefined) await settledWithin(this.starting, 5000);
     await this.worker.close();
   }
 

@@ -1,20 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { writeNatsConfig } from '../../ops/services/nats-config.js';
 import { freePort } from './test-kernel.js';
-import { until } from './wait.js';
+import { startPrivateProcess, type PrivateProcess } from './private-process.js';
 
 /** A nats-server of a test's own (the Debian binary), with the kernel's partition mapping. */
-export interface PrivateNats {
+export interface PrivateNats extends PrivateProcess {
   url: string;
   port: number;
-  /** Stop it (SIGKILL when `crash`); resolves when it exited. */
-  stop(crash?: boolean): Promise<void>;
-  /** Start it again on the same port and store (after stop). */
-  restart(): Promise<void>;
 }
 
 /**
@@ -36,36 +31,18 @@ export async function startPrivateNats(extra: string[] = []): Promise<PrivateNat
     extra,
   });
   const url = `nats://127.0.0.1:${port}`;
-  let child: ChildProcess | undefined;
-  const launch = async (): Promise<void> => {
-    const c = spawn('/usr/sbin/nats-server', ['-c', path], { stdio: 'ignore' });
-    child = c;
-    await until(
-      `nats-server on ${port}`,
-      async () => {
-        if (c.exitCode !== null) throw new Error(`nats-server exited with ${c.exitCode}`);
-        try {
-          await (await connect({ servers: url, reconnect: false, timeout: 500 })).close();
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      15_000,
-      50,
-    );
-  };
-  const stop = async (crash = false): Promise<void> => {
-    const c = child;
-    if (c === undefined || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise<void>((r) => c.once('exit', () => r()));
-    c.kill(crash ? 'SIGKILL' : 'SIGTERM');
-    await exited;
-  };
-  await launch();
-  process.once('exit', () => {
-    child?.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return { url, port, stop, restart: launch };
+  const proc = await startPrivateProcess(
+    '/usr/sbin/nats-server',
+    ['-c', path],
+    async () => {
+      try {
+        await (await connect({ servers: url, reconnect: false, timeout: 500 })).close();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    () => rmSync(dir, { recursive: true, force: true }),
+  );
+  return { url, port, ...proc };
 }
