@@ -481,23 +481,37 @@ void t.test(
       }
     };
     run(200_000); // warm up: optimise before measuring
-    let gcs = 0;
-    const obs = new PerformanceObserver((list) => {
-      gcs += list.getEntries().length;
-    });
-    gc();
-    await new Promise((r) => setImmediate(r));
-    obs.observe({ entryTypes: ['gc'] });
-    const before = getHeapStatistics().used_heap_size;
-    const f0 = fills;
-    run(100_000);
-    const grown = getHeapStatistics().used_heap_size - before;
-    await new Promise((r) => setImmediate(r));
-    obs.disconnect();
-    t.equal(fills - f0, 100_000, 'every tick filled');
+    // The best of 3 measurements: a busy machine can add a few hundred KB of heap to one
+    // (JIT, the runner), never 1.6 MB to each; an allocation per tick would be in all three.
+    const attempts: Array<{ grown: number; gcs: number; filled: number }> = [];
+    for (let a = 0; a < 3; a++) {
+      let gcs = 0;
+      const obs = new PerformanceObserver((list) => {
+        gcs += list.getEntries().length;
+      });
+      gc();
+      await new Promise((r) => setImmediate(r));
+      obs.observe({ entryTypes: ['gc'] });
+      const before = getHeapStatistics().used_heap_size;
+      const f0 = fills;
+      run(100_000);
+      const grown = getHeapStatistics().used_heap_size - before;
+      await new Promise((r) => setImmediate(r));
+      obs.disconnect();
+      attempts.push({ grown, gcs, filled: fills - f0 });
+    }
+    t.same(
+      attempts.map((x) => x.filled),
+      [100_000, 100_000, 100_000],
+      'every tick filled',
+    );
+    const best = attempts.reduce((a, b) => (b.grown < a.grown ? b : a));
     // 100k ticks: a single small object per tick would be ≥ 1.6 MB, or set off a scavenge.
-    t.ok(grown < 256 * 1024, `heap grew ${grown} bytes over 100k ticks`);
-    t.equal(gcs, 0, 'no garbage collection while the ticks ran');
+    t.ok(
+      best.grown < 256 * 1024,
+      `heap grew ${best.grown} bytes over 100k ticks (all: ${attempts.map((x) => x.grown).join(', ')})`,
+    );
+    t.equal(best.gcs, 0, 'no garbage collection while the ticks ran');
   },
 );
 
